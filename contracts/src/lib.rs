@@ -1,0 +1,31 @@
+//! Wire contracts of Hangangjari: the JSON bodies the iOS app and widgets read and send, and the gRPC types the
+//! services exchange.
+//!
+//! # Layout
+//!
+//! - [`v1`] is frozen: the home-summary shape that old app builds decode. It is never edited; a break means a
+//!   new version module.
+//! - [`v2`] is current. Within a version only additive, optional response fields and optional request fields
+//!   may appear (see `ARCHITECTURE.md`, "Contract rules").
+//! - [`time`], [`freshness`] and [`enums`] hold the conventions every body follows: whole-second UTC
+//!   timestamps, per-value freshness, and enums that are explicitly open (may grow, `unknown` fallback) or
+//!   closed (a new value is a breaking change).
+//! - [`catalogue`] lists every public DTO with its direction and endpoints; schemas, examples, snapshots and
+//!   the compatibility checker are all driven from it, so a DTO cannot be forgotten.
+//! - [`localization`] names every string key the server emits for the app's String Catalog.
+//! - [`proto`] holds the generated gRPC code (`cargo xtask codegen` refreshes it from `proto/`).
+//!
+//! This crate is plain data: no HTTP framework, database or cache types appear here.
+
+pub mod catalogue;
+pub mod enums;
+pub mod example;
+pub mod freshness;
+pub mod localization;
+pub mod proto;
+pub mod time;
+pub mod v1;
+pub mod v2;
+
+pub use example::Example;
+pub use time::Timestamp;

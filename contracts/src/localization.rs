@@ -1,0 +1,332 @@
+//! String keys the server emits for the app to localize, and the check that keeps them, the app's String
+//! Catalog (`contracts/localization/Localizable.xcstrings`) and the documented key table
+//! (`contracts/localization/KEYS.md`) in agreement.
+//!
+//! APNs resolves `loc-key` against the **app bundle's** strings, so a key the server sends but the catalog
+//! lacks shows the raw key on a lock screen. Keys are derived from the types that emit them (push alerts,
+//! reason codes, freshness and source states, congestion levels), so adding an enum value without a
+//! translation fails the check.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+
+use crate::{
+    enums::WireEnum,
+    freshness::{FreshnessState, SourceStatus},
+    v2::{CongestionLevel, ReasonCode},
+};
+
+/// Languages every key must be translated into.
+pub const LANGUAGES: [&str; 4] = ["ko", "en", "ja", "zh-Hans"];
+
+/// Push alert bodies (`aps.alert.loc-key`), with the arguments they take in `loc-args`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PushKey {
+    /// `[lot name, available spaces]`
+    LotAvailableBelow,
+    /// `[lot name, available spaces]`
+    LotAvailableAbove,
+    /// `[lot name]`
+    LotFull,
+    /// `[park name, congestion level text]`
+    CongestionEased,
+    /// `[park name, congestion level text]`
+    CongestionRose,
+    /// `[park name, event title]`
+    EventCancelled,
+    /// `[park name]`
+    ParkClosed,
+    /// `[]`
+    Test,
+}
+
+impl PushKey {
+    pub const ALL: [PushKey; 8] = [
+        PushKey::LotAvailableBelow,
+        PushKey::LotAvailableAbove,
+        PushKey::LotFull,
+        PushKey::CongestionEased,
+        PushKey::CongestionRose,
+        PushKey::EventCancelled,
+        PushKey::ParkClosed,
+        PushKey::Test,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PushKey::LotAvailableBelow => "PUSH_LOT_AVAILABLE_BELOW",
+            PushKey::LotAvailableAbove => "PUSH_LOT_AVAILABLE_ABOVE",
+            PushKey::LotFull => "PUSH_LOT_FULL",
+            PushKey::CongestionEased => "PUSH_CONGESTION_EASED",
+            PushKey::CongestionRose => "PUSH_CONGESTION_ROSE",
+            PushKey::EventCancelled => "PUSH_EVENT_CANCELLED",
+            PushKey::ParkClosed => "PUSH_PARK_CLOSED",
+            PushKey::Test => "PUSH_TEST",
+        }
+    }
+
+    /// How many `loc-args` the alert text consumes (`%1$@`, `%2$@`, …).
+    pub fn arg_count(self) -> usize {
+        match self {
+            PushKey::LotAvailableBelow
+            | PushKey::LotAvailableAbove
+            | PushKey::CongestionEased
+            | PushKey::CongestionRose
+            | PushKey::EventCancelled => 2,
+            PushKey::LotFull | PushKey::ParkClosed => 1,
+            PushKey::Test => 0,
+        }
+    }
+}
+
+/// The String Catalog key of an enum value shown as text: `<PREFIX>_<WIRE VALUE IN UPPER CASE>`.
+pub fn enum_key<E: WireEnum>(prefix: &str, value: E) -> String {
+    format!("{prefix}_{}", value.as_str().to_uppercase())
+}
+
+/// Every key the server emits, with the number of arguments each takes.
+pub fn emitted_keys() -> BTreeMap<String, usize> {
+    let mut keys: BTreeMap<String, usize> =
+        PushKey::ALL.iter().map(|key| (key.as_str().to_owned(), key.arg_count())).collect();
+    keys.extend(ReasonCode::VALUES.iter().map(|&value| (enum_key("REASON", value), 0)));
+    keys.extend(FreshnessState::VALUES.iter().map(|&value| (enum_key("FRESHNESS", value), 0)));
+    keys.extend(SourceStatus::VALUES.iter().map(|&value| (enum_key("SOURCE_STATUS", value), 0)));
+    keys.extend(CongestionLevel::VALUES.iter().map(|&value| (enum_key("CONGESTION", value), 0)));
+    keys
+}
+
+/// One disagreement between the code, the catalog and the key table.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Problem {
+    MissingFromCatalog { key: String },
+    MissingFromTable { key: String },
+    MissingLanguage { key: String, lang: &'static str },
+    WrongArgumentCount { key: String, lang: String, expected: usize, found: usize },
+    CatalogKeyNotEmitted { key: String },
+    TableKeyNotEmitted { key: String },
+    Malformed { what: String },
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::MissingFromCatalog { key } => {
+                write!(f, "{key}: emitted by the server but missing from Localizable.xcstrings")
+            }
+            Problem::MissingFromTable { key } => {
+                write!(f, "{key}: emitted by the server but missing from KEYS.md")
+            }
+            Problem::MissingLanguage { key, lang } => {
+                write!(f, "{key}: no translated `{lang}` string in Localizable.xcstrings")
+            }
+            Problem::WrongArgumentCount { key, lang, expected, found } => write!(
+                f,
+                "{key} ({lang}): the server sends {expected} loc-args but the text uses {found}"
+            ),
+            Problem::CatalogKeyNotEmitted { key } => {
+                write!(f, "{key}: in Localizable.xcstrings but nothing emits it")
+            }
+            Problem::TableKeyNotEmitted { key } => {
+                write!(f, "{key}: in KEYS.md but nothing emits it")
+            }
+            Problem::Malformed { what } => write!(f, "{what}"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Catalog {
+    #[serde(rename = "sourceLanguage")]
+    source_language: String,
+    strings: BTreeMap<String, CatalogEntry>,
+}
+
+#[derive(Deserialize)]
+struct CatalogEntry {
+    #[serde(default)]
+    localizations: BTreeMap<String, Localization>,
+}
+
+#[derive(Deserialize)]
+struct Localization {
+    #[serde(rename = "stringUnit")]
+    string_unit: Option<StringUnit>,
+}
+
+#[derive(Deserialize)]
+struct StringUnit {
+    state: String,
+    value: String,
+}
+
+/// Checks the catalog (`Localizable.xcstrings` JSON) and the key table (`KEYS.md`) against [`emitted_keys`].
+/// Returns every problem found, sorted; empty means they agree.
+pub fn check(catalog_json: &str, keys_table_markdown: &str) -> Vec<Problem> {
+    let emitted = emitted_keys();
+    let mut problems = BTreeSet::new();
+
+    let catalog: Catalog = match serde_json::from_str(catalog_json) {
+        Ok(catalog) => catalog,
+        Err(error) => {
+            return vec![Problem::Malformed { what: format!("Localizable.xcstrings: {error}") }];
+        }
+    };
+    if catalog.source_language != "ko" {
+        problems.insert(Problem::Malformed {
+            what: format!(
+                "Localizable.xcstrings: sourceLanguage is `{}`, expected `ko`",
+                catalog.source_language
+            ),
+        });
+    }
+    let table_keys = table_keys(keys_table_markdown);
+
+    for (key, &expected_args) in &emitted {
+        if !table_keys.contains(key) {
+            problems.insert(Problem::MissingFromTable { key: key.clone() });
+        }
+        let Some(entry) = catalog.strings.get(key) else {
+            problems.insert(Problem::MissingFromCatalog { key: key.clone() });
+            continue;
+        };
+        for lang in LANGUAGES {
+            let unit = entry.localizations.get(lang).and_then(|l| l.string_unit.as_ref());
+            match unit {
+                Some(unit) if unit.state == "translated" && !unit.value.trim().is_empty() => {
+                    let found = positional_args(&unit.value);
+                    if found != expected_args {
+                        problems.insert(Problem::WrongArgumentCount {
+                            key: key.clone(),
+                            lang: lang.to_owned(),
+                            expected: expected_args,
+                            found,
+                        });
+                    }
+                }
+                _ => {
+                    problems.insert(Problem::MissingLanguage { key: key.clone(), lang });
+                }
+            }
+        }
+    }
+    for key in catalog.strings.keys().filter(|key| !emitted.contains_key(*key)) {
+        problems.insert(Problem::CatalogKeyNotEmitted { key: key.clone() });
+    }
+    for key in table_keys.iter().filter(|key| !emitted.contains_key(*key)) {
+        problems.insert(Problem::TableKeyNotEmitted { key: key.clone() });
+    }
+    problems.into_iter().collect()
+}
+
+/// Keys in the first column of the Markdown table rows whose first cell is a code span: `` | `KEY` | … ``.
+fn table_keys(markdown: &str) -> BTreeSet<String> {
+    markdown
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("| `"))
+        .filter_map(|rest| rest.split_once('`'))
+        .map(|(key, _)| key.to_owned())
+        .collect()
+}
+
+/// The highest positional argument (`%N$@`) a format string uses; Apple requires positional arguments when
+/// languages reorder them.
+fn positional_args(format: &str) -> usize {
+    let mut highest = 0;
+    let mut rest = format;
+    while let Some(start) = rest.find('%') {
+        rest = &rest[start + 1..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        if !digits.is_empty() && rest[digits.len()..].starts_with("$@") {
+            highest = highest.max(digits.parse().unwrap_or(0));
+        }
+    }
+    highest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CATALOG: &str = include_str!("../localization/Localizable.xcstrings");
+    const TABLE: &str = include_str!("../localization/KEYS.md");
+
+    #[test]
+    fn shipped_catalog_and_table_cover_every_emitted_key() {
+        let problems = check(CATALOG, TABLE);
+        assert!(
+            problems.is_empty(),
+            "{}",
+            problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+        );
+    }
+
+    fn catalog_without(key: &str) -> String {
+        let mut catalog: serde_json::Value = serde_json::from_str(CATALOG).unwrap();
+        catalog["strings"].as_object_mut().unwrap().remove(key);
+        catalog.to_string()
+    }
+
+    #[test]
+    fn a_key_missing_from_the_catalog_is_reported() {
+        let problems = check(&catalog_without("PUSH_LOT_FULL"), TABLE);
+        assert_eq!(problems, vec![Problem::MissingFromCatalog { key: "PUSH_LOT_FULL".into() }]);
+    }
+
+    #[test]
+    fn a_missing_language_is_reported() {
+        let mut catalog: serde_json::Value = serde_json::from_str(CATALOG).unwrap();
+        catalog["strings"]["REASON_HOLIDAY"]["localizations"].as_object_mut().unwrap().remove("ja");
+        let problems = check(&catalog.to_string(), TABLE);
+        assert_eq!(
+            problems,
+            vec![Problem::MissingLanguage { key: "REASON_HOLIDAY".into(), lang: "ja" }]
+        );
+    }
+
+    #[test]
+    fn a_key_missing_from_the_table_is_reported() {
+        let table = TABLE.replace("| `PUSH_TEST` |", "| PUSH_TEST |");
+        let problems = check(CATALOG, &table);
+        assert_eq!(problems, vec![Problem::MissingFromTable { key: "PUSH_TEST".into() }]);
+    }
+
+    #[test]
+    fn keys_nothing_emits_are_reported() {
+        let table = format!("{TABLE}\n| `PUSH_RETIRED` | push | gone |\n");
+        let mut catalog: serde_json::Value = serde_json::from_str(CATALOG).unwrap();
+        catalog["strings"]["PUSH_RETIRED"] = catalog["strings"]["PUSH_TEST"].clone();
+        let problems = check(&catalog.to_string(), &table);
+        assert_eq!(
+            problems,
+            vec![
+                Problem::CatalogKeyNotEmitted { key: "PUSH_RETIRED".into() },
+                Problem::TableKeyNotEmitted { key: "PUSH_RETIRED".into() },
+            ]
+        );
+    }
+
+    #[test]
+    fn argument_counts_must_match_what_the_server_sends() {
+        let mut catalog: serde_json::Value = serde_json::from_str(CATALOG).unwrap();
+        catalog["strings"]["PUSH_LOT_FULL"]["localizations"]["en"]["stringUnit"]["value"] =
+            "%1$@ is full (%2$@)".into();
+        let problems = check(&catalog.to_string(), TABLE);
+        assert_eq!(
+            problems,
+            vec![Problem::WrongArgumentCount {
+                key: "PUSH_LOT_FULL".into(),
+                lang: "en".into(),
+                expected: 1,
+                found: 2
+            }]
+        );
+    }
+
+    #[test]
+    fn counts_positional_arguments() {
+        assert_eq!(positional_args("%1$@: %2$@ spaces left"), 2);
+        assert_eq!(positional_args("100% full"), 0);
+        assert_eq!(positional_args("no args"), 0);
+    }
+}

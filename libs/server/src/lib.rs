@@ -1,0 +1,157 @@
+//! Process plumbing every service shares: the shutdown signal, liveness/readiness endpoints, and the gRPC
+//! health and reflection services that Kubernetes probes and operators use.
+
+use std::{future::Future, net::SocketAddr};
+
+use anyhow::Context;
+use axum::{Json, Router, routing::get};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Cancels the returned token on SIGTERM (Kubernetes stopping the pod) or Ctrl-C. Every task of the process
+/// watches the same token and finishes its current unit of work before exiting.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested");
+        trigger.cancel();
+    });
+    token
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+/// Identity reported by health endpoints, so a smoke check can tell which release answered.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub service: &'static str,
+    pub release_id: String,
+}
+
+/// `/healthz` (the process is alive) and `/readyz` (it can do its job) with the service's identity.
+/// Readiness of dependencies (PostgreSQL, Redis) is added by the services as they gain them.
+pub fn health_router<S: Clone + Send + Sync + 'static>(identity: Identity) -> Router<S> {
+    let body =
+        json!({"status": "ok", "service": identity.service, "release_id": identity.release_id});
+    let live = body.clone();
+    Router::new()
+        .route("/healthz", get(move || std::future::ready(Json(live.clone()))))
+        .route("/readyz", get(move || std::future::ready(Json(body.clone()))))
+}
+
+/// Binds `addr`, with the address in the error so a port clash is obvious.
+pub async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} ({what})"))
+}
+
+/// Serves `router` on `listener` until `shutdown` is cancelled, letting in-flight requests finish.
+pub async fn serve_http(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "http listening");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .context("http server failed")
+}
+
+/// Serves `grpc.health.v1.Health` (reporting `service_name` and the overall server as serving),
+/// `grpc.reflection.v1` over the contracts' descriptor set, and whatever `add_services` adds, until
+/// `shutdown` is cancelled.
+pub async fn serve_grpc<F>(
+    listener: TcpListener,
+    service_name: &'static str,
+    add_services: impl FnOnce(tonic::service::RoutesBuilder) -> tonic::service::RoutesBuilder,
+    shutdown: F,
+) -> anyhow::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let addr = listener.local_addr()?;
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter.set_service_status(service_name, tonic_health::ServingStatus::Serving).await;
+    health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(contracts::proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("invalid descriptor set for reflection")?;
+
+    let mut routes = tonic::service::RoutesBuilder::default();
+    routes.add_service(health_service).add_service(reflection);
+    let routes = add_services(routes).routes();
+
+    tracing::info!(%addr, "grpc listening");
+    let incoming = tokio_stream_from(listener);
+    tonic::transport::Server::builder()
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+        .context("grpc server failed")
+}
+
+fn tokio_stream_from(listener: TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener)
+}
+
+/// A worker's two listeners: gRPC (`GRPC_ADDR`) and admin HTTP (`ADMIN_ADDR`). Bound by `main` from the
+/// configuration, or on port 0 by tests.
+#[derive(Debug)]
+pub struct WorkerListeners {
+    pub grpc: TcpListener,
+    pub admin: TcpListener,
+}
+
+impl WorkerListeners {
+    pub async fn bind(grpc_addr: SocketAddr, admin_addr: SocketAddr) -> anyhow::Result<Self> {
+        Ok(WorkerListeners {
+            grpc: bind(grpc_addr, "GRPC_ADDR").await?,
+            admin: bind(admin_addr, "ADMIN_ADDR").await?,
+        })
+    }
+}
+
+/// Runs a worker's listeners until `shutdown`: gRPC (health, reflection and the worker's own services) and
+/// `/healthz` + `/readyz` on the admin listener. Returns when both have stopped.
+pub async fn serve_worker(
+    identity: Identity,
+    listeners: WorkerListeners,
+    add_services: impl FnOnce(tonic::service::RoutesBuilder) -> tonic::service::RoutesBuilder,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let grpc_shutdown = shutdown.clone().cancelled_owned();
+    let grpc = serve_grpc(listeners.grpc, identity.service, add_services, grpc_shutdown);
+    let admin = serve_http(listeners.admin, health_router(identity), shutdown);
+    tokio::try_join!(grpc, admin)?;
+    Ok(())
+}

@@ -1,0 +1,36 @@
+//! `hangang-push`: command-line entry point.
+
+use clap::{Parser, Subcommand};
+
+/// Turns facts into decisions for subscribed installations, queues alerts in a durable outbox and delivers them to APNs.
+///
+/// Configuration comes from the options below or their environment variables (shown in brackets); an
+/// invalid value stops the process with an error naming the option.
+#[derive(Debug, Parser)]
+#[command(name = "hangang-push", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    #[command(flatten)]
+    serve: push::Config,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve gRPC and the admin endpoints (the default when no subcommand is given).
+    Serve(push::Config),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = match cli.command {
+        Some(Command::Serve(config)) => config,
+        None => cli.serve,
+    };
+    let _telemetry = telemetry::init("push", &config.common.log_filter, config.common.log_format)?;
+    let listeners =
+        server::WorkerListeners::bind(config.grpc_addr, config.admin.admin_addr).await?;
+    push::run(config, listeners, server::shutdown_on_signal()).await
+}

@@ -1,0 +1,3 @@
+//! End-to-end scenarios against the sandbox. One test binary; one module per scenario family.
+
+mod health;

@@ -1,0 +1,56 @@
+//! `cargo xtask ci`: every check CI runs, in order, one line per stage with its duration.
+//!
+//! Warnings are denied through clippy (`-- -D warnings` covers rustc's lints on every target) rather than
+//! `RUSTFLAGS`, which would change every dependency's fingerprint and rebuild the world on a 2-core machine.
+//! Snapshot tests run with `INSTA_UPDATE=no`: a changed snapshot fails instead of writing a `.snap.new`.
+//! Stages stop at the first failure so the error is the last thing printed. Tests run with
+//! `cargo nextest` when it is installed (parallel, per-test isolation) and `cargo test` otherwise.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use xshell::{Shell, cmd};
+
+use crate::{codegen, contracts};
+
+pub fn run(sh: &Shell) -> anyhow::Result<()> {
+    let started = Instant::now();
+    stage("fmt", || Ok(cmd!(sh, "cargo fmt --all --check").run()?))?;
+    stage("clippy", || {
+        Ok(cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run()?)
+    })?;
+    stage("codegen drift", || codegen::run(codegen::Mode::Check))?;
+    stage("contracts", contracts::run)?;
+    stage("tests", || {
+        let has_nextest = cmd!(sh, "cargo nextest --version")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run()
+            .is_ok();
+        if has_nextest {
+            cmd!(sh, "cargo nextest run --workspace --locked --no-fail-fast")
+                .env("INSTA_UPDATE", "no")
+                .run()?;
+        } else {
+            cmd!(sh, "cargo test --workspace --locked --no-fail-fast")
+                .env("INSTA_UPDATE", "no")
+                .run()?;
+        }
+        Ok(())
+    })?;
+    eprintln!("ci: all stages passed in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn stage(name: &str, body: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
+    eprintln!("ci: {name} …");
+    let started = Instant::now();
+    let result = body().with_context(|| format!("stage `{name}` failed"));
+    let elapsed = started.elapsed().as_secs_f64();
+    match &result {
+        Ok(()) => eprintln!("ci: {name} ok ({elapsed:.1}s)"),
+        Err(_) => eprintln!("ci: {name} FAILED ({elapsed:.1}s)"),
+    }
+    result
+}

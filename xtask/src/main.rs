@@ -1,0 +1,59 @@
+//! `cargo xtask`: the project's automation, in Rust so it runs the same on every machine.
+//!
+//! - `ci` runs every check CI runs, in CI's order, printing one line per stage with its duration.
+//! - `contracts` runs only the contract stages (API shape against released baselines, protobuf breaking
+//!   changes, localization keys): fast, no full test run.
+//! - `codegen` regenerates committed artifacts (gRPC code, descriptor set, JSON Schema documents);
+//!   `codegen --check` fails when they are stale.
+
+#![allow(clippy::print_stderr, reason = "a command-line tool: printing progress is its interface")]
+
+mod ci;
+mod codegen;
+mod contracts;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(about = "Hangangjari project automation", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every CI check in order: fmt, clippy (warnings denied), tests, codegen drift, contracts.
+    Ci,
+    /// Check the API and gRPC contracts against every released baseline, and the localization keys.
+    Contracts,
+    /// Regenerate committed artifacts (gRPC code, descriptor set, JSON Schema documents).
+    Codegen {
+        /// Do not write; fail if any committed artifact differs from what would be generated.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(project_root());
+    match cli.command {
+        Command::Ci => ci::run(&sh),
+        Command::Contracts => contracts::run(),
+        Command::Codegen { check } => {
+            codegen::run(if check { codegen::Mode::Check } else { codegen::Mode::Write })
+        }
+    }
+}
+
+/// The workspace root (the parent of this crate's directory).
+pub fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
+}
