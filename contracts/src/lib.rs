@@ -22,6 +22,7 @@ pub mod enums;
 pub mod example;
 pub mod freshness;
 pub mod localization;
+pub mod openapi;
 pub mod proto;
 pub mod time;
 pub mod v1;

@@ -2,8 +2,8 @@
 //! them, so tests walk the same paths a user's request and an ingest cycle take.
 //!
 //! Only the outside world is faked (Seoul's APIs, APNs) and only in the formats it really speaks; PostgreSQL
-//! and Redis are real. So far the sandbox starts the services and exposes their addresses; the data path joins
-//! as the services gain it.
+//! and Redis are real: each sandbox gets a fresh migrated database and its own Redis key prefix. So far
+//! the sandbox starts the services and exposes their addresses; the data path joins as the services gain it.
 
 use std::net::SocketAddr;
 
@@ -21,6 +21,7 @@ pub struct Sandbox {
     pub workers: Vec<Worker>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    database: Option<db::testing::TestDatabase>,
 }
 
 /// Addresses of one gRPC worker.
@@ -54,10 +55,35 @@ impl Sandbox {
         let mut tasks = Vec::new();
         let mut workers = Vec::new();
 
+        let database = db::testing::TestDatabase::create().await?;
         let api_listener = TcpListener::bind(loopback()).await?;
         let api_http = api_listener.local_addr()?;
-        let api_config = api::Config { http_addr: api_http, common: common() };
-        tasks.push(tokio::spawn(api::run(api_config, api_listener, shutdown.clone())));
+        let redis_url =
+            std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+        let redis = cache::RedisSettings {
+            redis_url: settings::REDIS_URL.parse_url(&redis_url)?,
+            redis_timeout_ms: 150,
+            redis_key_prefix: format!("{}:", database.name),
+        };
+        let api_config = api::Config {
+            http_addr: api_http,
+            hot_cache_ttl_seconds: 15,
+            trust_forwarded_for: false,
+            database: db::DatabaseSettings {
+                database_url: settings::DATABASE_URL.parse_url(&database.url)?,
+                database_max_connections: 8,
+                database_acquire_timeout_ms: 2_000,
+            },
+            redis: redis.clone(),
+            common: common(),
+        };
+        let api_state = api::AppState::new(
+            &api_config,
+            database.pool.clone(),
+            cache::Cache::connect(&redis)?,
+            api::clock::Clock::System,
+        );
+        tasks.push(tokio::spawn(api::run(api_state, api_listener, shutdown.clone())));
 
         let admin = |addr| AdminSettings { admin_addr: addr };
 
@@ -80,7 +106,7 @@ impl Sandbox {
         let config = push::Config { grpc_addr: grpc, admin: admin(admin_addr), common: common() };
         tasks.push(tokio::spawn(push::run(config, listeners, shutdown.clone())));
 
-        Ok(Sandbox { api_http, workers, shutdown, tasks })
+        Ok(Sandbox { api_http, workers, shutdown, tasks, database: Some(database) })
     }
 
     /// Stops every service and waits for each to finish cleanly; an error from any of them is returned.
@@ -88,6 +114,9 @@ impl Sandbox {
         self.shutdown.cancel();
         for task in self.tasks.drain(..) {
             task.await??;
+        }
+        if let Some(database) = self.database.take() {
+            database.drop_now().await?;
         }
         Ok(())
     }

@@ -20,7 +20,18 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
         Ok(cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run()?)
     })?;
     stage("codegen drift", || codegen::run(codegen::Mode::Check))?;
+    stage("migration lint", || migration_lint(sh))?;
     stage("contracts", contracts::run)?;
+    // Tests need PostgreSQL and Redis; default to the local servers `.ci/run` starts.
+    let _database = sh.push_env(
+        "DATABASE_URL",
+        std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+    );
+    let _redis = sh.push_env(
+        "REDIS_URL",
+        std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+    );
     stage("tests", || {
         let has_nextest = cmd!(sh, "cargo nextest --version")
             .quiet()
@@ -53,4 +64,23 @@ fn stage(name: &str, body: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Resul
         Err(_) => eprintln!("ci: {name} FAILED ({elapsed:.1}s)"),
     }
     result
+}
+
+/// The squawk version CI installs (`pip install squawk-cli==…`).
+pub const SQUAWK_VERSION: &str = "2.70.0";
+
+/// Lints every migration with squawk under `.squawk.toml` (excluded rules are justified there).
+fn migration_lint(sh: &Shell) -> anyhow::Result<()> {
+    if cmd!(sh, "squawk --version").quiet().ignore_stdout().ignore_stderr().run().is_err() {
+        anyhow::bail!(
+            "squawk is not installed: `pip install squawk-cli=={SQUAWK_VERSION}` (.ci/run does this)"
+        );
+    }
+    let migrations: Vec<String> = std::fs::read_dir("libs/db/migrations")?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "sql"))
+        .map(|path| path.display().to_string())
+        .collect();
+    cmd!(sh, "squawk --config .squawk.toml {migrations...}").run()?;
+    Ok(())
 }

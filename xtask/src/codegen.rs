@@ -1,5 +1,5 @@
 //! Generated artifacts that are committed: gRPC code and the descriptor set from `contracts/proto/`, and the
-//! JSON Schema document of every contract version from `contracts::catalogue`.
+//! JSON Schema document and OpenAPI 3.1 document of every contract version from `contracts::catalogue`.
 //!
 //! They are committed so reviewers see generated changes in diffs and builds need no code generator. A test
 //! (below) fails when any of them is stale and names the command that refreshes them.
@@ -62,6 +62,12 @@ pub fn generate(root: &Path) -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
         artifacts.push((
             PathBuf::from(format!("contracts/schemas/{}.json", version.version)),
             text.into_bytes(),
+        ));
+        let mut openapi = serde_json::to_string_pretty(&contracts::openapi::document(&version))?;
+        openapi.push('\n');
+        artifacts.push((
+            PathBuf::from(format!("contracts/openapi/{}.json", version.version)),
+            openapi.into_bytes(),
         ));
     }
     Ok(artifacts)

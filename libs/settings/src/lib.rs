@@ -134,6 +134,13 @@ pub const DATABASE_URL: ConnectionUrlParser = ConnectionUrlParser {
 pub const REDIS_URL: ConnectionUrlParser =
     ConnectionUrlParser { schemes: &["redis", "rediss"], example: "redis://127.0.0.1:6379/0" };
 
+impl ConnectionUrlParser {
+    /// Parses a URL outside clap (tests, tools).
+    pub fn parse_url(&self, value: &str) -> Result<ConnectionUrl, ConnectionUrlError> {
+        ConnectionUrl::parse(value, self.schemes, self.example)
+    }
+}
+
 impl clap::builder::TypedValueParser for ConnectionUrlParser {
     type Value = ConnectionUrl;
 

@@ -1,5 +1,6 @@
 //! `hangang-api`: command-line entry point of the app-facing HTTP API.
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 /// The Hangangjari app-facing HTTP API.
@@ -20,16 +21,49 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API (the default when no subcommand is given).
     Serve(api::Config),
+    /// Apply database migrations and sync the curated reference data, then exit. Safe to run repeatedly and
+    /// concurrently (an advisory lock serializes runs).
+    Migrate(MigrateConfig),
+}
+
+#[derive(Debug, clap::Args)]
+struct MigrateConfig {
+    #[command(flatten)]
+    database: db::DatabaseSettings,
+
+    #[command(flatten)]
+    common: settings::CommonSettings,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let config = match cli.command {
-        Some(Command::Serve(config)) => config,
-        None => cli.serve,
-    };
+    match cli.command {
+        Some(Command::Migrate(config)) => migrate(config).await,
+        Some(Command::Serve(config)) => serve(config).await,
+        None => serve(cli.serve).await,
+    }
+}
+
+async fn serve(config: api::Config) -> anyhow::Result<()> {
     let _telemetry = telemetry::init("api", &config.common.log_filter, config.common.log_format)?;
+    let db = db::connect(&config.database)?;
+    let cache = cache::Cache::connect(&config.redis).context("REDIS_URL is not usable")?;
+    let state = api::AppState::new(&config, db, cache, api::clock::Clock::System);
     let listener = server::bind(config.http_addr, "HTTP_ADDR").await?;
-    api::run(config, listener, server::shutdown_on_signal()).await
+    api::run(state, listener, server::shutdown_on_signal()).await
+}
+
+async fn migrate(config: MigrateConfig) -> anyhow::Result<()> {
+    let _telemetry = telemetry::init("api", &config.common.log_filter, config.common.log_format)?;
+    let pool = db::connect(&config.database)?;
+    let report = db::migrate(&pool).await?;
+    tracing::info!(
+        reference_version = %report.version,
+        reference_changed = report.changed,
+        parks = report.parks,
+        lots = report.lots,
+        "database migrated"
+    );
+    Ok(())
 }

@@ -1,0 +1,80 @@
+//! PostgreSQL foundation shared by the services.
+//!
+//! - [`MIGRATOR`]: every migration, plain SQL in `libs/db/migrations/` (the one place), embedded in each binary.
+//!   `hangang-api migrate` applies them; sqlx holds a PostgreSQL advisory lock while it does, so concurrent
+//!   migrate Jobs wait instead of racing, and re-running is a no-op. Migrations follow expand → migrate →
+//!   contract so the previous release keeps working during a rollout, and pass `squawk` (`.squawk.toml`).
+//! - [`reference`]: the curated parks, lots, facilities and transit, and the sync that makes the
+//!   `reference` schema match them.
+//! - [`connect`] and [`DatabaseSettings`]: the pool.
+//!
+//! Queries are written with sqlx's runtime API (`query_as` + `FromRow`) rather than the compile-time macros:
+//! every query is exercised by tests against a real PostgreSQL, and builds need neither a database nor
+//! committed offline metadata.
+
+pub mod reference;
+pub mod testing;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use contracts::Timestamp;
+use settings::{ConnectionUrl, DATABASE_URL};
+use sqlx::{PgPool, migrate::Migrator, postgres::PgPoolOptions};
+
+/// Every migration, embedded at compile time.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Where and how to connect to PostgreSQL.
+#[derive(Clone, Debug, clap::Args)]
+pub struct DatabaseSettings {
+    /// PostgreSQL connection URL, e.g. `postgres://hangang@db:5432/hangang` (credentials are never logged).
+    #[arg(long, env = "DATABASE_URL", value_parser = DATABASE_URL)]
+    pub database_url: ConnectionUrl,
+
+    /// Upper bound of pooled connections per process.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    pub database_max_connections: u32,
+
+    /// How long a request waits for a pooled connection before failing (milliseconds).
+    #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_MS", default_value_t = 2_000)]
+    pub database_acquire_timeout_ms: u64,
+}
+
+/// Opens a pool. Connections are made lazily, so a process can start (and serve stale data) while PostgreSQL
+/// is down; readiness reports the outage.
+pub fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(settings.database_max_connections)
+        .acquire_timeout(Duration::from_millis(settings.database_acquire_timeout_ms))
+        .connect_lazy(settings.database_url.expose())
+        .context("DATABASE_URL is not a valid PostgreSQL URL")
+}
+
+/// Applies pending migrations (under sqlx's advisory lock) and syncs the curated reference data, so a migrated
+/// database always holds the reference data of its release.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<reference::SyncReport> {
+    MIGRATOR.run(pool).await.context("failed to apply migrations")?;
+    let curated =
+        reference::Reference::curated().context("the curated reference file is invalid")?;
+    reference::sync(pool, &curated).await.context("failed to sync reference data")
+}
+
+/// A database instant as a wire timestamp (whole seconds, UTC).
+pub fn wire_time(instant: time::OffsetDateTime) -> Timestamp {
+    Timestamp::from_unix_seconds(instant.unix_timestamp())
+        .expect("database timestamps are in range")
+}
+
+/// A wire timestamp as a database instant.
+pub fn db_time(instant: Timestamp) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(instant.as_unix_seconds())
+        .expect("wire timestamps are in range")
+}
+
+/// The SHA-256 of a text, in hex. Keys public-data text in `ingest.translation` (by its Korean source, so a
+/// text that reappears reuses its translations) and fingerprints the curated reference file.
+pub fn translation_key(source_text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(source_text.as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect()
+}

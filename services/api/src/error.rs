@@ -1,0 +1,174 @@
+//! The one error envelope, request ids, and the middleware that puts them on every response.
+//!
+//! Handlers return [`ApiError`]; it becomes a status plus [`ErrorParts`] in the response extensions. The
+//! [`envelope`] middleware, which knows the request id, writes the JSON body. Responses that fail before a
+//! handler runs (unknown route, wrong method, body too large, timeout) get an envelope from their status.
+
+use std::{
+    hash::{BuildHasher, RandomState},
+    sync::{
+        LazyLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Instant,
+};
+
+use axum::{
+    body::Body,
+    extract::{MatchedPath, Request, State},
+    http::{HeaderValue, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use contracts::v2::{ErrorBody, ErrorCode, ErrorEnvelope};
+
+use crate::AppState;
+
+/// What went wrong, in terms the app can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{field}: {message}")]
+    BadRequest { field: String, message: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("missing or invalid installation secret")]
+    Unauthorized,
+    #[error("too many requests; retry later")]
+    RateLimited,
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn bad_request(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::BadRequest { field: field.into(), message: message.into() }
+    }
+
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// The parts of an envelope a handler knows; the middleware adds the request id.
+#[derive(Clone, Debug)]
+pub struct ErrorParts {
+    pub code: ErrorCode,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        let (code, field) = match &self {
+            ApiError::BadRequest { field, .. } => (ErrorCode::BadRequest, Some(field.clone())),
+            ApiError::NotFound(_) => (ErrorCode::NotFound, None),
+            ApiError::Unauthorized => (ErrorCode::Unauthorized, None),
+            ApiError::RateLimited => (ErrorCode::RateLimited, None),
+            ApiError::Unavailable(_) => (ErrorCode::Unavailable, None),
+            ApiError::Internal(error) => {
+                // Details go to the log with the request id, never to the client.
+                tracing::error!(error = format!("{error:#}"), "request failed");
+                (ErrorCode::Internal, None)
+            }
+        };
+        let mut response = status.into_response();
+        response.extensions_mut().insert(ErrorParts { code, message: self.to_string(), field });
+        response
+    }
+}
+
+/// The id of the current request: the client's `x-request-id` when it is sane, else a new one.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(0);
+static PROCESS_SEED: LazyLock<u64> =
+    LazyLock::new(|| RandomState::new().hash_one(std::process::id()));
+
+fn new_request_id() -> String {
+    let n = REQUEST_COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{:016x}{:08x}", *PROCESS_SEED, n & 0xffff_ffff)
+}
+
+fn client_request_id(value: &HeaderValue) -> Option<String> {
+    let text = value.to_str().ok()?;
+    let sane = !text.is_empty()
+        && text.len() <= 64
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    sane.then(|| text.to_owned())
+}
+
+fn code_for_status(status: StatusCode) -> (ErrorCode, &'static str) {
+    match status {
+        StatusCode::NOT_FOUND => (ErrorCode::NotFound, "no such route"),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            (ErrorCode::BadRequest, "method not allowed on this route")
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => (ErrorCode::PayloadTooLarge, "request body too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            (ErrorCode::BadRequest, "expected an application/json body")
+        }
+        StatusCode::TOO_MANY_REQUESTS => (ErrorCode::RateLimited, "too many requests; retry later"),
+        StatusCode::REQUEST_TIMEOUT
+        | StatusCode::SERVICE_UNAVAILABLE
+        | StatusCode::GATEWAY_TIMEOUT => {
+            (ErrorCode::Unavailable, "the request took too long; retry later")
+        }
+        status if status.is_client_error() => (ErrorCode::BadRequest, "bad request"),
+        _ => (ErrorCode::Internal, "internal error"),
+    }
+}
+
+/// Assigns the request id, records latency by route, and turns every error status into the JSON envelope.
+pub async fn envelope(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(client_request_id)
+        .unwrap_or_else(new_request_id);
+    request.extensions_mut().insert(RequestId(request_id.clone()));
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+
+    let mut response = next.run(request).await;
+    let status = response.status();
+    if status.is_client_error() || status.is_server_error() {
+        let parts = response.extensions_mut().remove::<ErrorParts>().unwrap_or_else(|| {
+            let (code, message) = code_for_status(status);
+            ErrorParts { code, message: message.to_owned(), field: None }
+        });
+        let body = ErrorEnvelope {
+            error: ErrorBody {
+                code: parts.code,
+                message: parts.message,
+                request_id: request_id.clone(),
+                field: parts.field,
+            },
+        };
+        let bytes = serde_json::to_vec(&body).expect("envelopes serialize");
+        let (mut head, _) = response.into_parts();
+        head.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        head.headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        head.headers.remove(header::CONTENT_LENGTH);
+        response = Response::from_parts(head, Body::from(bytes));
+    }
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    state.metrics.request(&route, &method, status.as_u16(), started.elapsed());
+    response
+}

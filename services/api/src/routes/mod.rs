@@ -1,0 +1,5 @@
+//! Route handlers, one module per resource; `crate::router` lists every route.
+
+pub mod installations;
+pub mod ops;
+pub mod reads;

@@ -1,0 +1,8 @@
+//! The api against real PostgreSQL and Redis: a fresh database and Redis key prefix per test, a manual clock,
+//! requests through the full router (middleware included).
+
+mod app;
+mod faults;
+mod freshness;
+mod inputs;
+mod routes;
