@@ -122,6 +122,13 @@ impl Sandbox {
     }
 }
 
+impl Sandbox {
+    /// The sandbox's database, for seeding and inspecting what the services wrote.
+    pub fn database(&self) -> &sqlx::PgPool {
+        &self.database.as_ref().expect("present until stop").pool
+    }
+}
+
 impl Drop for Sandbox {
     fn drop(&mut self) {
         self.shutdown.cancel();

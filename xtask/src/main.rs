@@ -6,8 +6,13 @@
 //! - `codegen` regenerates committed artifacts (gRPC code, descriptor set, JSON Schema documents);
 //!   `codegen --check` fails when they are stale.
 
-#![allow(clippy::print_stderr, reason = "a command-line tool: printing progress is its interface")]
+#![allow(
+    clippy::print_stderr,
+    clippy::print_stdout,
+    reason = "a command-line tool: printing is its interface"
+)]
 
+mod bench;
 mod ci;
 mod codegen;
 mod contracts;
@@ -29,6 +34,11 @@ enum Command {
     Ci,
     /// Check the API and gRPC contracts against every released baseline, and the localization keys.
     Contracts,
+    /// Run a benchmark and print its table (`api`: hot path vs nginx, fixed-rate latency, cold rebuild, RSS).
+    Bench {
+        /// What to measure.
+        target: String,
+    },
     /// Regenerate committed artifacts (gRPC code, descriptor set, JSON Schema documents).
     Codegen {
         /// Do not write; fail if any committed artifact differs from what would be generated.
@@ -44,6 +54,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Ci => ci::run(&sh),
         Command::Contracts => contracts::run(),
+        Command::Bench { target } => bench::run(&sh, &target),
         Command::Codegen { check } => {
             codegen::run(if check { codegen::Mode::Check } else { codegen::Mode::Write })
         }

@@ -162,6 +162,24 @@ impl clap::builder::TypedValueParser for ConnectionUrlParser {
     }
 }
 
+/// Makes `default` the subcommand when none is named: `hangang-api --http-addr …` runs `serve`, while
+/// `hangang-api migrate`, `--help` and `--version` keep their meaning. (clap has no "default subcommand", and
+/// flattening the default's options at top level would make them required for every other subcommand.)
+pub fn with_default_subcommand(
+    mut args: Vec<std::ffi::OsString>,
+    subcommands: &[&str],
+    default: &str,
+) -> Vec<std::ffi::OsString> {
+    let first = args.get(1).and_then(|arg| arg.to_str());
+    let named = first.is_some_and(|arg| {
+        subcommands.contains(&arg) || matches!(arg, "help" | "--help" | "-h" | "--version" | "-V")
+    });
+    if !named {
+        args.insert(1.min(args.len()), default.into());
+    }
+    args
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -172,6 +190,21 @@ mod tests {
     struct TestConfig {
         #[arg(long, env = "TEST_SETTINGS_DATABASE_URL", value_parser = DATABASE_URL)]
         database_url: ConnectionUrl,
+    }
+
+    #[test]
+    fn the_default_subcommand_is_inserted_only_when_none_is_named() {
+        let run = |args: &[&str]| -> Vec<String> {
+            let args = args.iter().map(Into::into).collect();
+            with_default_subcommand(args, &["serve", "migrate"], "serve")
+                .into_iter()
+                .map(|arg| arg.into_string().unwrap())
+                .collect()
+        };
+        assert_eq!(run(&["bin"]), ["bin", "serve"]);
+        assert_eq!(run(&["bin", "--http-addr", "x"]), ["bin", "serve", "--http-addr", "x"]);
+        assert_eq!(run(&["bin", "migrate"]), ["bin", "migrate"]);
+        assert_eq!(run(&["bin", "--help"]), ["bin", "--help"]);
     }
 
     #[test]

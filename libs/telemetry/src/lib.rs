@@ -1,16 +1,43 @@
-//! Tracing setup shared by every service: an `EnvFilter`, pretty logs locally and JSON lines in production.
+//! Tracing setup shared by every service: an `EnvFilter`, pretty logs locally and JSON lines in production,
+//! and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, OpenTelemetry export over OTLP/gRPC with W3C trace-context
+//! propagation, so one trace follows a request across services.
 //!
-//! OpenTelemetry export (OTLP over gRPC when `OTEL_EXPORTER_OTLP_ENDPOINT` is set) and W3C trace-context
-//! propagation across tonic join here when the services start calling each other.
+//! [`extract_parent`] and [`inject_current`] move the trace context in and out of HTTP/gRPC headers.
 
+use opentelemetry::{
+    Context,
+    propagation::{Extractor, Injector, TextMapPropagator},
+    trace::TracerProvider as _,
+};
+use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use settings::LogFormat;
-use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry, fmt, prelude::*};
 
-/// Keeps telemetry running; dropping it flushes what is buffered. `main` holds it until exit.
-#[derive(Debug)]
+/// Keeps telemetry running; dropping it flushes buffered spans. `main` holds it until exit.
 #[must_use = "dropping the guard stops telemetry"]
 pub struct Guard {
-    _private: (),
+    provider: Option<SdkTracerProvider>,
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard").field("exporting", &self.provider.is_some()).finish()
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take()
+            && let Err(error) = provider.shutdown()
+        {
+            // The subscriber may already be gone at exit; stderr is the one channel certainly left.
+            #[allow(clippy::print_stderr, reason = "last-resort report during shutdown")]
+            {
+                eprintln!("telemetry: flushing spans failed: {error}");
+            }
+        }
+    }
 }
 
 /// Why telemetry could not start.
@@ -25,20 +52,133 @@ impl std::fmt::Display for InitError {
 
 impl std::error::Error for InitError {}
 
+/// A tracer provider for `service` exporting to `exporter` in batches.
+pub fn provider_with<E>(service: &'static str, exporter: E) -> SdkTracerProvider
+where
+    E: opentelemetry_sdk::trace::SpanExporter + 'static,
+{
+    SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(Resource::builder().with_service_name(service).build())
+        .build()
+}
+
+/// The layer that turns `tracing` spans into OpenTelemetry spans of `provider`.
+pub fn otel_layer<S>(service: &'static str, provider: &SdkTracerProvider) -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+{
+    tracing_opentelemetry::layer().with_tracer(provider.tracer(service))
+}
+
 /// Installs the global subscriber for `service`. `filter` uses `EnvFilter` syntax (`info,api=debug`).
+/// Exports spans over OTLP/gRPC when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (the exporter reads the standard
+/// `OTEL_EXPORTER_OTLP_*` variables itself).
 pub fn init(service: &'static str, filter: &str, format: LogFormat) -> Result<Guard, InitError> {
     let filter = EnvFilter::try_new(filter)
         .map_err(|error| InitError(format!("RUST_LOG: invalid filter `{filter}`: {error}")))?;
-    let registry = tracing_subscriber::registry().with(filter);
-    let result = match format {
-        LogFormat::Pretty => registry.with(fmt::layer().with_target(true)).try_init(),
-        LogFormat::Json => registry
-            .with(fmt::layer().json().flatten_event(true).with_current_span(true))
-            .try_init(),
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+
+    let provider = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        Ok(endpoint) if !endpoint.is_empty() => {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .build()
+                .map_err(|error| InitError(format!("OTEL_EXPORTER_OTLP_ENDPOINT: {error}")))?;
+            Some(provider_with(service, exporter))
+        }
+        _ => None,
     };
-    result.map_err(|error| {
-        InitError(format!("a tracing subscriber is already installed: {error}"))
-    })?;
-    tracing::info!(service, "telemetry started");
-    Ok(Guard { _private: () })
+    let otel = provider.as_ref().map(|provider| otel_layer::<Registry>(service, provider));
+    let logs = match format {
+        LogFormat::Pretty => fmt::layer().with_target(true).boxed(),
+        LogFormat::Json => fmt::layer().json().flatten_event(true).with_current_span(true).boxed(),
+    };
+    tracing_subscriber::registry().with(otel).with(logs.with_filter(filter)).try_init().map_err(
+        |error| InitError(format!("a tracing subscriber is already installed: {error}")),
+    )?;
+    tracing::info!(service, exporting = provider.is_some(), "telemetry started");
+    Ok(Guard { provider })
+}
+
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}
+
+struct HeaderInjector<'a>(&'a mut http::HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) =
+            (http::HeaderName::from_bytes(key.as_bytes()), http::HeaderValue::from_str(&value))
+        {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+/// Makes `span` a child of the W3C `traceparent` in `headers`, if any (incoming HTTP or gRPC requests).
+pub fn extract_parent(span: &tracing::Span, headers: &http::HeaderMap) {
+    let parent: Context = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+    let _ = span.set_parent(parent);
+}
+
+/// Writes the current span's W3C trace context into `headers` (outgoing requests).
+pub fn inject_current(headers: &mut http::HeaderMap) {
+    let context = tracing::Span::current().context();
+    TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::TraceContextExt;
+    use opentelemetry_sdk::trace::InMemorySpanExporter;
+
+    use super::*;
+
+    #[test]
+    fn a_request_span_continues_the_callers_trace_and_is_exported() {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+        let subscriber = tracing_subscriber::registry().with(otel_layer("test", &provider));
+
+        let mut incoming = http::HeaderMap::new();
+        incoming.insert(
+            "traceparent",
+            http::HeaderValue::from_static(
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+        );
+        let mut outgoing = http::HeaderMap::new();
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("handle request");
+            extract_parent(&span, &incoming);
+            let _entered = span.enter();
+            assert_eq!(
+                span.context().span().span_context().trace_id().to_string(),
+                "4bf92f3577b34da6a3ce929d0e0e4736"
+            );
+            inject_current(&mut outgoing);
+        });
+        provider.force_flush().unwrap();
+
+        let spans = exporter.get_finished_spans().unwrap();
+        assert_eq!(spans.len(), 1);
+        assert_eq!(spans[0].name, "handle request");
+        assert_eq!(
+            spans[0].span_context.trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert_eq!(spans[0].parent_span_id.to_string(), "00f067aa0ba902b7");
+        let traceparent = outgoing["traceparent"].to_str().unwrap();
+        assert!(traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{traceparent}");
+    }
 }

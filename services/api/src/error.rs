@@ -21,6 +21,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use contracts::v2::{ErrorBody, ErrorCode, ErrorEnvelope};
+use tracing::Instrument;
 
 use crate::AppState;
 
@@ -129,7 +130,8 @@ fn code_for_status(status: StatusCode) -> (ErrorCode, &'static str) {
     }
 }
 
-/// Assigns the request id, records latency by route, and turns every error status into the JSON envelope.
+/// Assigns the request id, opens the request's span (continuing the caller's W3C trace), records latency by
+/// route, and turns every error status into the JSON envelope.
 pub async fn envelope(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = request
@@ -143,9 +145,18 @@ pub async fn envelope(State(state): State<AppState>, mut request: Request, next:
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
     let method = request.method().as_str().to_owned();
+    let span = tracing::info_span!(
+        "http request",
+        http.method = %method,
+        http.route = %route,
+        request_id = %request_id,
+        http.status = tracing::field::Empty,
+    );
+    telemetry::extract_parent(&span, request.headers());
 
-    let mut response = next.run(request).await;
+    let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
+    span.record("http.status", status.as_u16());
     if status.is_client_error() || status.is_server_error() {
         let parts = response.extensions_mut().remove::<ErrorParts>().unwrap_or_else(|| {
             let (code, message) = code_for_status(status);

@@ -8,18 +8,15 @@ use clap::{Parser, Subcommand};
 /// Configuration comes from the options below or their environment variables (shown in brackets); an
 /// invalid value stops the process with an error naming the option.
 #[derive(Debug, Parser)]
-#[command(name = "hangang-api", version, args_conflicts_with_subcommands = true)]
+#[command(name = "hangang-api", version)]
 struct Cli {
     #[command(subcommand)]
-    command: Option<Command>,
-
-    #[command(flatten)]
-    serve: api::Config,
+    command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the HTTP API (the default when no subcommand is given).
+    /// Serve the HTTP API (the default when no subcommand is named).
     Serve(api::Config),
     /// Apply database migrations and sync the curated reference data, then exit. Safe to run repeatedly and
     /// concurrently (an advisory lock serializes runs).
@@ -37,11 +34,15 @@ struct MigrateConfig {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let args = settings::with_default_subcommand(
+        std::env::args_os().collect(),
+        &["serve", "migrate"],
+        "serve",
+    );
+    let cli = Cli::parse_from(args);
     match cli.command {
-        Some(Command::Migrate(config)) => migrate(config).await,
-        Some(Command::Serve(config)) => serve(config).await,
-        None => serve(cli.serve).await,
+        Command::Migrate(config) => migrate(config).await,
+        Command::Serve(config) => serve(config).await,
     }
 }
 
@@ -66,4 +67,43 @@ async fn migrate(config: MigrateConfig) -> anyhow::Result<()> {
         "database migrated"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    #[test]
+    fn migrate_needs_only_the_database() {
+        let cli = Cli::try_parse_from([
+            "hangang-api",
+            "migrate",
+            "--database-url",
+            "postgres://u@db/hangang",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Command::Migrate(_)));
+    }
+
+    #[test]
+    fn serve_is_the_default() {
+        let args = [
+            "hangang-api",
+            "--database-url",
+            "postgres://u@db/hangang",
+            "--redis-url",
+            "redis://cache:6379",
+        ];
+        let args = settings::with_default_subcommand(
+            args.iter().map(Into::into).collect(),
+            &["serve", "migrate"],
+            "serve",
+        );
+        let Command::Serve(config) = Cli::try_parse_from(args).unwrap().command else {
+            panic!("not serve")
+        };
+        assert_eq!(config.http_addr.port(), 8080);
+    }
 }

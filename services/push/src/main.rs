@@ -7,28 +7,24 @@ use clap::{Parser, Subcommand};
 /// Configuration comes from the options below or their environment variables (shown in brackets); an
 /// invalid value stops the process with an error naming the option.
 #[derive(Debug, Parser)]
-#[command(name = "hangang-push", version, args_conflicts_with_subcommands = true)]
+#[command(name = "hangang-push", version)]
 struct Cli {
     #[command(subcommand)]
-    command: Option<Command>,
-
-    #[command(flatten)]
-    serve: push::Config,
+    command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve gRPC and the admin endpoints (the default when no subcommand is given).
+    /// Serve gRPC and the admin endpoints (the default when no subcommand is named).
     Serve(push::Config),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let config = match cli.command {
-        Some(Command::Serve(config)) => config,
-        None => cli.serve,
-    };
+    let args =
+        settings::with_default_subcommand(std::env::args_os().collect(), &["serve"], "serve");
+    let cli = Cli::parse_from(args);
+    let Command::Serve(config) = cli.command;
     let _telemetry = telemetry::init("push", &config.common.log_filter, config.common.log_format)?;
     let listeners =
         server::WorkerListeners::bind(config.grpc_addr, config.admin.admin_addr).await?;

@@ -2,23 +2,11 @@
 //! post-deploy smoke check relies on.
 
 use tests::{RELEASE_ID, Sandbox};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::http::get as http_get;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
-
-/// A plain HTTP/1.1 GET returning (status line, body). Enough for probes; typed API calls get a real client
-/// with the routes.
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<(String, String)> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    let request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await?;
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head.lines().next().unwrap_or_default().to_owned();
-    Ok((status, body.to_owned()))
-}
 
 #[tokio::test]
 async fn every_service_is_live_ready_and_reports_the_release() -> anyhow::Result<()> {

@@ -1,3 +1,5 @@
 //! End-to-end scenarios against the sandbox. One test binary; one module per scenario family.
 
 mod health;
+mod http;
+mod visibility;

@@ -72,7 +72,7 @@ async fn installation_bodies_are_validated_field_by_field() {
         (valid.replace("ko-KR", "korean"), "locale"),
         (valid.replace("2.3.0 (412)", "latest"), "app_version"),
         (valid.replace("\"production\"", "\"staging\""), "apns_environment"),
-        (valid.replace(r#""locale":"ko-KR","#, ""), "body"),
+        (valid.replace(r#""locale":"ko-KR","#, ""), "locale"),
         (valid.replace(r#""app_version":"2.3.0 (412)""#, r#""app_version":23"#), "app_version"),
         ("{not json".to_owned(), "body"),
     ];
