@@ -430,13 +430,14 @@ mod tests {
         assert_eq!(error, "yeouido: missing `ja` name");
     }
 
-    #[sqlx::test(migrator = "crate::MIGRATOR")]
-    async fn sync_is_idempotent_and_removes_what_the_file_dropped(pool: PgPool) {
+    #[tokio::test]
+    async fn sync_is_idempotent_and_removes_what_the_file_dropped() {
+        // A test database is migrated and synced with the curated file on creation.
+        let database = crate::testing::TestDatabase::create().await.unwrap();
+        let pool = database.pool.clone();
         let reference = Reference::curated().unwrap();
-        let first = sync(&pool, &reference).await.unwrap();
-        assert!(first.changed);
-        let second = sync(&pool, &reference).await.unwrap();
-        assert!(!second.changed);
+        let again = sync(&pool, &reference).await.unwrap();
+        assert!(!again.changed);
 
         let (parks, lots): (i64, i64) = sqlx::query_as(
             "select (select count(*) from reference.park), (select count(*) from reference.lot)",
@@ -465,11 +466,13 @@ mod tests {
         let (parks,): (i64,) =
             sqlx::query_as("select count(*) from reference.park").fetch_one(&pool).await.unwrap();
         assert_eq!(parks, 10);
+        database.drop_now().await.unwrap();
     }
 
-    #[sqlx::test(migrator = "crate::MIGRATOR")]
-    async fn a_lot_with_history_is_not_silently_deleted(pool: PgPool) {
-        sync(&pool, &Reference::curated().unwrap()).await.unwrap();
+    #[tokio::test]
+    async fn a_lot_with_history_is_not_silently_deleted() {
+        let database = crate::testing::TestDatabase::create().await.unwrap();
+        let pool = database.pool.clone();
         sqlx::query(
             "insert into ingest.lot_observation (lot_id, observed_at, fetched_at, available, capacity)
              values ('gangseo-1', now(), now(), 10, 99)",
@@ -480,5 +483,6 @@ mod tests {
         let text = CURATED.replace("lot_id = \"gangseo-1\"", "lot_id = \"gangseo-1-renamed\"");
         let error = sync(&pool, &Reference::parse(&text).unwrap()).await.unwrap_err();
         assert!(format!("{error:#}").contains("lot `gangseo-1`"), "{error:#}");
+        database.drop_now().await.unwrap();
     }
 }

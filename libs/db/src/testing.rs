@@ -38,6 +38,30 @@ fn with_database(url: &str, name: &str) -> String {
     result
 }
 
+/// Drops databases left by test processes that died before cleaning up (their pid is gone).
+async fn drop_orphans(admin: &mut PgConnection) -> anyhow::Result<()> {
+    let names: Vec<(String,)> =
+        sqlx::query_as("select datname from pg_database where datname like 'hangang\\_test\\_%'")
+            .fetch_all(&mut *admin)
+            .await?;
+    for (name,) in names {
+        let pid = name
+            .trim_start_matches("hangang_test_")
+            .split('_')
+            .next()
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let orphaned =
+            pid.is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists());
+        let safe = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if orphaned && safe {
+            sqlx::query(AssertSqlSafe(format!("drop database if exists {name} with (force)")))
+                .execute(&mut *admin)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 impl TestDatabase {
     /// Creates `hangang_test_<pid>_<n>`, migrates it and syncs the reference data.
     pub async fn create() -> anyhow::Result<TestDatabase> {

@@ -218,13 +218,28 @@ pub fn router(state: AppState) -> Router {
 /// The channel writers notify after committing data the api shows.
 pub const DATA_CHANGED_CHANNEL: &str = "hangang_data_changed";
 
+async fn subscribe(store: &SnapshotStore) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect_with(store.db()).await?;
+    listener.listen(DATA_CHANGED_CHANNEL).await?;
+    Ok(listener)
+}
+
 /// Listens for data changes and drops hot copies so the next request sees them (within a second of the
-/// writer's commit instead of a hot-cache period). Reconnects after errors until `shutdown`.
-async fn listen_for_changes(store: Arc<SnapshotStore>, shutdown: CancellationToken) {
+/// writer's commit instead of a hot-cache period). Reconnects after errors until `shutdown`; while it is
+/// disconnected, hot copies still expire by themselves.
+async fn listen_for_changes(
+    store: Arc<SnapshotStore>,
+    mut subscribed: Option<sqlx::postgres::PgListener>,
+    shutdown: CancellationToken,
+) {
     loop {
-        let listener = async {
-            let mut listener = sqlx::postgres::PgListener::connect_with(store.db()).await?;
-            listener.listen(DATA_CHANGED_CHANNEL).await?;
+        let listening = async {
+            let mut listener = match subscribed.take() {
+                Some(listener) => listener,
+                None => subscribe(&store).await?,
+            };
+            // A reconnect may have missed notifications: start from a clean slate.
+            store.invalidate().await;
             loop {
                 listener.recv().await?;
                 store.invalidate().await;
@@ -234,7 +249,7 @@ async fn listen_for_changes(store: Arc<SnapshotStore>, shutdown: CancellationTok
         };
         tokio::select! {
             () = shutdown.cancelled() => return,
-            result = listener => {
+            result = listening => {
                 if let Err(error) = result {
                     tracing::warn!(%error, "change listener lost its connection; retrying");
                 }
@@ -255,7 +270,20 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, release_id = %state.release_id, "api listening");
-    let changes = tokio::spawn(listen_for_changes(state.store.clone(), shutdown.clone()));
+    // Subscribe before serving, so no change committed after the first answer can be missed. PostgreSQL being
+    // down at start-up must not keep the api from serving cached data: then subscribe in the background.
+    let subscribed = match tokio::time::timeout(Duration::from_secs(2), subscribe(&state.store))
+        .await
+    {
+        Ok(Ok(listener)) => Some(listener),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "cannot listen for data changes yet; retrying in the background");
+            None
+        }
+        Err(_) => None,
+    };
+    let changes =
+        tokio::spawn(listen_for_changes(state.store.clone(), subscribed, shutdown.clone()));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served =
         axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
