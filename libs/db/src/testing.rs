@@ -75,6 +75,7 @@ impl TestDatabase {
         let mut admin = PgConnection::connect(&admin_url)
             .await
             .with_context(|| "cannot reach the test PostgreSQL (set DATABASE_URL)".to_owned())?;
+        drop_orphans(&mut admin).await?;
         sqlx::query(AssertSqlSafe(format!("drop database if exists {name}")))
             .execute(&mut admin)
             .await?;
