@@ -79,6 +79,13 @@ macro_rules! closed_enum {
         }
 
         impl $crate::enums::ClosedEnum for $name {}
+
+        impl $name {
+            /// The wire spelling of this value.
+            pub fn as_str(self) -> &'static str {
+                <Self as $crate::enums::WireEnum>::as_str(self)
+            }
+        }
     };
 }
 
@@ -118,6 +125,13 @@ macro_rules! open_enum {
 
         impl $crate::enums::OpenEnum for $name {
             const UNKNOWN: Self = Self::Unknown;
+        }
+
+        impl $name {
+            /// The wire spelling of this value.
+            pub fn as_str(self) -> &'static str {
+                <Self as $crate::enums::WireEnum>::as_str(self)
+            }
         }
     };
 }

@@ -19,6 +19,8 @@ pub const RELEASE_ID: &str = "sandbox-release";
 pub struct Sandbox {
     pub api_http: SocketAddr,
     pub workers: Vec<Worker>,
+    /// The replay upstream's world: change it to change what the collectors see.
+    pub world: replay::World,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
     database: Option<db::testing::TestDatabase>,
@@ -87,11 +89,41 @@ impl Sandbox {
 
         let admin = |addr| AdminSettings { admin_addr: addr };
 
+        // The outside world: every upstream source, answering from a scriptable world set to now in Seoul.
+        let now_in_seoul =
+            jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(9)));
+        let world =
+            replay::World::at(&now_in_seoul.datetime().strftime("%Y-%m-%dT%H:%M").to_string())?;
+        let upstream = replay::spawn(world.clone(), shutdown.clone()).await?;
+
         let listeners = worker_listeners().await?;
         let (grpc, admin_addr) = (listeners.grpc.local_addr()?, listeners.admin.local_addr()?);
         workers.push(Worker { name: "ingest", grpc, admin: admin_addr });
-        let config = ingest::Config { grpc_addr: grpc, admin: admin(admin_addr), common: common() };
-        tasks.push(tokio::spawn(ingest::run(config, listeners, shutdown.clone())));
+        let config = ingest::Config {
+            grpc_addr: grpc,
+            forecast_grpc_url: None,
+            push_grpc_url: None,
+            // A hundred times faster than production: parking every 1.2 s.
+            schedule_scale: 0.01,
+            upstream: ingest::UpstreamSettings {
+                parking_portal_url: upstream.clone(),
+                seoul_openapi_url: upstream.clone(),
+                seoul_openapi_key: Some(settings::Secret::new("sandbox")),
+                kma_api_url: upstream.clone(),
+                kma_api_key: Some(settings::Secret::new("sandbox")),
+                hangang_notices_url: Some(format!("{upstream}/notices")),
+                upstream_timeout_seconds: 2,
+            },
+            database: api_config.database.clone(),
+            admin: admin(admin_addr),
+            common: common(),
+        };
+        tasks.push(tokio::spawn(ingest::run(
+            config,
+            database.pool.clone(),
+            listeners,
+            shutdown.clone(),
+        )));
 
         let listeners = worker_listeners().await?;
         let (grpc, admin_addr) = (listeners.grpc.local_addr()?, listeners.admin.local_addr()?);
@@ -106,7 +138,7 @@ impl Sandbox {
         let config = push::Config { grpc_addr: grpc, admin: admin(admin_addr), common: common() };
         tasks.push(tokio::spawn(push::run(config, listeners, shutdown.clone())));
 
-        Ok(Sandbox { api_http, workers, shutdown, tasks, database: Some(database) })
+        Ok(Sandbox { api_http, workers, world, shutdown, tasks, database: Some(database) })
     }
 
     /// Stops every service and waits for each to finish cleanly; an error from any of them is returned.

@@ -6,7 +6,7 @@ set local statement_timeout = '60s';
 create schema if not exists ingest;
 
 -- Every collection run and how it ended: `ok` (with a count), `no_data` (the source says it has nothing),
--- or `failed` with a class.
+-- or `failed` with a class (see services/ingest/src/outcome.rs for what each class means).
 create table ingest.ingestion_run (
     run_id bigint generated always as identity primary key,
     source text not null,
@@ -15,8 +15,8 @@ create table ingest.ingestion_run (
     outcome text check (outcome in ('ok', 'no_data', 'failed')),
     error_class text check (
         error_class in (
-            'http_status', 'timeout', 'tls', 'unexpected_content', 'schema_drift', 'quota', 'auth',
-            'unmapped', 'connect'
+            'connect', 'timeout', 'tls', 'http_status', 'upstream_error', 'unexpected_content',
+            'schema_drift', 'quota', 'auth', 'unmapped', 'too_large'
         )
     ),
     error_message text,
@@ -131,3 +131,41 @@ create table ingest.translation (
     created_at timestamptz not null default now(),
     primary key (source_hash, lang)
 );
+
+-- Names a source used that no curated lot or park lists: drift to curate, never silently dropped.
+create table ingest.unmapped_name (
+    source text not null,
+    name text not null,
+    first_seen_at timestamptz not null,
+    last_seen_at timestamptz not null,
+    times_seen bigint not null default 1,
+    primary key (source, name)
+);
+
+-- Seoul's official hourly congestion forecast per park, as published with each citydata reading.
+create table ingest.congestion_forecast_official (
+    park_id text not null references reference.park (park_id),
+    issued_at timestamptz not null,
+    target_at timestamptz not null,
+    level text not null check (level in ('relaxed', 'normal', 'slightly_crowded', 'crowded')),
+    population_min integer,
+    population_max integer,
+    primary key (park_id, issued_at, target_at)
+);
+
+-- Notifications to peers (forecast refreshes, facts for push), written in the same transaction as the data
+-- they describe and delivered by a dispatcher with retries, so a peer that is down misses nothing.
+create table ingest.outbox (
+    outbox_id bigint generated always as identity primary key,
+    destination text not null check (destination in ('forecast', 'push')),
+    payload jsonb not null,
+    created_at timestamptz not null default now(),
+    attempts integer not null default 0,
+    next_attempt_at timestamptz not null default now(),
+    last_error text,
+    delivered_at timestamptz
+);
+
+-- The squawk-ignore below: the table is created empty above, so a concurrent build is unnecessary.
+-- squawk-ignore require-concurrent-index-creation
+create index outbox_pending_idx on ingest.outbox (destination, next_attempt_at) where delivered_at is null;

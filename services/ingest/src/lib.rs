@@ -1,13 +1,100 @@
-//! services/ingest: Collects every upstream source (parking portal, Seoul city data, events, weather, notices), records each run's outcome and stores history.
+//! services/ingest: collects every upstream source (parking portal, Seoul city data, cultural events, KMA
+//! weather, the notice board), records each run's outcome, and stores history for the api and forecast.
 //!
-//! So far it serves gRPC health and reflection and the admin endpoints; its own gRPC service
-//! (`hangang.ingest.v1`) and workers arrive with their issues.
+//! - `sources/`: one collector per source behind one trait (fetch → parse → classify); parsers are pure
+//!   functions over bytes, tested with fixtures in the real formats.
+//! - `outcome.rs`: the taxonomy every run ends in (`ok`, `no_data`, `failed` + class).
+//! - `store.rs`: one transaction per run: history in batches, events/notices, drift, run + source status,
+//!   outbox rows for forecast and push, `NOTIFY` for the api.
+//! - `runner.rs`: one collection; `scheduler.rs`: intervals, jitter, backoff, leader lock.
+//! - `operator.rs`: operator notices; `grpc.rs`: the `Ingest` service.
 
-use std::net::SocketAddr;
+pub mod batch;
+pub mod fetch;
+pub mod grpc;
+pub mod kst;
+pub mod operator;
+pub mod outcome;
+pub mod runner;
+pub mod scheduler;
+pub mod sources;
+pub mod store;
 
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use db::DatabaseSettings;
 use server::WorkerListeners;
-use settings::{AdminSettings, CommonSettings};
+use settings::{AdminSettings, CommonSettings, Secret};
 use tokio_util::sync::CancellationToken;
+
+use crate::{
+    fetch::Fetcher,
+    runner::Runner,
+    sources::{SourceName, Upstreams},
+    store::Peers,
+};
+
+/// Where the upstream sources are and how to call them.
+#[derive(Clone, Debug, clap::Args)]
+pub struct UpstreamSettings {
+    /// Base URL of the Hangang integrated parking portal.
+    #[arg(long, env = "PARKING_PORTAL_URL", default_value = "https://www.ihangangpark.kr")]
+    pub parking_portal_url: String,
+
+    /// Base URL of the Seoul Open Data Plaza API.
+    #[arg(long, env = "SEOUL_OPENAPI_URL", default_value = "http://openapi.seoul.go.kr:8088")]
+    pub seoul_openapi_url: String,
+
+    /// Seoul Open Data Plaza API key (city data and cultural events are skipped without it).
+    #[arg(long, env = "SEOUL_OPENAPI_KEY", hide_env_values = true)]
+    pub seoul_openapi_key: Option<Secret>,
+
+    /// Base URL of KMA's short-term forecast service.
+    #[arg(
+        long,
+        env = "KMA_API_URL",
+        default_value = "https://apis.data.go.kr/1360000/VilageFcstInfoService_2.0"
+    )]
+    pub kma_api_url: String,
+
+    /// data.go.kr service key for KMA (weather fallback is skipped without it).
+    #[arg(long, env = "KMA_API_KEY", hide_env_values = true)]
+    pub kma_api_key: Option<Secret>,
+
+    /// URL of the Hangang headquarters' notice list page (the board is skipped without it).
+    #[arg(long, env = "HANGANG_NOTICES_URL")]
+    pub hangang_notices_url: Option<String>,
+
+    /// Timeout of one upstream request, in seconds.
+    #[arg(long, env = "UPSTREAM_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub upstream_timeout_seconds: u64,
+}
+
+impl UpstreamSettings {
+    pub fn upstreams(&self) -> Upstreams {
+        Upstreams {
+            parking_portal_url: self.parking_portal_url.clone(),
+            seoul_openapi_url: self.seoul_openapi_url.clone(),
+            seoul_openapi_key: self.seoul_openapi_key.clone(),
+            kma_api_url: self.kma_api_url.clone(),
+            kma_api_key: self.kma_api_key.clone(),
+            notices_url: self.hangang_notices_url.clone(),
+        }
+    }
+
+    /// The sources that can run with this configuration.
+    pub fn enabled_sources(&self) -> Vec<SourceName> {
+        SourceName::ALL
+            .into_iter()
+            .filter(|source| match source {
+                SourceName::Parking => true,
+                SourceName::Citydata | SourceName::Events => self.seoul_openapi_key.is_some(),
+                SourceName::Weather => self.kma_api_key.is_some(),
+                SourceName::Notices => self.hangang_notices_url.is_some(),
+            })
+            .collect()
+    }
+}
 
 /// Everything `hangang-ingest serve` needs, from the command line or environment.
 #[derive(Clone, Debug, clap::Args)]
@@ -16,6 +103,24 @@ pub struct Config {
     #[arg(long, env = "GRPC_ADDR", default_value = "0.0.0.0:50051")]
     pub grpc_addr: SocketAddr,
 
+    /// The forecast service, told to refresh after each cycle (refreshes are queued until it answers).
+    #[arg(long, env = "FORECAST_GRPC_URL")]
+    pub forecast_grpc_url: Option<String>,
+
+    /// The push service, sent the facts each cycle implies (queued until it answers).
+    #[arg(long, env = "PUSH_GRPC_URL")]
+    pub push_grpc_url: Option<String>,
+
+    /// Multiplies every collection interval (`0.01` makes a 2-minute source run every 1.2 s; local use).
+    #[arg(long, env = "SCHEDULE_SCALE", default_value_t = 1.0)]
+    pub schedule_scale: f64,
+
+    #[command(flatten)]
+    pub upstream: UpstreamSettings,
+
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+
     #[command(flatten)]
     pub admin: AdminSettings,
 
@@ -23,13 +128,58 @@ pub struct Config {
     pub common: CommonSettings,
 }
 
-/// Serves on `listeners` until `shutdown` is cancelled.
+impl Config {
+    pub fn peers(&self) -> Peers {
+        Peers { forecast: self.forecast_grpc_url.is_some(), push: self.push_grpc_url.is_some() }
+    }
+}
+
+/// Builds the runner for a configuration.
+pub fn runner(
+    pool: sqlx::PgPool,
+    upstream: &UpstreamSettings,
+    peers: Peers,
+) -> anyhow::Result<Runner> {
+    Ok(Runner {
+        pool,
+        fetcher: Fetcher::new(Duration::from_secs(upstream.upstream_timeout_seconds.max(1)))?,
+        upstreams: upstream.upstreams(),
+        peers,
+    })
+}
+
+/// Serves gRPC and the admin endpoints and runs the collection schedule until `shutdown` is cancelled.
 pub async fn run(
     config: Config,
+    pool: sqlx::PgPool,
     listeners: WorkerListeners,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let runner = Arc::new(runner(pool, &config.upstream, config.peers())?);
+    let sources = config.upstream.enabled_sources();
+    tracing::info!(sources = ?sources, "collecting");
+    let schedule = scheduler::Schedule {
+        sources,
+        election_interval: Duration::from_secs(30).mul_f64(config.schedule_scale.clamp(0.001, 1.0)),
+        interval_scale: config.schedule_scale,
+    };
+    let scheduling = tokio::spawn(scheduler::run(runner.clone(), schedule, shutdown.clone()));
     let identity =
         server::Identity { service: "ingest", release_id: config.common.release_id.clone() };
-    server::serve_worker(identity, listeners, |routes| routes, shutdown).await
+    let service = grpc::IngestService { runner };
+    let served = server::serve_worker(
+        identity,
+        listeners,
+        |mut routes| {
+            routes.add_service(contracts::proto::ingest::v1::ingest_server::IngestServer::new(
+                service,
+            ));
+            routes
+        },
+        shutdown.clone(),
+    )
+    .await;
+    shutdown.cancel();
+    let _ = scheduling.await;
+    served
 }

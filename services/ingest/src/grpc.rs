@@ -1,0 +1,114 @@
+//! `hangang.ingest.v1.Ingest`: `RunNow` (one collection now) and `GetSourceStatus`.
+
+use std::sync::Arc;
+
+use contracts::{
+    Timestamp,
+    proto::ingest::v1::{
+        GetSourceStatusRequest, GetSourceStatusResponse, IngestionRun, RunNowRequest,
+        RunNowResponse, SourceStatus, ingest_server::Ingest,
+    },
+};
+use tonic::{Request, Response, Status};
+
+use crate::{outcome::Outcome, runner::Runner, sources::SourceName};
+
+/// The gRPC service over a [`Runner`].
+#[derive(Debug)]
+pub struct IngestService {
+    pub runner: Arc<Runner>,
+}
+
+fn proto_time(instant: Timestamp) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: instant.as_unix_seconds(), nanos: 0 }
+}
+
+fn outcome_code(outcome: &str) -> i32 {
+    use contracts::proto::ingest::v1::Outcome as Proto;
+    match outcome {
+        "ok" => Proto::Ok as i32,
+        "no_data" => Proto::NoData as i32,
+        "failed" => Proto::Failed as i32,
+        _ => Proto::Unspecified as i32,
+    }
+}
+
+#[tonic::async_trait]
+impl Ingest for IngestService {
+    async fn run_now(
+        &self,
+        request: Request<RunNowRequest>,
+    ) -> Result<Response<RunNowResponse>, Status> {
+        let source = request.into_inner().source;
+        let name = SourceName::from_source_id(&source).ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "unknown source `{source}`; one of: {}",
+                SourceName::ALL.map(|name| name.source_id().as_str()).join(", ")
+            ))
+        })?;
+        let report = self
+            .runner
+            .run_once(name)
+            .await
+            .map_err(|error| Status::unavailable(format!("{error:#}")))?;
+        let (error_class, error_message, items) = match &report.outcome {
+            Outcome::Failed(failure) => {
+                (failure.class.as_str().to_owned(), failure.message.clone(), 0)
+            }
+            Outcome::Ok { items } => (String::new(), String::new(), *items),
+            Outcome::NoData => (String::new(), String::new(), 0),
+        };
+        Ok(Response::new(RunNowResponse {
+            run: Some(IngestionRun {
+                run_id: report.run_id.to_string(),
+                source,
+                started_at: Some(proto_time(report.started_at)),
+                finished_at: Some(proto_time(report.finished_at)),
+                outcome: outcome_code(report.outcome.as_str()),
+                error_class,
+                error_message,
+                items,
+            }),
+        }))
+    }
+
+    async fn get_source_status(
+        &self,
+        request: Request<GetSourceStatusRequest>,
+    ) -> Result<Response<GetSourceStatusResponse>, Status> {
+        let wanted = request.into_inner().sources;
+        type Row = (
+            String,
+            time::OffsetDateTime,
+            Option<time::OffsetDateTime>,
+            i32,
+            String,
+            Option<String>,
+            Option<String>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "select source, last_attempt_at, last_success_at, consecutive_failures, last_outcome,
+                    last_error_class, last_error_message
+             from ingest.source_status
+             where cardinality($1::text[]) = 0 or source = any($1)
+             order by source",
+        )
+        .bind(&wanted)
+        .fetch_all(&self.runner.pool)
+        .await
+        .map_err(|error| Status::unavailable(format!("database: {error}")))?;
+        let sources = rows
+            .into_iter()
+            .map(|(source, attempt, success, failures, outcome, class, message)| SourceStatus {
+                source,
+                last_attempt_at: Some(proto_time(db::wire_time(attempt))),
+                last_success_at: success.map(|at| proto_time(db::wire_time(at))),
+                consecutive_failures: failures.max(0) as u32,
+                last_outcome: outcome_code(&outcome),
+                last_error_class: class.unwrap_or_default(),
+                last_error_message: message.unwrap_or_default(),
+            })
+            .collect();
+        Ok(Response::new(GetSourceStatusResponse { sources }))
+    }
+}

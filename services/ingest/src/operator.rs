@@ -1,0 +1,134 @@
+//! The operator path for closures that must reach users within minutes, without waiting for the notice board:
+//! `hangang-ingest notice add …` and `notice end …`. An operator notice is stored like a board notice (source
+//! `operator`); a park closure also becomes a fact for push; the api is notified at once.
+
+use anyhow::{Context as _, bail};
+use contracts::Timestamp;
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::store::{self, DATA_CHANGED_CHANNEL, Peers};
+
+/// Kinds an operator may announce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum NoticeKind {
+    ParkClosure,
+    LotClosure,
+    Control,
+    FacilityClosure,
+    General,
+}
+
+impl NoticeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::ParkClosure => "park_closure",
+            NoticeKind::LotClosure => "lot_closure",
+            NoticeKind::Control => "control",
+            NoticeKind::FacilityClosure => "facility_closure",
+            NoticeKind::General => "general",
+        }
+    }
+}
+
+/// A new operator notice.
+#[derive(Clone, Debug)]
+pub struct NewNotice {
+    /// `None`: every park.
+    pub park_id: Option<String>,
+    pub lot_id: Option<String>,
+    pub kind: NoticeKind,
+    pub title_ko: String,
+    pub url: Option<String>,
+    pub starts_at: Timestamp,
+    pub ends_at: Option<Timestamp>,
+}
+
+/// Stores the notice; returns its id.
+pub async fn add(pool: &PgPool, notice: &NewNotice, peers: Peers) -> anyhow::Result<String> {
+    if notice.title_ko.trim().is_empty() {
+        bail!("--title must not be empty");
+    }
+    if notice.kind == NoticeKind::LotClosure && notice.lot_id.is_none() {
+        bail!("a lot closure needs --lot");
+    }
+    let mut tx = pool.begin().await?;
+    if let Some(park_id) = &notice.park_id {
+        let known: Option<(String,)> =
+            sqlx::query_as("select park_id from reference.park where park_id = $1")
+                .bind(park_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        known.with_context(|| format!("no park `{park_id}` (see reference.park)"))?;
+    }
+    if let Some(lot_id) = &notice.lot_id {
+        let park: Option<(String,)> =
+            sqlx::query_as("select park_id from reference.lot where lot_id = $1")
+                .bind(lot_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (park,) = park.with_context(|| format!("no lot `{lot_id}` (see reference.lot)"))?;
+        if notice.park_id.as_ref().is_some_and(|park_id| *park_id != park) {
+            bail!("lot `{lot_id}` belongs to park `{park}`");
+        }
+    }
+    let notice_id = format!(
+        "op-{}",
+        &db::translation_key(&format!(
+            "{}|{:?}|{}",
+            notice.title_ko, notice.park_id, notice.starts_at
+        ))[..16]
+    );
+    sqlx::query(
+        "insert into ingest.notice (notice_id, park_id, lot_id, kind, title_ko, url, source, starts_at, ends_at)
+         values ($1, $2, $3, $4, $5, $6, 'operator', $7, $8)
+         on conflict (notice_id) do nothing",
+    )
+    .bind(&notice_id)
+    .bind(&notice.park_id)
+    .bind(&notice.lot_id)
+    .bind(notice.kind.as_str())
+    .bind(&notice.title_ko)
+    .bind(&notice.url)
+    .bind(db::db_time(notice.starts_at))
+    .bind(notice.ends_at.map(db::db_time))
+    .execute(&mut *tx)
+    .await?;
+    if notice.kind == NoticeKind::ParkClosure && peers.push {
+        let facts = store::park_closed_facts(
+            &mut tx,
+            &notice_id,
+            notice.park_id.as_deref(),
+            notice.starts_at,
+        )
+        .await?;
+        store::enqueue_one(&mut tx, "push", json!({"facts": facts})).await?;
+    }
+    sqlx::query("select pg_notify($1, 'operator')")
+        .bind(DATA_CHANGED_CHANNEL)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(notice_id)
+}
+
+/// Ends a notice now (any source).
+pub async fn end(pool: &PgPool, notice_id: &str, at: Timestamp) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    let ended = sqlx::query(
+        "update ingest.notice set ends_at = $2, updated_at = now() where notice_id = $1",
+    )
+    .bind(notice_id)
+    .bind(db::db_time(at))
+    .execute(&mut *tx)
+    .await?;
+    if ended.rows_affected() == 0 {
+        bail!("no notice `{notice_id}`");
+    }
+    sqlx::query("select pg_notify($1, 'operator')")
+        .bind(DATA_CHANGED_CHANNEL)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}

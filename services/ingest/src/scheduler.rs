@@ -1,0 +1,186 @@
+//! The collection schedule: one loop per source with its own interval, jitter and backoff, run only by the
+//! replica that holds the leader lock.
+//!
+//! Leadership is a PostgreSQL session advisory lock held on a dedicated connection: it is released the moment
+//! the leader's connection closes (process death, network loss), and followers retry every
+//! `election_interval`, so a replacement takes over within one interval. The leader checks its lock
+//! connection before every wait and steps down if it is gone.
+
+use std::{
+    hash::{BuildHasher, RandomState},
+    sync::Arc,
+    time::Duration,
+};
+
+use sqlx::{Connection, PgConnection};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    outcome::{ErrorClass, Outcome},
+    runner::Runner,
+    sources::SourceName,
+};
+
+/// Arbitrary but fixed key of the leader lock ("ingest leader").
+pub const LEADER_LOCK_KEY: i64 = 7_245_310_002;
+
+/// Longest wait after repeated failures.
+const MAX_BACKOFF: Duration = Duration::from_secs(30 * 60);
+/// Wait after a quota error: quotas reset daily, hammering does not help.
+const QUOTA_BACKOFF: Duration = Duration::from_secs(60 * 60);
+
+/// How the scheduler runs.
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    pub sources: Vec<SourceName>,
+    /// How often a follower tries to become leader (also the leader's health-check period).
+    pub election_interval: Duration,
+    /// Multiplies every source interval (tests and `xtask dev` speed time up).
+    pub interval_scale: f64,
+}
+
+/// `interval` ± 10 %, so replicas and sources do not synchronise.
+fn jittered(interval: Duration) -> Duration {
+    let random = RandomState::new().hash_one(std::time::SystemTime::now());
+    let fraction = (random % 2_001) as f64 / 10_000.0 - 0.1; // -0.1 ..= 0.1
+    interval.mul_f64(1.0 + fraction)
+}
+
+/// The wait after a run: the interval, doubled per consecutive failure up to [`MAX_BACKOFF`], or a long wait
+/// after a quota error.
+pub fn next_delay(interval: Duration, outcome: &Outcome, consecutive_failures: u32) -> Duration {
+    match outcome {
+        Outcome::Failed(failure) if failure.class == ErrorClass::Quota => {
+            QUOTA_BACKOFF.max(interval)
+        }
+        Outcome::Failed(_) => {
+            interval.saturating_mul(1 << consecutive_failures.min(6)).min(MAX_BACKOFF.max(interval))
+        }
+        _ => interval,
+    }
+}
+
+/// Runs the schedule until `shutdown`: campaigns for leadership, and collects while leader.
+pub async fn run(runner: Arc<Runner>, schedule: Schedule, shutdown: CancellationToken) {
+    loop {
+        match try_lead(&runner).await {
+            Ok(Some(lock)) => {
+                tracing::info!("became the collecting leader");
+                lead(runner.clone(), &schedule, lock, &shutdown).await;
+                tracing::info!("stepped down as leader");
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "cannot campaign for leadership"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(schedule.election_interval) => {}
+        }
+    }
+}
+
+/// The lock connection when this replica became leader.
+async fn try_lead(runner: &Runner) -> sqlx::Result<Option<PgConnection>> {
+    let mut connection = runner.pool.acquire().await?.detach();
+    let (locked,): (bool,) = sqlx::query_as("select pg_try_advisory_lock($1)")
+        .bind(LEADER_LOCK_KEY)
+        .fetch_one(&mut connection)
+        .await?;
+    if locked { Ok(Some(connection)) } else { Ok(None) }
+}
+
+async fn lead(
+    runner: Arc<Runner>,
+    schedule: &Schedule,
+    mut lock: PgConnection,
+    shutdown: &CancellationToken,
+) {
+    let leading = shutdown.child_token();
+    let loops: Vec<_> = schedule
+        .sources
+        .iter()
+        .map(|&source| {
+            let interval = source.interval().mul_f64(schedule.interval_scale);
+            tokio::spawn(source_loop(runner.clone(), source, interval, leading.clone()))
+        })
+        .collect();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(schedule.election_interval) => {}
+        }
+        if lock.ping().await.is_err() {
+            tracing::warn!("lost the leader lock connection");
+            break;
+        }
+    }
+    leading.cancel();
+    for task in loops {
+        let _ = task.await;
+    }
+    // Closing the connection releases the session lock (if the server still has it).
+    let _ = lock.close().await;
+}
+
+async fn source_loop(
+    runner: Arc<Runner>,
+    source: SourceName,
+    interval: Duration,
+    leading: CancellationToken,
+) {
+    let mut consecutive_failures = 0;
+    // Start each source at a different moment within its first interval... but soon: the first screen waits.
+    let mut delay = jittered(Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            () = leading.cancelled() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+        let outcome = match runner.run_once(source).await {
+            Ok(report) => report.outcome,
+            Err(error) => {
+                tracing::error!(
+                    source = source.source_id().as_str(),
+                    error = format!("{error:#}"),
+                    "collection could not be recorded"
+                );
+                Outcome::Failed(crate::outcome::Failure::new(
+                    ErrorClass::Connect,
+                    error.to_string(),
+                ))
+            }
+        };
+        consecutive_failures =
+            if matches!(outcome, Outcome::Failed(_)) { consecutive_failures + 1 } else { 0 };
+        delay = jittered(next_delay(interval, &outcome, consecutive_failures));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Failure;
+
+    #[test]
+    fn backoff_doubles_then_caps_and_quota_waits_an_hour() {
+        let interval = Duration::from_secs(120);
+        let failed = Outcome::Failed(Failure::new(ErrorClass::Timeout, "slow"));
+        assert_eq!(next_delay(interval, &Outcome::Ok { items: 3 }, 0), interval);
+        assert_eq!(next_delay(interval, &failed, 1), Duration::from_secs(240));
+        assert_eq!(next_delay(interval, &failed, 3), Duration::from_secs(960));
+        assert_eq!(next_delay(interval, &failed, 20), MAX_BACKOFF);
+        let quota = Outcome::Failed(Failure::new(ErrorClass::Quota, "daily limit"));
+        assert_eq!(next_delay(interval, &quota, 1), QUOTA_BACKOFF);
+    }
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        for _ in 0..100 {
+            let delay = jittered(Duration::from_secs(100));
+            assert!(
+                (Duration::from_secs(90)..=Duration::from_secs(110)).contains(&delay),
+                "{delay:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! Only one replica collects; when it dies another takes over within one election interval.
+
+use std::{sync::Arc, time::Duration};
+
+use ingest::{scheduler, sources::SourceName, store::Peers};
+use tokio_util::sync::CancellationToken;
+
+use crate::support::Harness;
+
+const ELECTION: Duration = Duration::from_millis(150);
+
+fn schedule() -> scheduler::Schedule {
+    // Parking every ~120 ms.
+    scheduler::Schedule {
+        sources: vec![SourceName::Parking],
+        election_interval: ELECTION,
+        interval_scale: 0.001,
+    }
+}
+
+/// Backend pids holding the leader lock.
+async fn holders(pool: &sqlx::PgPool) -> Vec<i32> {
+    let rows: Vec<(i32,)> = sqlx::query_as(
+        "select pid from pg_locks where locktype = 'advisory' and granted and objid = ($1::bigint & 4294967295)::oid",
+    )
+    .bind(scheduler::LEADER_LOCK_KEY)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    rows.into_iter().map(|(pid,)| pid).collect()
+}
+
+async fn runs(harness: &Harness) -> i64 {
+    harness.count("select count(*) from ingest.ingestion_run").await
+}
+
+#[tokio::test]
+async fn one_leader_collects_and_a_follower_takes_over() {
+    let harness = Harness::start(Peers::default()).await;
+    let runner = Arc::new(harness.runner.clone());
+    let first = CancellationToken::new();
+    let first_task = tokio::spawn(scheduler::run(runner.clone(), schedule(), first.clone()));
+    // Wait until the first replica leads and collects.
+    for _ in 0..50 {
+        if runs(&harness).await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let leader = holders(&harness.database.pool).await;
+    assert_eq!(leader.len(), 1, "one holder: {leader:?}");
+
+    let second = CancellationToken::new();
+    let second_task = tokio::spawn(scheduler::run(runner.clone(), schedule(), second.clone()));
+    tokio::time::sleep(ELECTION * 3).await;
+    assert_eq!(holders(&harness.database.pool).await, leader, "the follower did not take the lock");
+
+    // The leader dies; within an election interval or two the follower leads and collects.
+    first.cancel();
+    first_task.await.unwrap();
+    let before = runs(&harness).await;
+    tokio::time::sleep(ELECTION * 4).await;
+    let new_leader = holders(&harness.database.pool).await;
+    assert_eq!(new_leader.len(), 1);
+    assert_ne!(new_leader, leader);
+    assert!(runs(&harness).await > before, "the new leader collects");
+
+    second.cancel();
+    second_task.await.unwrap();
+    harness.stop().await;
+}

@@ -1,0 +1,7 @@
+//! Collectors end to end: the replay upstream speaking the real formats, a real PostgreSQL, every outcome
+//! class, nothing stored before lost.
+
+mod cycle;
+mod faults;
+mod leader;
+mod support;

@@ -1,0 +1,71 @@
+//! A runner wired to its own database and a replay upstream.
+
+use std::time::Duration;
+
+use contracts::Timestamp;
+use db::testing::TestDatabase;
+use ingest::{
+    fetch::Fetcher,
+    runner::{RunReport, Runner},
+    sources::{SourceName, Upstreams},
+    store::Peers,
+};
+use replay::World;
+use settings::Secret;
+use tokio_util::sync::CancellationToken;
+
+/// Saturday 2026-06-13, 15:30 in Seoul: a busy weekend afternoon.
+pub const AFTERNOON: &str = "2026-06-13T15:30";
+
+pub fn kst(text: &str) -> Timestamp {
+    let civil: jiff::civil::DateTime = text.parse().unwrap();
+    let zoned = civil.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(9))).unwrap();
+    Timestamp::from_jiff(zoned.timestamp())
+}
+
+pub struct Harness {
+    pub runner: Runner,
+    pub world: World,
+    pub database: TestDatabase,
+    shutdown: CancellationToken,
+}
+
+impl Harness {
+    pub async fn start(peers: Peers) -> Harness {
+        let database = TestDatabase::create().await.unwrap();
+        let world = World::at(AFTERNOON).unwrap();
+        let shutdown = CancellationToken::new();
+        let base = replay::spawn(world.clone(), shutdown.clone()).await.unwrap();
+        let runner = Runner {
+            pool: database.pool.clone(),
+            fetcher: Fetcher::new(Duration::from_millis(800)).unwrap(),
+            upstreams: Upstreams {
+                parking_portal_url: base.clone(),
+                seoul_openapi_url: base.clone(),
+                seoul_openapi_key: Some(Secret::new("test-key")),
+                kma_api_url: base.clone(),
+                kma_api_key: Some(Secret::new("test-key")),
+                notices_url: Some(format!("{base}/notices")),
+            },
+            peers,
+        };
+        Harness { runner, world, database, shutdown }
+    }
+
+    pub async fn run(&self, source: SourceName, kst_time: &str) -> RunReport {
+        self.runner.run_once_at(source, kst(kst_time)).await.unwrap()
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        let (count,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&self.database.pool)
+            .await
+            .unwrap();
+        count
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.database.drop_now().await.unwrap();
+    }
+}
