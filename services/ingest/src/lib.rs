@@ -7,9 +7,11 @@
 //! - `store.rs`: one transaction per run: history in batches, events/notices, drift, run + source status,
 //!   outbox rows for forecast and push, `NOTIFY` for the api.
 //! - `runner.rs`: one collection; `scheduler.rs`: intervals, jitter, backoff, leader lock.
+//! - `dispatch.rs`: delivers the outbox to forecast and push with retries.
 //! - `operator.rs`: operator notices; `grpc.rs`: the `Ingest` service.
 
 pub mod batch;
+pub mod dispatch;
 pub mod fetch;
 pub mod grpc;
 pub mod kst;
@@ -87,7 +89,7 @@ impl UpstreamSettings {
         SourceName::ALL
             .into_iter()
             .filter(|source| match source {
-                SourceName::Parking => true,
+                SourceName::Parking | SourceName::Reference => true,
                 SourceName::Citydata | SourceName::Events => self.seoul_openapi_key.is_some(),
                 SourceName::Weather => self.kma_api_key.is_some(),
                 SourceName::Notices => self.hangang_notices_url.is_some(),
@@ -164,6 +166,23 @@ pub async fn run(
         interval_scale: config.schedule_scale,
     };
     let scheduling = tokio::spawn(scheduler::run(runner.clone(), schedule, shutdown.clone()));
+    let dispatcher = dispatch::Dispatcher {
+        pool: runner.pool.clone(),
+        forecast: config
+            .forecast_grpc_url
+            .as_deref()
+            .map(dispatch::channel)
+            .transpose()?
+            .map(contracts::proto::forecast::v1::forecast_client::ForecastClient::new),
+        push: config
+            .push_grpc_url
+            .as_deref()
+            .map(dispatch::channel)
+            .transpose()?
+            .map(contracts::proto::push::v1::push_client::PushClient::new),
+    };
+    let dispatching = (dispatcher.forecast.is_some() || dispatcher.push.is_some())
+        .then(|| tokio::spawn(dispatcher.run(Duration::from_secs(1), shutdown.clone())));
     let identity =
         server::Identity { service: "ingest", release_id: config.common.release_id.clone() };
     let service = grpc::IngestService { runner };
@@ -181,5 +200,8 @@ pub async fn run(
     .await;
     shutdown.cancel();
     let _ = scheduling.await;
+    if let Some(dispatching) = dispatching {
+        let _ = dispatching.await;
+    }
     served
 }

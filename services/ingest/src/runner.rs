@@ -61,6 +61,7 @@ impl Runner {
             SourceName::Events => CulturalEvents.collect(&ctx).await,
             SourceName::Weather => KmaWeather.collect(&ctx).await,
             SourceName::Notices => NoticeBoard.collect(&ctx).await,
+            SourceName::Reference => sync_reference(&self.pool).await,
         };
         let finished_at = Timestamp::now().max(now);
         let outcome =
@@ -74,4 +75,18 @@ impl Runner {
         }
         Ok(RunReport { run_id, source, started_at: now, finished_at, outcome })
     }
+}
+
+/// The reference "collection": makes the `reference` schema match the curated file of this release. It stores
+/// through `db::reference::sync` itself, so the batch it returns is empty (`no_data` when nothing changed).
+async fn sync_reference(pool: &PgPool) -> Result<crate::batch::Batch, crate::outcome::Failure> {
+    use crate::outcome::{ErrorClass, Failure};
+    let reference = db::reference::Reference::curated().map_err(|error| {
+        Failure::new(ErrorClass::SchemaDrift, format!("curated reference file: {error}"))
+    })?;
+    let report = db::reference::sync(pool, &reference)
+        .await
+        .map_err(|error| Failure::new(ErrorClass::Connect, format!("reference sync: {error:#}")))?;
+    tracing::info!(version = %report.version, changed = report.changed, "reference synced");
+    Ok(crate::batch::Batch { no_data: true, ..Default::default() })
 }

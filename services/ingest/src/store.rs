@@ -146,8 +146,8 @@ async fn write_batch(
 
     if !batch.lots.is_empty() {
         let lot_ids: Vec<&str> = batch.lots.iter().map(|lot| lot.lot_id.as_str()).collect();
-        let previous: Vec<(String, Option<i32>, String)> = sqlx::query_as(
-            "select distinct on (o.lot_id) o.lot_id, o.available, l.name_ko
+        let previous: Vec<(String, Option<i32>, String, String)> = sqlx::query_as(
+            "select distinct on (o.lot_id) o.lot_id, o.available, l.name_ko, l.park_id
              from ingest.lot_observation o join reference.lot l using (lot_id)
              where o.lot_id = any($1)
              order by o.lot_id, o.observed_at desc",
@@ -155,9 +155,9 @@ async fn write_batch(
         .bind(&lot_ids)
         .fetch_all(&mut **tx)
         .await?;
-        let previous: BTreeMap<String, (Option<i32>, String)> = previous
+        let previous: BTreeMap<String, (Option<i32>, String, String)> = previous
             .into_iter()
-            .map(|(lot_id, available, name)| (lot_id, (available, name)))
+            .map(|(lot_id, available, name, park_id)| (lot_id, (available, name, park_id)))
             .collect();
         sqlx::query(
             "insert into ingest.lot_observation (lot_id, observed_at, fetched_at, available, capacity, not_linked, run_id)
@@ -176,7 +176,7 @@ async fn write_batch(
         .execute(&mut **tx)
         .await?;
         for lot in &batch.lots {
-            let (Some((Some(before), name)), Some(now_available)) =
+            let (Some((Some(before), name, park_id)), Some(now_available)) =
                 (previous.get(&lot.lot_id), int(lot.available))
             else {
                 continue;
@@ -185,6 +185,7 @@ async fn write_batch(
                 facts.push(json!({
                     "fact_key": format!("lot:{}:{}", lot.lot_id, lot.observed_at.as_unix_seconds()),
                     "kind": "lot_availability",
+                    "park_id": park_id,
                     "lot_id": lot.lot_id,
                     "observed_at": lot.observed_at,
                     "fetched_at": now,

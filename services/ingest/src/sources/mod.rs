@@ -7,6 +7,7 @@
 //! | `seoul_cultural_events` | [`events`]: every page | hourly |
 //! | `kma_forecast` | [`kma`]: one request per grid cell | every 3 h, after KMA's base times |
 //! | `hangang_notices` | [`notices`]: the notice board | every 15 min |
+//! | `curated` | the reference file shipped with the release (`db::reference`) | daily |
 
 pub mod citydata;
 pub mod events;
@@ -68,15 +69,18 @@ pub enum SourceName {
     Events,
     Weather,
     Notices,
+    /// The curated reference file (parks, lots, facilities, transit), synced into the `reference` schema.
+    Reference,
 }
 
 impl SourceName {
-    pub const ALL: [SourceName; 5] = [
+    pub const ALL: [SourceName; 6] = [
         SourceName::Parking,
         SourceName::Citydata,
         SourceName::Events,
         SourceName::Weather,
         SourceName::Notices,
+        SourceName::Reference,
     ];
 
     pub fn source_id(self) -> SourceId {
@@ -86,6 +90,7 @@ impl SourceName {
             SourceName::Events => SourceId::SeoulCulturalEvents,
             SourceName::Weather => SourceId::KmaForecast,
             SourceName::Notices => SourceId::HangangNotices,
+            SourceName::Reference => SourceId::Curated,
         }
     }
 
@@ -97,6 +102,7 @@ impl SourceName {
             SourceName::Events => Duration::from_secs(3_600),
             SourceName::Weather => Duration::from_secs(3 * 3_600),
             SourceName::Notices => Duration::from_secs(900),
+            SourceName::Reference => Duration::from_secs(24 * 3_600),
         }
     }
 

@@ -2,6 +2,7 @@
 //! class, nothing stored before lost.
 
 mod cycle;
+mod dispatch;
 mod faults;
 mod leader;
 mod support;
