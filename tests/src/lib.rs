@@ -94,6 +94,8 @@ impl Sandbox {
             jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(9)));
         let world =
             replay::World::at(&now_in_seoul.datetime().strftime("%Y-%m-%dT%H:%M").to_string())?;
+        // Scenarios inject their own faults; the day script's failing hour would make them depend on the clock.
+        world.update(|state| state.scripted_faults.clear());
         let upstream = replay::spawn(world.clone(), shutdown.clone()).await?;
 
         let listeners = worker_listeners().await?;
@@ -103,6 +105,8 @@ impl Sandbox {
             grpc_addr: grpc,
             forecast_grpc_url: None,
             push_grpc_url: None,
+            translator_url: None,
+            translator_api_key: None,
             // A hundred times faster than production: parking every 1.2 s.
             schedule_scale: 0.01,
             upstream: ingest::UpstreamSettings {

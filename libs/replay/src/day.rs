@@ -2,7 +2,7 @@
 //!
 //! Lots fill through the morning and peak mid-afternoon, more on weekends; each lot has its own phase so the
 //! screen is not uniform. Congestion follows the same curve. Between 02:00 and 05:00 city data has no data
-//! (`INFO-200`), as the real service often does.
+//! (`INFO-200`), as the real service often does; on weekdays the portal fails from 13:00 to 14:00.
 
 use std::collections::BTreeMap;
 
@@ -118,12 +118,19 @@ pub fn scene_at(kst: &str) -> anyhow::Result<WorldState> {
     };
     let kma_base = (base_date.strftime("%Y%m%d").to_string(), format!("{base_hour:02}00"));
 
+    // The failing hour: on weekdays from 13:00 the portal answers 503 for an hour.
+    let mut scripted_faults = BTreeMap::new();
+    if !weekend && at.hour() == 13 {
+        scripted_faults.insert(crate::Endpoint::ParkingPortal, crate::Fault::Status(503));
+    }
+
     Ok(WorldState {
         lots,
         areas,
         events,
         notices,
         faults: BTreeMap::new(),
+        scripted_faults,
         kma_base,
         requests: BTreeMap::new(),
     })
@@ -149,6 +156,21 @@ mod tests {
         assert!(
             afternoon.lots.iter().any(|lot| lot.available == Some(0)),
             "some lot is full on a weekend afternoon"
+        );
+    }
+
+    #[test]
+    fn weekdays_have_a_failing_hour() {
+        assert!(
+            scene_at("2026-06-15T13:20")
+                .unwrap()
+                .scripted_faults
+                .contains_key(&crate::Endpoint::ParkingPortal)
+        );
+        assert!(scene_at("2026-06-15T14:00").unwrap().scripted_faults.is_empty());
+        assert!(
+            scene_at("2026-06-13T13:20").unwrap().scripted_faults.is_empty(),
+            "not on Saturdays"
         );
     }
 

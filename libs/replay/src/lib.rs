@@ -1,8 +1,8 @@
 //! A replay upstream: a small HTTP server that answers like the real sources (the parking portal's HTML
 //! region pages, Seoul's `citydata` and `culturalEventInfo` JSON with their quirks, KMA's `getVilageFcst`, the
 //! notice board's HTML), from a [`World`] that tests set value by value and that [`World::advance_to`] moves
-//! through a realistic day (empty lots in the morning, full lots on weekend afternoons, quiet nights where
-//! city data answers `INFO-200`).
+//! through a realistic day (empty lots in the morning, full lots on weekend afternoons, a weekday hour at
+//! 13:00 when the parking portal fails, quiet nights where city data answers `INFO-200`).
 //!
 //! Faults are injected per source ([`Fault`]): HTTP errors, HTML error pages, quota XML with HTTP 200,
 //! truncated bodies, slow answers. It only ever listens on loopback.
@@ -107,7 +107,10 @@ pub struct WorldState {
     pub areas: BTreeMap<String, Area>,
     pub events: Vec<CulturalEvent>,
     pub notices: Vec<BoardEntry>,
+    /// Faults set by a test or operator; kept when the day advances.
     pub faults: BTreeMap<Endpoint, Fault>,
+    /// Faults the day script plays (the portal's failing hour); replaced when the day advances.
+    pub scripted_faults: BTreeMap<Endpoint, Fault>,
     /// KST `YYYYMMDD`, `HHMM` of the KMA forecast served.
     pub kma_base: (String, String),
     /// Requests answered, by endpoint (tests check politeness and retries).
@@ -133,6 +136,7 @@ impl World {
             state.events = scene.events;
             state.notices = scene.notices;
             state.kma_base = scene.kma_base;
+            state.scripted_faults = scene.scripted_faults;
         });
         Ok(())
     }
@@ -166,7 +170,12 @@ impl World {
     fn snapshot(&self, endpoint: Endpoint) -> (WorldState, Option<Fault>) {
         self.update(|state| {
             *state.requests.entry(endpoint).or_default() += 1;
-            (state.clone(), state.faults.get(&endpoint).cloned())
+            let fault = state
+                .faults
+                .get(&endpoint)
+                .or_else(|| state.scripted_faults.get(&endpoint))
+                .cloned();
+            (state.clone(), fault)
         })
     }
 }

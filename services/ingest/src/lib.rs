@@ -8,6 +8,7 @@
 //!   outbox rows for forecast and push, `NOTIFY` for the api.
 //! - `runner.rs`: one collection; `scheduler.rs`: intervals, jitter, backoff, leader lock.
 //! - `dispatch.rs`: delivers the outbox to forecast and push with retries.
+//! - `translate.rs`: curated translation overrides and the optional machine translator.
 //! - `operator.rs`: operator notices; `grpc.rs`: the `Ingest` service.
 
 pub mod batch;
@@ -21,6 +22,7 @@ pub mod runner;
 pub mod scheduler;
 pub mod sources;
 pub mod store;
+pub mod translate;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -113,6 +115,15 @@ pub struct Config {
     #[arg(long, env = "PUSH_GRPC_URL")]
     pub push_grpc_url: Option<String>,
 
+    /// A LibreTranslate-compatible translation service for public-data text (`POST {url}/translate`); machine
+    /// translation is off without it and the app shows Korean where no curated translation exists.
+    #[arg(long, env = "TRANSLATOR_URL")]
+    pub translator_url: Option<String>,
+
+    /// API key for the translation service, if it needs one.
+    #[arg(long, env = "TRANSLATOR_API_KEY", hide_env_values = true)]
+    pub translator_api_key: Option<Secret>,
+
     /// Multiplies every collection interval (`0.01` makes a 2-minute source run every 1.2 s; local use).
     #[arg(long, env = "SCHEDULE_SCALE", default_value_t = 1.0)]
     pub schedule_scale: f64,
@@ -158,6 +169,26 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let runner = Arc::new(runner(pool, &config.upstream, config.peers())?);
+    match translate::sync_curated(&runner.pool).await {
+        Ok(rows) => tracing::info!(rows, "curated translations synced"),
+        Err(error) => {
+            tracing::warn!(error = format!("{error:#}"), "curated translations not synced yet")
+        }
+    }
+    let translating = match &config.translator_url {
+        Some(url) => {
+            let translator =
+                translate::HttpTranslator::new(url, config.translator_api_key.clone())?;
+            let every = Duration::from_secs(60).mul_f64(config.schedule_scale.clamp(0.001, 1.0));
+            Some(tokio::spawn(translate::run(
+                runner.pool.clone(),
+                translator,
+                every,
+                shutdown.clone(),
+            )))
+        }
+        None => None,
+    };
     let sources = config.upstream.enabled_sources();
     tracing::info!(sources = ?sources, "collecting");
     let schedule = scheduler::Schedule {
@@ -200,8 +231,8 @@ pub async fn run(
     .await;
     shutdown.cancel();
     let _ = scheduling.await;
-    if let Some(dispatching) = dispatching {
-        let _ = dispatching.await;
+    for task in [dispatching, translating].into_iter().flatten() {
+        let _ = task.await;
     }
     served
 }

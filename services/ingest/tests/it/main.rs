@@ -5,4 +5,6 @@ mod cycle;
 mod dispatch;
 mod faults;
 mod leader;
+mod robustness;
 mod support;
+mod translations;
