@@ -23,6 +23,7 @@ pub mod example;
 pub mod freshness;
 pub mod localization;
 pub mod openapi;
+#[cfg(feature = "grpc")]
 pub mod proto;
 pub mod time;
 pub mod v1;

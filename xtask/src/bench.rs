@@ -1,5 +1,6 @@
 //! `cargo xtask bench api`: the api's hot path against nginx serving the same bytes, on this machine, in one
 //! run, with the same wrk settings; plus a fixed-rate latency run, the cold rebuild time and peak memory.
+//! `cargo xtask bench ingest`: collection cycle, history inserts and change-to-visible latency.
 //!
 //! It needs `wrk`, `nginx` and `psql` (Debian: `apt-get install wrk nginx-light postgresql-client`) and a
 //! local PostgreSQL and Redis (`DATABASE_URL`, `REDIS_URL`; the local defaults otherwise). It creates and
@@ -32,9 +33,17 @@ const FIXED_SECONDS: u64 = 10;
 const FIXED_CONNECTIONS: u32 = 16;
 
 pub fn run(sh: &Shell, target: &str) -> anyhow::Result<()> {
-    if target != "api" {
-        bail!("unknown benchmark `{target}`; available: api");
+    match target {
+        "api" => api(sh),
+        // Runs in process against the replay upstream and a throwaway database: see tests/examples/bench_ingest.rs.
+        "ingest" => {
+            Ok(cmd!(sh, "cargo run --release --locked -p tests --example bench_ingest").run()?)
+        }
+        _ => bail!("unknown benchmark `{target}`; available: api, ingest"),
     }
+}
+
+fn api(sh: &Shell) -> anyhow::Result<()> {
     for (tool, package) in [("wrk", "wrk"), ("nginx", "nginx-light"), ("psql", "postgresql-client")]
     {
         if cmd!(sh, "which {tool}").quiet().ignore_stdout().run().is_err() {

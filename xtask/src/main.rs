@@ -16,6 +16,7 @@ mod bench;
 mod ci;
 mod codegen;
 mod contracts;
+mod fuzz;
 
 use std::path::PathBuf;
 
@@ -34,10 +35,18 @@ enum Command {
     Ci,
     /// Check the API and gRPC contracts against every released baseline, and the localization keys.
     Contracts,
-    /// Run a benchmark and print its table (`api`: hot path vs nginx, fixed-rate latency, cold rebuild, RSS).
+    /// Run a benchmark and print its table (`api`: hot path vs nginx, fixed-rate latency, cold rebuild, RSS;
+    /// `ingest`: collection cycle, history inserts, change-to-visible).
     Bench {
         /// What to measure.
         target: String,
+    },
+    /// Fuzz an upstream parser with libFuzzer (parking_portal, citydata, events, kma, notices).
+    Fuzz {
+        parser: String,
+        /// How long to run, in seconds.
+        #[arg(long, default_value_t = 60)]
+        time: u32,
     },
     /// Regenerate committed artifacts (gRPC code, descriptor set, JSON Schema documents).
     Codegen {
@@ -55,6 +64,7 @@ fn main() -> anyhow::Result<()> {
         Command::Ci => ci::run(&sh),
         Command::Contracts => contracts::run(),
         Command::Bench { target } => bench::run(&sh, &target),
+        Command::Fuzz { parser, time } => fuzz::run(&sh, &parser, time),
         Command::Codegen { check } => {
             codegen::run(if check { codegen::Mode::Check } else { codegen::Mode::Write })
         }

@@ -15,14 +15,14 @@ pub mod batch;
 pub mod dispatch;
 pub mod fetch;
 pub mod grpc;
-pub mod kst;
 pub mod operator;
-pub mod outcome;
 pub mod runner;
 pub mod scheduler;
 pub mod sources;
 pub mod store;
 pub mod translate;
+
+pub use upstream::{kst, outcome};
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 

@@ -22,6 +22,10 @@ pub struct RunReport {
     pub started_at: Timestamp,
     pub finished_at: Timestamp,
     pub outcome: Outcome,
+    /// Time spent fetching and parsing.
+    pub collect_time: std::time::Duration,
+    /// Time spent storing (one transaction).
+    pub store_time: std::time::Duration,
 }
 
 /// Everything needed to run collections.
@@ -55,6 +59,7 @@ impl Runner {
             upstreams: self.upstreams.clone(),
             now,
         };
+        let collect_started = std::time::Instant::now();
         let result = match source {
             SourceName::Parking => ParkingPortal.collect(&ctx).await,
             SourceName::Citydata => Citydata.collect(&ctx).await,
@@ -63,17 +68,33 @@ impl Runner {
             SourceName::Notices => NoticeBoard.collect(&ctx).await,
             SourceName::Reference => sync_reference(&self.pool).await,
         };
-        let finished_at = Timestamp::now().max(now);
+        let collect_time = collect_started.elapsed();
+        let store_started = std::time::Instant::now();
         let outcome =
             store::finish_run(&self.pool, source_id, run_id, now, result, self.peers).await?;
+        let store_time = store_started.elapsed();
+        let finished_at = Timestamp::now().max(now);
         match &outcome {
             Outcome::Failed(failure) => {
                 tracing::warn!(class = failure.class.as_str(), message = %failure.message, "collection failed")
             }
-            Outcome::Ok { items } => tracing::info!(items, "collected"),
+            Outcome::Ok { items } => tracing::info!(
+                items,
+                collect_ms = collect_time.as_millis() as u64,
+                store_ms = store_time.as_millis() as u64,
+                "collected"
+            ),
             Outcome::NoData => tracing::info!("source has no data"),
         }
-        Ok(RunReport { run_id, source, started_at: now, finished_at, outcome })
+        Ok(RunReport {
+            run_id,
+            source,
+            started_at: now,
+            finished_at,
+            outcome,
+            collect_time,
+            store_time,
+        })
     }
 }
 

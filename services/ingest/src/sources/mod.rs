@@ -9,12 +9,7 @@
 //! | `hangang_notices` | [`notices`]: the notice board | every 15 min |
 //! | `curated` | the reference file shipped with the release (`db::reference`) | daily |
 
-pub mod citydata;
-pub mod events;
-pub mod kma;
-pub mod notices;
-pub mod parking_portal;
-pub mod seoul;
+pub use upstream::{citydata, events, kma, notices, parking_portal, seoul};
 
 use std::{collections::HashMap, future::Future, time::Duration};
 

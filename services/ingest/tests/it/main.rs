@@ -5,6 +5,5 @@ mod cycle;
 mod dispatch;
 mod faults;
 mod leader;
-mod robustness;
 mod support;
 mod translations;

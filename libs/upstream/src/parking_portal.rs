@@ -98,7 +98,7 @@ mod tests {
     use super::*;
     use crate::outcome::ErrorClass;
 
-    const PAGE: &str = include_str!("../../tests/fixtures/parking_portal/region8.html");
+    const PAGE: &str = include_str!("../fixtures/parking_portal/region8.html");
 
     #[test]
     fn reads_lots_with_separators_and_double_parking() {

@@ -3,7 +3,7 @@
 //! run; `cargo xtask fuzz <parser>` explores further with libFuzzer.
 
 use contracts::Timestamp;
-use ingest::sources::{citydata, events, kma, notices, parking_portal};
+use upstream::{citydata, events, kma, notices, parking_portal};
 
 /// A small deterministic generator (xorshift), so failures reproduce.
 struct Rng(u64);

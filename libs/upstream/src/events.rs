@@ -8,7 +8,7 @@
 use jiff::civil::Date;
 use serde_json::Value;
 
-use super::seoul::{self, Answer, number, text};
+use crate::seoul::{self, Answer, number, text};
 use crate::{kst, outcome::Failure};
 
 /// How close an event's coordinates must be to a park centre to belong to it.
@@ -145,7 +145,7 @@ pub fn match_park<'a>(
 /// The stable id of an event: derived from title, place and start date.
 pub fn event_id(title: &str, place: Option<&str>, starts_on: Date) -> String {
     let key = format!("{}|{}|{starts_on}", title.trim(), place.unwrap_or_default().trim());
-    format!("ev-{}", &db::translation_key(&key)[..16])
+    crate::content_id("ev", &key)
 }
 
 #[cfg(test)]
@@ -153,7 +153,7 @@ mod tests {
     use super::*;
     use crate::outcome::ErrorClass;
 
-    const PAGE: &[u8] = include_bytes!("../../tests/fixtures/events/page1.json");
+    const PAGE: &[u8] = include_bytes!("../fixtures/events/page1.json");
 
     fn parks() -> Vec<ParkForMatching> {
         vec![

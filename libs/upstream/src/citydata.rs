@@ -1,13 +1,13 @@
 //! Seoul real-time city data (`citydata`, OA-21285): congestion now and Seoul's hourly congestion forecast,
 //! the weather block and the events block, for one area (park) per request.
 //!
-//! Quirks: `RESULT.CODE` keys (see [`super::seoul`]); blocks as list, object or nested under their own name;
+//! Quirks: `RESULT.CODE` keys (see [`crate::seoul`]); blocks as list, object or nested under their own name;
 //! numbers as strings; times in KST without offset; congestion levels in Korean, anything else is drift.
 
 use contracts::{Timestamp, v2::CongestionLevel};
 use serde_json::Value;
 
-use super::seoul::{self, Answer, block, count, number, text};
+use crate::seoul::{self, Answer, block, count, number, text};
 use crate::{kst, outcome::Failure};
 
 /// What one area's reading carried. Every part is optional: a park may have no weather block.
@@ -179,8 +179,8 @@ mod tests {
     use super::*;
     use crate::outcome::ErrorClass;
 
-    const YEOUIDO: &[u8] = include_bytes!("../../tests/fixtures/citydata/yeouido.json");
-    const NESTED: &[u8] = include_bytes!("../../tests/fixtures/citydata/banpo_nested_blocks.json");
+    const YEOUIDO: &[u8] = include_bytes!("../fixtures/citydata/yeouido.json");
+    const NESTED: &[u8] = include_bytes!("../fixtures/citydata/banpo_nested_blocks.json");
 
     #[test]
     fn reads_congestion_forecast_weather_and_events() {

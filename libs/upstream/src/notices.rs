@@ -140,7 +140,7 @@ fn resolve(base_url: &str, href: &str) -> String {
 /// The stable id of a board notice.
 pub fn notice_id(title: &str, url: Option<&str>, posted_at: Timestamp) -> String {
     let key = format!("{}|{}|{posted_at}", title.trim(), url.unwrap_or_default());
-    format!("hn-{}", &db::translation_key(&key)[..16])
+    crate::content_id("hn", &key)
 }
 
 #[cfg(test)]
@@ -148,7 +148,7 @@ mod tests {
     use super::*;
     use crate::outcome::ErrorClass;
 
-    const BOARD: &str = include_str!("../../tests/fixtures/notices/board.html");
+    const BOARD: &str = include_str!("../fixtures/notices/board.html");
 
     fn parks() -> Vec<ParkNames> {
         vec![

@@ -11,7 +11,7 @@
 use contracts::Timestamp;
 use serde_json::Value;
 
-use super::seoul::{self, count, number, text};
+use crate::seoul::{self, count, number, text};
 use crate::{
     kst,
     outcome::{ErrorClass, Failure},
@@ -163,7 +163,7 @@ pub fn parse(body: &[u8], now: Timestamp) -> Result<Option<Forecast>, Failure> {
 mod tests {
     use super::*;
 
-    const ANSWER: &[u8] = include_bytes!("../../tests/fixtures/kma/vilage_fcst.json");
+    const ANSWER: &[u8] = include_bytes!("../fixtures/kma/vilage_fcst.json");
 
     #[test]
     fn grid_matches_kma_reference_points() {
@@ -192,7 +192,7 @@ mod tests {
 
     #[test]
     fn quota_xml_with_http_200_is_quota() {
-        let xml = include_bytes!("../../tests/fixtures/kma/quota.xml");
+        let xml = include_bytes!("../fixtures/kma/quota.xml");
         let now = kst::parse_datetime("2026-06-14 14:30").unwrap();
         assert_eq!(parse(xml, now).unwrap_err().class, ErrorClass::Quota);
     }
