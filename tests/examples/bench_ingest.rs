@@ -154,7 +154,11 @@ async fn main() -> anyhow::Result<()> {
         client.get(&url).send().await?.error_for_status()?; // warm the hot copy
         world.set_available("여의도2주차장", Some(600 + value));
         let report = runner.run_once(SourceName::Parking).await?;
-        anyhow::ensure!(matches!(report.outcome, ingest::outcome::Outcome::Ok { .. }), "parking run: {:?}", report.outcome);
+        anyhow::ensure!(
+            matches!(report.outcome, ingest::outcome::Outcome::Ok { .. }),
+            "parking run: {:?}",
+            report.outcome
+        );
         let stored_at = Instant::now();
         loop {
             let body: serde_json::Value = client.get(&url).send().await?.json().await?;

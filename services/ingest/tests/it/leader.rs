@@ -18,10 +18,12 @@ fn schedule() -> scheduler::Schedule {
     }
 }
 
-/// Backend pids holding the leader lock.
+/// Backend pids holding the leader lock in this test's database (other tests run leaders elsewhere).
 async fn holders(pool: &sqlx::PgPool) -> Vec<i32> {
     let rows: Vec<(i32,)> = sqlx::query_as(
-        "select pid from pg_locks where locktype = 'advisory' and granted and objid = ($1::bigint & 4294967295)::oid",
+        "select pid from pg_locks
+         where locktype = 'advisory' and granted and objid = ($1::bigint & 4294967295)::oid
+           and database = (select oid from pg_database where datname = current_database())",
     )
     .bind(scheduler::LEADER_LOCK_KEY)
     .fetch_all(pool)
