@@ -53,7 +53,7 @@ fn api(sh: &Shell) -> anyhow::Result<()> {
     let admin_url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let bench_url = replace_database(&admin_url, BENCH_DATABASE);
+    let bench_url = crate::dev::replace_database(&admin_url, BENCH_DATABASE);
 
     eprintln!("bench: building the api (release)");
     cmd!(sh, "cargo build --release --locked -p api --bin hangang-api").run()?;
@@ -212,13 +212,6 @@ fn target_dir(sh: &Shell) -> anyhow::Result<PathBuf> {
     }
     let _ = sh;
     Ok(project_root().join("target"))
-}
-
-fn replace_database(url: &str, name: &str) -> String {
-    let authority_end = url.find("://").map_or(0, |i| i + 3);
-    let path_start = url[authority_end..].find('/').map_or(url.len(), |i| authority_end + i);
-    let query = url[path_start..].find('?').map(|i| &url[path_start + i..]).unwrap_or("");
-    format!("{}/{name}{query}", &url[..path_start])
 }
 
 fn free_port() -> anyhow::Result<u16> {

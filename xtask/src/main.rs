@@ -16,6 +16,7 @@ mod bench;
 mod ci;
 mod codegen;
 mod contracts;
+mod dev;
 mod fuzz;
 
 use std::path::PathBuf;
@@ -31,6 +32,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the whole system locally: replay upstream, migrated database, the four services.
+    Dev,
     /// Run every CI check in order: fmt, clippy (warnings denied), tests, codegen drift, contracts.
     Ci,
     /// Check the API and gRPC contracts against every released baseline, and the localization keys.
@@ -62,6 +65,7 @@ fn main() -> anyhow::Result<()> {
     sh.change_dir(project_root());
     match cli.command {
         Command::Ci => ci::run(&sh),
+        Command::Dev => dev::run(&sh),
         Command::Contracts => contracts::run(),
         Command::Bench { target } => bench::run(&sh, &target),
         Command::Fuzz { parser, time } => fuzz::run(&sh, &parser, time),

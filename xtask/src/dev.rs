@@ -1,0 +1,233 @@
+//! `cargo xtask dev`: the whole system on this machine with embedded defaults.
+//!
+//! Builds the four services, migrates the database (`DATABASE_URL`, default the local PostgreSQL, database
+//! `hangang_dev`), serves the replay upstream in this process (the scripted day, sped up), starts the
+//! services against it, prints the URLs and a status line that refreshes, and stops everything on Ctrl-C or
+//! SIGTERM, leaving no process behind.
+//!
+//! Still to come (issue "cargo xtask dev and the end-to-end sandbox"): private PostgreSQL and Redis under
+//! `target/` when none is reachable, the local APNs sink, a richer status screen.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::TcpStream,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use anyhow::{Context, bail};
+use xshell::{Shell, cmd};
+
+use crate::project_root;
+
+/// How many simulated seconds pass per real second in the replay upstream.
+const DAY_SPEED: i64 = 60;
+const API_ADDR: &str = "127.0.0.1:8080";
+
+struct Children(Vec<(&'static str, Child)>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for (name, child) in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+            eprintln!("dev: stopped {name}");
+        }
+    }
+}
+
+pub fn run(sh: &Shell) -> anyhow::Result<()> {
+    let admin_url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    if cmd!(sh, "psql {admin_url} -Atqc 'select 1'").quiet().ignore_stderr().read().is_err() {
+        bail!(
+            "PostgreSQL is not reachable at DATABASE_URL ({}): start it (Debian: apt-get install postgresql; \
+             pg_ctlcluster 15 main start) or point DATABASE_URL at one",
+            redact(&admin_url)
+        );
+    }
+    let query = "select 1 from pg_database where datname = 'hangang_dev'";
+    let exists = cmd!(sh, "psql {admin_url} -Atqc {query}").read()?;
+    if exists.trim() != "1" {
+        cmd!(sh, "psql {admin_url} -qc 'create database hangang_dev'").run()?;
+    }
+    let database_url = replace_database(&admin_url, "hangang_dev");
+
+    eprintln!("dev: building the services");
+    cmd!(sh, "cargo build --locked --bin hangang-api --bin hangang-ingest --bin hangang-forecast --bin hangang-push").run()?;
+    let bin = std::env::var("CARGO_TARGET_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|_| project_root().join("target"))
+        .join("debug");
+
+    let migrate = Command::new(bin.join("hangang-api"))
+        .arg("migrate")
+        .env("DATABASE_URL", &database_url)
+        .status()?;
+    if !migrate.success() {
+        bail!("hangang-api migrate failed");
+    }
+
+    let runtime = tokio::runtime::Runtime::new()?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let seoul = jiff::tz::TimeZone::fixed(jiff::tz::offset(9));
+    let start = jiff::Timestamp::now();
+    let at = move |elapsed: i64| {
+        let simulated = start
+            .checked_add(jiff::SignedDuration::from_secs(elapsed * DAY_SPEED))
+            .unwrap_or(start);
+        simulated.to_zoned(seoul.clone()).datetime().strftime("%Y-%m-%dT%H:%M").to_string()
+    };
+    let world = replay::World::at(&at(0))?;
+    let upstream = runtime.block_on(replay::spawn(world.clone(), shutdown.clone()))?;
+    runtime.spawn({
+        let world = world.clone();
+        let at = at.clone();
+        async move {
+            let mut elapsed = 0;
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                elapsed += 1;
+                let _ = world.advance_to(&at(elapsed));
+            }
+        }
+    });
+
+    let common = |command: &mut Command| {
+        command.env("DATABASE_URL", &database_url).env("RELEASE_ID", "dev").env("RUST_LOG", "warn");
+    };
+    let mut children = Children(Vec::new());
+    let mut spawn = |name: &'static str, configure: &dyn Fn(&mut Command)| -> anyhow::Result<()> {
+        let mut command = Command::new(bin.join(name));
+        common(&mut command);
+        configure(&mut command);
+        let child = command
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| format!("failed to start {name}"))?;
+        children.0.push((name, child));
+        Ok(())
+    };
+    spawn("hangang-api", &|c| {
+        c.env("HTTP_ADDR", API_ADDR).env("REDIS_URL", &redis_url).env("REDIS_KEY_PREFIX", "dev:");
+    })?;
+    spawn("hangang-ingest", &|c| {
+        c.env("GRPC_ADDR", "127.0.0.1:50051")
+            .env("ADMIN_ADDR", "127.0.0.1:9091")
+            .env("PARKING_PORTAL_URL", &upstream)
+            .env("SEOUL_OPENAPI_URL", &upstream)
+            .env("SEOUL_OPENAPI_KEY", "dev")
+            .env("KMA_API_URL", &upstream)
+            .env("KMA_API_KEY", "dev")
+            .env("HANGANG_NOTICES_URL", format!("{upstream}/notices"))
+            // Parking every 6 s, city data every 15 s.
+            .env("SCHEDULE_SCALE", "0.05");
+    })?;
+    spawn("hangang-forecast", &|c| {
+        c.env("GRPC_ADDR", "127.0.0.1:50052").env("ADMIN_ADDR", "127.0.0.1:9092");
+    })?;
+    spawn("hangang-push", &|c| {
+        c.env("GRPC_ADDR", "127.0.0.1:50053").env("ADMIN_ADDR", "127.0.0.1:9093");
+    })?;
+
+    eprintln!(
+        "dev: replay upstream  {upstream} (a day passes every {} minutes)",
+        24 * 60 / DAY_SPEED
+    );
+    eprintln!(
+        "dev: api              http://{API_ADDR}/v2/home-summary?lang=en   (status: /v2/status)"
+    );
+    eprintln!(
+        "dev: workers          gRPC 50051 ingest, 50052 forecast, 50053 push; admin 9091-9093"
+    );
+    eprintln!("dev: Ctrl-C stops everything");
+
+    let interrupted = runtime.block_on(async {
+        let mut ticker = tokio::time::interval(Duration::from_secs(5));
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return Ok::<_, anyhow::Error>(()),
+                _ = terminate.recv() => return Ok(()),
+                _ = ticker.tick() => {}
+            }
+            eprintln!("dev: {}", status_line(&at_now(&world)));
+            for (name, child) in &mut children.0 {
+                if let Some(status) = child.try_wait()? {
+                    bail!("{name} exited: {status}");
+                }
+            }
+        }
+    });
+    shutdown.cancel();
+    drop(children);
+    interrupted
+}
+
+fn at_now(world: &replay::World) -> String {
+    let free: u32 = world.update(|state| state.lots.iter().filter_map(|lot| lot.available).sum());
+    format!("upstream shows {free} free spaces")
+}
+
+/// One line: each source's state from `/v2/status`.
+fn status_line(upstream: &str) -> String {
+    match http_get(API_ADDR, "/v2/status") {
+        Ok(body) => {
+            let status: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            let sources: Vec<String> = status["sources"]
+                .as_array()
+                .map(|sources| {
+                    sources
+                        .iter()
+                        .map(|s| {
+                            format!(
+                                "{} {}/{}",
+                                s["source"].as_str().unwrap_or("?"),
+                                s["state"].as_str().unwrap_or("?"),
+                                s["source_status"].as_str().unwrap_or("?")
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            format!("{upstream}; {}", sources.join(", "))
+        }
+        Err(error) => format!("{upstream}; api not answering yet ({error})"),
+    }
+}
+
+fn http_get(addr: &str, path: &str) -> anyhow::Result<String> {
+    let stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut reader = BufReader::new(stream);
+    reader.get_mut().write_all(
+        format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").as_bytes(),
+    )?;
+    let mut status = String::new();
+    reader.read_line(&mut status)?;
+    let mut rest = String::new();
+    reader.read_to_string(&mut rest)?;
+    let body = rest.split_once("\r\n\r\n").map_or("", |(_, body)| body).to_owned();
+    if !status.contains(" 200 ") {
+        bail!("{}", status.trim());
+    }
+    Ok(body)
+}
+
+/// `url` with its database name replaced by `name`.
+pub(crate) fn replace_database(url: &str, name: &str) -> String {
+    let authority_end = url.find("://").map_or(0, |i| i + 3);
+    let path_start = url[authority_end..].find('/').map_or(url.len(), |i| authority_end + i);
+    let query = url[path_start..].find('?').map(|i| &url[path_start + i..]).unwrap_or("");
+    format!("{}/{name}{query}", &url[..path_start])
+}
+
+/// The URL without a password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://…{}", &url[..scheme], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
