@@ -139,8 +139,18 @@ impl Sandbox {
         let listeners = worker_listeners().await?;
         let (grpc, admin_addr) = (listeners.grpc.local_addr()?, listeners.admin.local_addr()?);
         workers.push(Worker { name: "push", grpc, admin: admin_addr });
-        let config = push::Config { grpc_addr: grpc, admin: admin(admin_addr), common: common() };
-        tasks.push(tokio::spawn(push::run(config, listeners, shutdown.clone())));
+        let config = push::Config {
+            grpc_addr: grpc,
+            database: api_config.database.clone(),
+            admin: admin(admin_addr),
+            common: common(),
+        };
+        tasks.push(tokio::spawn(push::run(
+            config,
+            database.pool.clone(),
+            listeners,
+            shutdown.clone(),
+        )));
 
         Ok(Sandbox { api_http, workers, world, shutdown, tasks, database: Some(database) })
     }

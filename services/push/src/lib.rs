@@ -1,10 +1,20 @@
-//! services/push: Turns facts into decisions for subscribed installations, queues alerts in a durable outbox and delivers them to APNs.
+//! services/push: installations and preferences; facts → candidates → recorded decisions → a durable outbox;
+//! (APNs delivery from the outbox is the next step).
 //!
-//! So far it serves gRPC health and reflection and the admin endpoints; its own gRPC service
-//! (`hangang.push.v1`) and workers arrive with their issues.
+//! - `installations.rs`: registration, token refresh, preferences, deletion; secrets stored as hashes.
+//! - `decide.rs`: whether a fact triggers a preference and, if so, push now or suppress with a reason.
+//! - `pipeline.rs`: one transaction per submission: facts stored once by key, decisions, outbox rows.
+//! - `grpc.rs`: the `hangang.push.v1.Push` service.
+
+pub mod decide;
+pub mod grpc;
+pub mod installations;
+pub mod pipeline;
+pub mod secret;
 
 use std::net::SocketAddr;
 
+use db::DatabaseSettings;
 use server::WorkerListeners;
 use settings::{AdminSettings, CommonSettings};
 use tokio_util::sync::CancellationToken;
@@ -17,6 +27,9 @@ pub struct Config {
     pub grpc_addr: SocketAddr,
 
     #[command(flatten)]
+    pub database: DatabaseSettings,
+
+    #[command(flatten)]
     pub admin: AdminSettings,
 
     #[command(flatten)]
@@ -26,10 +39,21 @@ pub struct Config {
 /// Serves on `listeners` until `shutdown` is cancelled.
 pub async fn run(
     config: Config,
+    pool: sqlx::PgPool,
     listeners: WorkerListeners,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let identity =
         server::Identity { service: "push", release_id: config.common.release_id.clone() };
-    server::serve_worker(identity, listeners, |routes| routes, shutdown).await
+    let service = grpc::PushService { pool };
+    server::serve_worker(
+        identity,
+        listeners,
+        |mut routes| {
+            routes.add_service(contracts::proto::push::v1::push_server::PushServer::new(service));
+            routes
+        },
+        shutdown,
+    )
+    .await
 }

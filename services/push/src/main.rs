@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-/// Turns facts into decisions for subscribed installations, queues alerts in a durable outbox and delivers them to APNs.
+/// Turns facts into recorded decisions for subscribed installations and queues alerts in a durable outbox.
 ///
 /// Configuration comes from the options below or their environment variables (shown in brackets); an
 /// invalid value stops the process with an error naming the option.
@@ -26,7 +26,8 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse_from(args);
     let Command::Serve(config) = cli.command;
     let _telemetry = telemetry::init("push", &config.common.log_filter, config.common.log_format)?;
+    let pool = db::connect(&config.database)?;
     let listeners =
         server::WorkerListeners::bind(config.grpc_addr, config.admin.admin_addr).await?;
-    push::run(config, listeners, server::shutdown_on_signal()).await
+    push::run(config, pool, listeners, server::shutdown_on_signal()).await
 }

@@ -1,0 +1,352 @@
+//! The decision for one candidate: does this fact trigger this preference, and if so, push now or suppress,
+//! and why. Pure functions, so every rule is tested without a database.
+
+use contracts::Timestamp;
+
+/// A fact as the pipeline sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fact {
+    pub fact_key: String,
+    pub kind: FactKind,
+    pub park_id: String,
+    pub lot_id: Option<String>,
+    pub observed_at: Option<Timestamp>,
+    pub previous_value: Option<i64>,
+    pub current_value: Option<i64>,
+    pub previous_level: Option<String>,
+    pub current_level: Option<String>,
+    pub event_id: Option<String>,
+    /// The event's title, for cancellation alerts.
+    pub event_title: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FactKind {
+    LotAvailability,
+    CongestionLevel,
+    EventCancelled,
+    ParkClosed,
+}
+
+impl FactKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FactKind::LotAvailability => "lot_availability",
+            FactKind::CongestionLevel => "congestion_level",
+            FactKind::EventCancelled => "event_cancelled",
+            FactKind::ParkClosed => "park_closed",
+        }
+    }
+}
+
+/// One stored preference of one installation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Preference {
+    pub installation_id: String,
+    pub position: i16,
+    pub target_kind: String,
+    pub target_id: String,
+    pub signal: String,
+    pub threshold: Option<i64>,
+    /// `mon` … `sun`; empty = every day.
+    pub weekdays: Vec<String>,
+    pub enabled: bool,
+    pub installation_active: bool,
+    /// Minutes after midnight in Asia/Seoul.
+    pub quiet_hours: Option<(u16, u16)>,
+}
+
+/// Why a triggered candidate was not alerted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Suppression {
+    /// Inside the installation's quiet hours, or on a weekday the preference excludes.
+    QuietHours,
+    /// The observation is too old to act on.
+    SourceStale,
+    /// The same alert was sent for this target and signal moments ago.
+    CoolDown,
+    /// A threshold alert without a remaining-space value.
+    NoActionableNumber,
+    /// The preference is switched off.
+    PreferenceOff,
+    /// APNs reported the installation's token dead.
+    InstallationInactive,
+}
+
+impl Suppression {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Suppression::QuietHours => "quiet_hours",
+            Suppression::SourceStale => "source_stale",
+            Suppression::CoolDown => "cool_down",
+            Suppression::NoActionableNumber => "no_actionable_number",
+            Suppression::PreferenceOff => "preference_off",
+            Suppression::InstallationInactive => "installation_inactive",
+        }
+    }
+}
+
+/// The outcome for a triggered candidate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    PushNow,
+    Suppress(Suppression),
+}
+
+/// How old an observation may be for an alert to still be worth sending.
+pub fn freshness_limit_seconds(kind: FactKind) -> Option<i64> {
+    match kind {
+        FactKind::LotAvailability => Some(10 * 60),
+        FactKind::CongestionLevel => Some(45 * 60),
+        FactKind::EventCancelled | FactKind::ParkClosed => None,
+    }
+}
+
+/// How long after an alert the same alert (target and signal) is held back.
+pub const COOL_DOWN_SECONDS: i64 = 30 * 60;
+
+fn congestion_rank(level: Option<&str>) -> Option<u8> {
+    match level? {
+        "relaxed" => Some(0),
+        "normal" => Some(1),
+        "slightly_crowded" => Some(2),
+        "crowded" => Some(3),
+        _ => None,
+    }
+}
+
+/// Whether `fact` is what `preference` asks to hear about.
+pub fn triggers(fact: &Fact, preference: &Preference) -> bool {
+    let target_matches = match preference.target_kind.as_str() {
+        "lot" => fact.lot_id.as_deref() == Some(preference.target_id.as_str()),
+        "park" => fact.park_id == preference.target_id,
+        _ => false,
+    };
+    if !target_matches {
+        return false;
+    }
+    match (fact.kind, preference.signal.as_str()) {
+        (FactKind::LotAvailability, "lot_available_below") => {
+            match (fact.previous_value, preference.threshold) {
+                // Without a current value the crossing is unknown; decided as "no actionable number".
+                (Some(before), Some(threshold)) => {
+                    before >= threshold && fact.current_value.is_none_or(|now| now < threshold)
+                }
+                _ => false,
+            }
+        }
+        (FactKind::LotAvailability, "lot_available_above") => {
+            match (fact.previous_value, preference.threshold) {
+                (Some(before), Some(threshold)) => {
+                    before <= threshold && fact.current_value.is_none_or(|now| now > threshold)
+                }
+                _ => false,
+            }
+        }
+        (FactKind::LotAvailability, "lot_full") => {
+            fact.previous_value.is_some_and(|before| before > 0)
+                && fact.current_value.is_none_or(|now| now == 0)
+        }
+        (FactKind::CongestionLevel, signal @ ("congestion_eased" | "congestion_rose")) => {
+            match (
+                congestion_rank(fact.previous_level.as_deref()),
+                congestion_rank(fact.current_level.as_deref()),
+            ) {
+                (Some(before), Some(now)) => {
+                    if signal == "congestion_eased" {
+                        now < before
+                    } else {
+                        now > before
+                    }
+                }
+                _ => false,
+            }
+        }
+        (FactKind::EventCancelled, "event_cancelled") | (FactKind::ParkClosed, "park_closed") => {
+            true
+        }
+        _ => false,
+    }
+}
+
+fn seoul_weekday_and_minute(now: Timestamp) -> (&'static str, u16) {
+    let local = now.as_jiff().to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(9))).datetime();
+    let weekday = match local.weekday() {
+        jiff::civil::Weekday::Monday => "mon",
+        jiff::civil::Weekday::Tuesday => "tue",
+        jiff::civil::Weekday::Wednesday => "wed",
+        jiff::civil::Weekday::Thursday => "thu",
+        jiff::civil::Weekday::Friday => "fri",
+        jiff::civil::Weekday::Saturday => "sat",
+        jiff::civil::Weekday::Sunday => "sun",
+    };
+    (weekday, local.hour() as u16 * 60 + local.minute() as u16)
+}
+
+/// Whether `minute` lies in `[start, end)`, wrapping midnight when `start > end` (`22:00`–`07:00`).
+pub fn in_quiet_hours(minute: u16, (start, end): (u16, u16)) -> bool {
+    if start <= end { (start..end).contains(&minute) } else { minute >= start || minute < end }
+}
+
+/// Decides for a triggered candidate. `last_alert` is when this installation was last alerted for the same
+/// target and signal.
+pub fn decide(
+    fact: &Fact,
+    preference: &Preference,
+    now: Timestamp,
+    last_alert: Option<Timestamp>,
+) -> Decision {
+    use Suppression::*;
+    if !preference.installation_active {
+        return Decision::Suppress(InstallationInactive);
+    }
+    if !preference.enabled {
+        return Decision::Suppress(PreferenceOff);
+    }
+    let (weekday, minute) = seoul_weekday_and_minute(now);
+    if !preference.weekdays.is_empty() && !preference.weekdays.iter().any(|day| day == weekday) {
+        return Decision::Suppress(QuietHours);
+    }
+    if preference.quiet_hours.is_some_and(|window| in_quiet_hours(minute, window)) {
+        return Decision::Suppress(QuietHours);
+    }
+    if fact.kind == FactKind::LotAvailability && fact.current_value.is_none() {
+        return Decision::Suppress(NoActionableNumber);
+    }
+    if let Some(limit) = freshness_limit_seconds(fact.kind) {
+        let fresh = fact.observed_at.is_some_and(|observed| observed.seconds_until(now) <= limit);
+        if !fresh {
+            return Decision::Suppress(SourceStale);
+        }
+    }
+    if last_alert.is_some_and(|last| last.seconds_until(now) < COOL_DOWN_SECONDS) {
+        return Decision::Suppress(CoolDown);
+    }
+    Decision::PushNow
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Saturday 2026-06-13 15:30 in Seoul.
+    fn now() -> Timestamp {
+        Timestamp::from_unix_seconds(1_781_332_200).unwrap()
+    }
+
+    fn lot_fact(before: i64, after: Option<i64>, age: i64) -> Fact {
+        Fact {
+            fact_key: "lot:yeouido-2:1".into(),
+            kind: FactKind::LotAvailability,
+            park_id: "yeouido".into(),
+            lot_id: Some("yeouido-2".into()),
+            observed_at: Some(Timestamp::from_unix_seconds(now().as_unix_seconds() - age).unwrap()),
+            previous_value: Some(before),
+            current_value: after,
+            previous_level: None,
+            current_level: None,
+            event_id: None,
+            event_title: None,
+        }
+    }
+
+    fn below(threshold: i64) -> Preference {
+        Preference {
+            installation_id: "i1".into(),
+            position: 0,
+            target_kind: "lot".into(),
+            target_id: "yeouido-2".into(),
+            signal: "lot_available_below".into(),
+            threshold: Some(threshold),
+            weekdays: vec![],
+            enabled: true,
+            installation_active: true,
+            quiet_hours: None,
+        }
+    }
+
+    #[test]
+    fn thresholds_trigger_on_crossing_only() {
+        assert!(triggers(&lot_fact(60, Some(40), 30), &below(50)));
+        assert!(!triggers(&lot_fact(45, Some(40), 30), &below(50)), "already below");
+        assert!(!triggers(&lot_fact(60, Some(55), 30), &below(50)), "still above");
+        let above = Preference { signal: "lot_available_above".into(), ..below(50) };
+        assert!(triggers(&lot_fact(40, Some(60), 30), &above));
+        let full = Preference { signal: "lot_full".into(), threshold: None, ..below(0) };
+        assert!(triggers(&lot_fact(3, Some(0), 30), &full));
+        assert!(!triggers(&lot_fact(0, Some(0), 30), &full));
+        let other_lot = Preference { target_id: "yeouido-1".into(), ..below(50) };
+        assert!(!triggers(&lot_fact(60, Some(40), 30), &other_lot));
+    }
+
+    #[test]
+    fn congestion_direction_matters() {
+        let fact = Fact {
+            kind: FactKind::CongestionLevel,
+            lot_id: None,
+            previous_level: Some("crowded".into()),
+            current_level: Some("normal".into()),
+            ..lot_fact(0, None, 60)
+        };
+        let eased = Preference {
+            target_kind: "park".into(),
+            target_id: "yeouido".into(),
+            signal: "congestion_eased".into(),
+            threshold: None,
+            ..below(0)
+        };
+        let rose = Preference { signal: "congestion_rose".into(), ..eased.clone() };
+        assert!(triggers(&fact, &eased));
+        assert!(!triggers(&fact, &rose));
+    }
+
+    #[test]
+    fn each_suppression_reason() {
+        let fact = lot_fact(60, Some(40), 30);
+        assert_eq!(decide(&fact, &below(50), now(), None), Decision::PushNow);
+        let inactive = Preference { installation_active: false, ..below(50) };
+        assert_eq!(
+            decide(&fact, &inactive, now(), None),
+            Decision::Suppress(Suppression::InstallationInactive)
+        );
+        let off = Preference { enabled: false, ..below(50) };
+        assert_eq!(
+            decide(&fact, &off, now(), None),
+            Decision::Suppress(Suppression::PreferenceOff)
+        );
+        let weekdays_only = Preference { weekdays: vec!["mon".into(), "tue".into()], ..below(50) };
+        assert_eq!(
+            decide(&fact, &weekdays_only, now(), None),
+            Decision::Suppress(Suppression::QuietHours)
+        );
+        let quiet = Preference { quiet_hours: Some((15 * 60, 16 * 60)), ..below(50) };
+        assert_eq!(decide(&fact, &quiet, now(), None), Decision::Suppress(Suppression::QuietHours));
+        let no_number = lot_fact(60, None, 30);
+        assert_eq!(
+            decide(&no_number, &below(50), now(), None),
+            Decision::Suppress(Suppression::NoActionableNumber)
+        );
+        let stale = lot_fact(60, Some(40), 11 * 60);
+        assert_eq!(
+            decide(&stale, &below(50), now(), None),
+            Decision::Suppress(Suppression::SourceStale)
+        );
+        let recent = Timestamp::from_unix_seconds(now().as_unix_seconds() - 10 * 60).unwrap();
+        assert_eq!(
+            decide(&fact, &below(50), now(), Some(recent)),
+            Decision::Suppress(Suppression::CoolDown)
+        );
+        let long_ago = Timestamp::from_unix_seconds(now().as_unix_seconds() - 31 * 60).unwrap();
+        assert_eq!(decide(&fact, &below(50), now(), Some(long_ago)), Decision::PushNow);
+    }
+
+    #[test]
+    fn quiet_hours_wrap_midnight() {
+        let night = (22 * 60, 7 * 60);
+        assert!(in_quiet_hours(23 * 60, night));
+        assert!(in_quiet_hours(3 * 60, night));
+        assert!(!in_quiet_hours(7 * 60, night));
+        assert!(!in_quiet_hours(12 * 60, night));
+        assert!(in_quiet_hours(12 * 60, (12 * 60, 13 * 60)));
+    }
+}

@@ -1,0 +1,300 @@
+//! `hangang.push.v1.Push` over the installation store and the fact pipeline.
+
+use std::collections::BTreeMap;
+
+use contracts::{
+    Timestamp,
+    proto::push::v1::{
+        ApnsEnvironment, DeleteInstallationRequest, DeleteInstallationResponse, Fact as ProtoFact,
+        FactKind as ProtoKind, Installation as ProtoInstallation, QuietHours, SendTestRequest,
+        SendTestResponse, SignalType, SubmitFactsRequest, SubmitFactsResponse, Subscription,
+        TargetKind, UpdatePreferencesRequest, UpdatePreferencesResponse, UpsertInstallationRequest,
+        UpsertInstallationResponse, Weekday, push_server::Push,
+    },
+};
+use sqlx::PgPool;
+use tonic::{Request, Response, Status};
+
+use crate::{
+    decide::{Fact, FactKind},
+    installations::{self, InstallationError, InstallationFields, PreferenceFields},
+    pipeline,
+};
+
+/// The gRPC service.
+#[derive(Clone, Debug)]
+pub struct PushService {
+    pub pool: PgPool,
+}
+
+impl From<InstallationError> for Status {
+    fn from(error: InstallationError) -> Status {
+        match error {
+            // One answer for "unknown" and "wrong secret": ids cannot be probed.
+            InstallationError::NotFound => {
+                Status::not_found("no such installation, or the secret does not match")
+            }
+            InstallationError::Invalid { field, message } => {
+                Status::invalid_argument(format!("{field}: {message}"))
+            }
+            InstallationError::Database(error) => {
+                tracing::error!(%error, "push database error");
+                Status::unavailable("the push store is unavailable")
+            }
+        }
+    }
+}
+
+fn proto_time(instant: Timestamp) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: instant.as_unix_seconds(), nanos: 0 }
+}
+
+fn wire_time(value: &prost_types::Timestamp) -> Option<Timestamp> {
+    Timestamp::from_unix_seconds(value.seconds).ok()
+}
+
+fn environment_name(value: i32) -> Result<&'static str, Status> {
+    match ApnsEnvironment::try_from(value) {
+        Ok(ApnsEnvironment::Production) => Ok("production"),
+        Ok(ApnsEnvironment::Sandbox) => Ok("sandbox"),
+        _ => Err(Status::invalid_argument("apns_environment: expected production or sandbox")),
+    }
+}
+
+fn to_proto(installation: installations::Installation) -> ProtoInstallation {
+    ProtoInstallation {
+        installation_id: installation.installation_id,
+        apns_environment: if installation.apns_environment == "sandbox" {
+            ApnsEnvironment::Sandbox as i32
+        } else {
+            ApnsEnvironment::Production as i32
+        },
+        locale: installation.locale,
+        app_version: installation.app_version,
+        active: installation.active,
+        created_at: Some(proto_time(db::wire_time(installation.created_at))),
+        updated_at: Some(proto_time(db::wire_time(installation.updated_at))),
+    }
+}
+
+fn signal_name(value: i32) -> Option<&'static str> {
+    Some(match SignalType::try_from(value).ok()? {
+        SignalType::LotAvailableBelow => "lot_available_below",
+        SignalType::LotAvailableAbove => "lot_available_above",
+        SignalType::LotFull => "lot_full",
+        SignalType::CongestionEased => "congestion_eased",
+        SignalType::CongestionRose => "congestion_rose",
+        SignalType::EventCancelled => "event_cancelled",
+        SignalType::ParkClosed => "park_closed",
+        SignalType::Unspecified => return None,
+    })
+}
+
+fn weekday_name(value: i32) -> Option<&'static str> {
+    Some(match Weekday::try_from(value).ok()? {
+        Weekday::Mon => "mon",
+        Weekday::Tue => "tue",
+        Weekday::Wed => "wed",
+        Weekday::Thu => "thu",
+        Weekday::Fri => "fri",
+        Weekday::Sat => "sat",
+        Weekday::Sun => "sun",
+        Weekday::Unspecified => return None,
+    })
+}
+
+fn minutes(field: &str, hh_mm: &str) -> Result<u16, Status> {
+    let parsed = hh_mm.split_once(':').and_then(|(h, m)| {
+        let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+        (h < 24 && m < 60).then_some(h * 60 + m)
+    });
+    parsed.ok_or_else(|| Status::invalid_argument(format!("{field}: expected HH:MM")))
+}
+
+/// Converts one fact; `None` for kinds this build does not know (ignored, not an error: newer ingests may send
+/// more).
+pub fn fact_from_proto(fact: &ProtoFact) -> Option<Fact> {
+    let kind = match ProtoKind::try_from(fact.kind).ok()? {
+        ProtoKind::LotAvailability => FactKind::LotAvailability,
+        ProtoKind::CongestionLevel => FactKind::CongestionLevel,
+        ProtoKind::EventCancelled => FactKind::EventCancelled,
+        ProtoKind::ParkClosed => FactKind::ParkClosed,
+        ProtoKind::Unspecified => return None,
+    };
+    Some(Fact {
+        fact_key: fact.fact_key.clone(),
+        kind,
+        park_id: fact.park_id.clone(),
+        lot_id: fact.lot_id.clone(),
+        observed_at: fact.observed_at.as_ref().and_then(wire_time),
+        previous_value: fact.previous_value,
+        current_value: fact.current_value,
+        previous_level: fact.previous_level.clone(),
+        current_level: fact.current_level.clone(),
+        event_id: fact.event_id.clone(),
+        event_title: fact.attributes.get("event_title_ko").cloned(),
+    })
+}
+
+fn fact_body(fact: &ProtoFact) -> serde_json::Value {
+    let attributes: BTreeMap<&String, &String> = fact.attributes.iter().collect();
+    serde_json::json!({
+        "previous_value": fact.previous_value,
+        "current_value": fact.current_value,
+        "previous_level": fact.previous_level,
+        "current_level": fact.current_level,
+        "event_id": fact.event_id,
+        "attributes": attributes,
+    })
+}
+
+#[tonic::async_trait]
+impl Push for PushService {
+    async fn upsert_installation(
+        &self,
+        request: Request<UpsertInstallationRequest>,
+    ) -> Result<Response<UpsertInstallationResponse>, Status> {
+        let request = request.into_inner();
+        let fields = InstallationFields {
+            apns_token: request.apns_token,
+            apns_environment: environment_name(request.apns_environment)?.to_owned(),
+            locale: request.locale,
+            app_version: request.app_version,
+        };
+        let response = match (request.installation_id, request.secret) {
+            (None, _) => {
+                let (installation, secret) = installations::register(&self.pool, &fields).await?;
+                UpsertInstallationResponse {
+                    installation: Some(to_proto(installation)),
+                    secret: Some(secret),
+                    created: true,
+                }
+            }
+            (Some(id), Some(secret)) => {
+                let installation =
+                    installations::refresh(&self.pool, &id, &secret, &fields).await?;
+                UpsertInstallationResponse {
+                    installation: Some(to_proto(installation)),
+                    secret: None,
+                    created: false,
+                }
+            }
+            (Some(_), None) => {
+                return Err(Status::unauthenticated("the installation secret is required"));
+            }
+        };
+        Ok(Response::new(response))
+    }
+
+    async fn update_preferences(
+        &self,
+        request: Request<UpdatePreferencesRequest>,
+    ) -> Result<Response<UpdatePreferencesResponse>, Status> {
+        let request = request.into_inner();
+        let quiet_hours = match &request.quiet_hours {
+            Some(quiet) => Some((
+                minutes("quiet_hours.start", &quiet.start)?,
+                minutes("quiet_hours.end", &quiet.end)?,
+            )),
+            None => None,
+        };
+        let mut preferences = Vec::with_capacity(request.subscriptions.len());
+        for (i, subscription) in request.subscriptions.iter().enumerate() {
+            let target_kind = match TargetKind::try_from(subscription.target_kind) {
+                Ok(TargetKind::Park) => "park",
+                Ok(TargetKind::Lot) => "lot",
+                _ => {
+                    return Err(Status::invalid_argument(format!(
+                        "subscriptions[{i}].target_kind: expected park or lot"
+                    )));
+                }
+            };
+            let signal = signal_name(subscription.signal).ok_or_else(|| {
+                Status::invalid_argument(format!("subscriptions[{i}].signal: unknown signal type"))
+            })?;
+            let weekdays = subscription
+                .weekdays
+                .iter()
+                .map(|day| weekday_name(*day).map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    Status::invalid_argument(format!(
+                        "subscriptions[{i}].weekdays: unknown weekday"
+                    ))
+                })?;
+            preferences.push(PreferenceFields {
+                target_kind: target_kind.to_owned(),
+                target_id: subscription.target_id.clone(),
+                signal: signal.to_owned(),
+                threshold: subscription.threshold.map(i64::from),
+                weekdays,
+                enabled: subscription.enabled,
+            });
+        }
+        let updated_at = installations::replace_preferences(
+            &self.pool,
+            &request.installation_id,
+            &request.secret,
+            quiet_hours,
+            &preferences,
+        )
+        .await?;
+        Ok(Response::new(UpdatePreferencesResponse {
+            installation_id: request.installation_id,
+            quiet_hours: request
+                .quiet_hours
+                .map(|quiet| QuietHours { start: quiet.start, end: quiet.end }),
+            subscriptions: request
+                .subscriptions
+                .into_iter()
+                .map(|s| Subscription { ..s })
+                .collect(),
+            updated_at: Some(proto_time(updated_at)),
+        }))
+    }
+
+    async fn delete_installation(
+        &self,
+        request: Request<DeleteInstallationRequest>,
+    ) -> Result<Response<DeleteInstallationResponse>, Status> {
+        let request = request.into_inner();
+        installations::delete(&self.pool, &request.installation_id, &request.secret).await?;
+        Ok(Response::new(DeleteInstallationResponse {}))
+    }
+
+    async fn submit_facts(
+        &self,
+        request: Request<SubmitFactsRequest>,
+    ) -> Result<Response<SubmitFactsResponse>, Status> {
+        let request = request.into_inner();
+        let (facts, bodies): (Vec<Fact>, Vec<serde_json::Value>) = request
+            .facts
+            .iter()
+            .filter_map(|fact| Some((fact_from_proto(fact)?, fact_body(fact))))
+            .unzip();
+        let submitted = pipeline::submit(&self.pool, &facts, &bodies, Timestamp::now())
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "storing facts failed");
+                Status::unavailable("the push store is unavailable")
+            })?;
+        Ok(Response::new(SubmitFactsResponse {
+            accepted: submitted.accepted,
+            duplicates: submitted.duplicates,
+            decisions: submitted.decisions,
+        }))
+    }
+
+    async fn send_test(
+        &self,
+        request: Request<SendTestRequest>,
+    ) -> Result<Response<SendTestResponse>, Status> {
+        let request = request.into_inner();
+        installations::authorize(&self.pool, &request.installation_id, &request.secret).await?;
+        let outbox_id =
+            pipeline::queue_test(&self.pool, &request.installation_id, Timestamp::now())
+                .await
+                .map_err(InstallationError::Database)?;
+        Ok(Response::new(SendTestResponse { outbox_id: outbox_id.to_string() }))
+    }
+}

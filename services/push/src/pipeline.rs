@@ -1,0 +1,313 @@
+//! Facts → candidates → decisions → outbox, in one transaction per submission.
+//!
+//! A fact is stored once, by its key: submitting it again is a no-op, so ingest's at-least-once delivery
+//! never alerts twice. Every candidate whose preference the fact triggers gets a recorded decision;
+//! `push_now` decisions get an outbox row with the alert, its collapse id and its expiry.
+
+use std::collections::BTreeMap;
+
+use contracts::{Timestamp, localization::PushKey};
+use serde_json::json;
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::decide::{self, Decision, Fact, FactKind, Preference};
+
+/// How long an alert stays worth delivering; APNs drops it after that (`apns-expiration`).
+pub const ALERT_LIFETIME_SECONDS: i64 = 30 * 60;
+
+/// What a submission did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Submitted {
+    pub accepted: u32,
+    pub duplicates: u32,
+    pub decisions: u32,
+    pub queued: u32,
+}
+
+/// Stores the facts and decides for every candidate, as of `now`.
+pub async fn submit(
+    pool: &PgPool,
+    facts: &[Fact],
+    bodies: &[serde_json::Value],
+    now: Timestamp,
+) -> sqlx::Result<Submitted> {
+    let mut tx = pool.begin().await?;
+    let mut result = Submitted::default();
+    for (fact, body) in facts.iter().zip(bodies) {
+        let inserted = sqlx::query(
+            "insert into push.fact (fact_key, kind, park_id, lot_id, observed_at, body)
+             values ($1, $2, $3, $4, $5, $6) on conflict (fact_key) do nothing",
+        )
+        .bind(&fact.fact_key)
+        .bind(fact.kind.as_str())
+        .bind(&fact.park_id)
+        .bind(&fact.lot_id)
+        .bind(fact.observed_at.map(db::db_time))
+        .bind(body)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            result.duplicates += 1;
+            continue;
+        }
+        result.accepted += 1;
+        let (decisions, queued) = decide_for(&mut tx, fact, now).await?;
+        result.decisions += decisions;
+        result.queued += queued;
+    }
+    tx.commit().await?;
+    Ok(result)
+}
+
+async fn candidates(
+    tx: &mut Transaction<'_, Postgres>,
+    fact: &Fact,
+) -> sqlx::Result<Vec<Preference>> {
+    type Row = (
+        String,
+        i16,
+        String,
+        String,
+        String,
+        Option<i32>,
+        Vec<String>,
+        bool,
+        bool,
+        Option<i16>,
+        Option<i16>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "select p.installation_id, p.position, p.target_kind, p.target_id, p.signal, p.threshold, p.weekdays,
+                p.enabled, i.active, i.quiet_start_minute, i.quiet_end_minute
+         from push.preference p join push.installation i using (installation_id)
+         where (p.target_kind = 'park' and p.target_id = $1) or (p.target_kind = 'lot' and p.target_id = $2)",
+    )
+    .bind(&fact.park_id)
+    .bind(&fact.lot_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(
+                installation_id,
+                position,
+                target_kind,
+                target_id,
+                signal,
+                threshold,
+                weekdays,
+                enabled,
+                active,
+                start,
+                end,
+            )| {
+                Preference {
+                    installation_id,
+                    position,
+                    target_kind,
+                    target_id,
+                    signal,
+                    threshold: threshold.map(i64::from),
+                    weekdays,
+                    enabled,
+                    installation_active: active,
+                    quiet_hours: start.zip(end).map(|(start, end)| (start as u16, end as u16)),
+                }
+            },
+        )
+        .collect())
+}
+
+async fn decide_for(
+    tx: &mut Transaction<'_, Postgres>,
+    fact: &Fact,
+    now: Timestamp,
+) -> sqlx::Result<(u32, u32)> {
+    let triggered: Vec<Preference> = candidates(tx, fact)
+        .await?
+        .into_iter()
+        .filter(|preference| decide::triggers(fact, preference))
+        .collect();
+    let names = display_names(tx, fact).await?;
+    let (mut decisions, mut queued) = (0, 0);
+    for preference in triggered {
+        let last: Option<(time::OffsetDateTime,)> = sqlx::query_as(
+            "select max(d.decided_at) from push.decision d join push.preference p
+               on p.installation_id = d.installation_id and p.position = d.position
+             where d.installation_id = $1 and d.signal = $2 and p.target_id = $3 and d.decision = 'push_now'
+             having max(d.decided_at) is not null",
+        )
+        .bind(&preference.installation_id)
+        .bind(&preference.signal)
+        .bind(&preference.target_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let decision = decide::decide(fact, &preference, now, last.map(|(at,)| db::wire_time(at)));
+        let (kind, reason) = match decision {
+            Decision::PushNow => ("push_now", None),
+            Decision::Suppress(why) => ("suppress", Some(why.as_str())),
+        };
+        let (decision_id,): (i64,) = sqlx::query_as(
+            "insert into push.decision (fact_key, installation_id, position, signal, decision, reason, decided_at)
+             values ($1, $2, $3, $4, $5, $6, $7) returning decision_id",
+        )
+        .bind(&fact.fact_key)
+        .bind(&preference.installation_id)
+        .bind(preference.position)
+        .bind(&preference.signal)
+        .bind(kind)
+        .bind(reason)
+        .bind(db::db_time(now))
+        .fetch_one(&mut **tx)
+        .await?;
+        decisions += 1;
+        if decision == Decision::PushNow {
+            let (collapse_id, payload) = alert(fact, &preference, &names);
+            sqlx::query(
+                "insert into push.outbox (decision_id, installation_id, collapse_id, payload, expires_at)
+                 values ($1, $2, $3, $4, $5)",
+            )
+            .bind(decision_id)
+            .bind(&preference.installation_id)
+            .bind(collapse_id)
+            .bind(payload)
+            .bind(db::db_time(Timestamp::from_unix_seconds(now.as_unix_seconds() + ALERT_LIFETIME_SECONDS).expect("in range")))
+            .execute(&mut **tx)
+            .await?;
+            queued += 1;
+        }
+    }
+    Ok((decisions, queued))
+}
+
+/// Korean display names for the fact's park and lot (the app localizes the key; names are data).
+async fn display_names(
+    tx: &mut Transaction<'_, Postgres>,
+    fact: &Fact,
+) -> sqlx::Result<BTreeMap<&'static str, String>> {
+    let mut names = BTreeMap::new();
+    let park: Option<(String,)> =
+        sqlx::query_as("select name_ko from reference.park where park_id = $1")
+            .bind(&fact.park_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    names.insert("park", park.map_or_else(|| fact.park_id.clone(), |(name,)| name));
+    if let Some(lot_id) = &fact.lot_id {
+        let lot: Option<(String,)> =
+            sqlx::query_as("select name_ko from reference.lot where lot_id = $1")
+                .bind(lot_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        names.insert("lot", lot.map_or_else(|| lot_id.clone(), |(name,)| name));
+    }
+    Ok(names)
+}
+
+/// The APNs payload and collapse id of an alert. The collapse id is stable per target and signal, so a retried
+/// or repeated alert replaces the one on screen instead of stacking.
+pub fn alert(
+    fact: &Fact,
+    preference: &Preference,
+    names: &BTreeMap<&'static str, String>,
+) -> (String, serde_json::Value) {
+    let park = names.get("park").cloned().unwrap_or_default();
+    let lot = names.get("lot").cloned().unwrap_or_default();
+    let (key, args): (PushKey, Vec<String>) = match preference.signal.as_str() {
+        "lot_available_below" => {
+            (PushKey::LotAvailableBelow, vec![lot, fact.current_value.unwrap_or(0).to_string()])
+        }
+        "lot_available_above" => {
+            (PushKey::LotAvailableAbove, vec![lot, fact.current_value.unwrap_or(0).to_string()])
+        }
+        "lot_full" => (PushKey::LotFull, vec![lot]),
+        "congestion_eased" => {
+            (PushKey::CongestionEased, vec![park, level_text(fact.current_level.as_deref())])
+        }
+        "congestion_rose" => {
+            (PushKey::CongestionRose, vec![park, level_text(fact.current_level.as_deref())])
+        }
+        "event_cancelled" => (
+            PushKey::EventCancelled,
+            vec![
+                park,
+                fact.event_title.clone().or_else(|| fact.event_id.clone()).unwrap_or_default(),
+            ],
+        ),
+        _ => (PushKey::ParkClosed, vec![park]),
+    };
+    debug_assert_eq!(args.len(), key.arg_count());
+    let deeplink = match &fact.lot_id {
+        Some(lot_id) if fact.kind == FactKind::LotAvailability => {
+            format!("hangangjari://parks/{}/lots/{lot_id}", fact.park_id)
+        }
+        _ => format!("hangangjari://parks/{}", fact.park_id),
+    };
+    let collapse_id =
+        format!("{}:{}:{}", preference.target_kind, preference.target_id, preference.signal);
+    let payload = json!({
+        "aps": {
+            "alert": {"loc-key": key.as_str(), "loc-args": args},
+            "sound": "default",
+            "thread-id": format!("park:{}", fact.park_id),
+        },
+        "park_id": fact.park_id,
+        "lot_id": fact.lot_id,
+        "deeplink": deeplink,
+    });
+    (collapse_id, payload)
+}
+
+fn level_text(level: Option<&str>) -> String {
+    match level {
+        Some("relaxed") => "여유",
+        Some("normal") => "보통",
+        Some("slightly_crowded") => "약간 붐빔",
+        Some("crowded") => "붐빔",
+        _ => "",
+    }
+    .to_owned()
+}
+
+/// Queues a test alert (`PUSH_TEST`) to one installation, recorded like any other: a fact, a decision, an
+/// outbox row. Returns the outbox id.
+pub async fn queue_test(pool: &PgPool, installation_id: &str, now: Timestamp) -> sqlx::Result<i64> {
+    let mut tx = pool.begin().await?;
+    let fact_key = format!("test:{installation_id}:{}", now.as_unix_seconds());
+    sqlx::query(
+        "insert into push.fact (fact_key, kind, park_id, body) values ($1, 'test', '', '{}') on conflict do nothing",
+    )
+    .bind(&fact_key)
+    .execute(&mut *tx)
+    .await?;
+    let (decision_id,): (i64,) = sqlx::query_as(
+        "insert into push.decision (fact_key, installation_id, position, signal, decision, decided_at)
+         values ($1, $2, -1, 'test', 'push_now', $3)
+         on conflict (fact_key, installation_id, position) do update set decided_at = excluded.decided_at
+         returning decision_id",
+    )
+    .bind(&fact_key)
+    .bind(installation_id)
+    .bind(db::db_time(now))
+    .fetch_one(&mut *tx)
+    .await?;
+    let payload = json!({"aps": {"alert": {"loc-key": PushKey::Test.as_str(), "loc-args": []}, "sound": "default"},
+                         "deeplink": "hangangjari://settings/notifications"});
+    let (outbox_id,): (i64,) = sqlx::query_as(
+        "insert into push.outbox (decision_id, installation_id, collapse_id, payload, expires_at)
+         values ($1, $2, 'test', $3, $4)
+         on conflict (decision_id) do update set payload = excluded.payload
+         returning outbox_id",
+    )
+    .bind(decision_id)
+    .bind(installation_id)
+    .bind(payload)
+    .bind(db::db_time(
+        Timestamp::from_unix_seconds(now.as_unix_seconds() + ALERT_LIFETIME_SECONDS)
+            .expect("in range"),
+    ))
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(outbox_id)
+}

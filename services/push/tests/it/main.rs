@@ -1,0 +1,321 @@
+//! The push service over real gRPC and PostgreSQL: installations and secrets, preferences, facts and every
+//! decision they lead to.
+
+use std::collections::HashMap;
+
+use contracts::{
+    Timestamp,
+    proto::push::v1::{
+        ApnsEnvironment, DeleteInstallationRequest, Fact, FactKind, QuietHours, SendTestRequest,
+        SignalType, SubmitFactsRequest, Subscription, TargetKind, UpdatePreferencesRequest,
+        UpsertInstallationRequest, push_client::PushClient,
+    },
+};
+use db::testing::TestDatabase;
+use tokio_util::sync::CancellationToken;
+use tonic::{Code, transport::Channel};
+
+const TOKEN: &str = "5b0c2a4e9f1d3c7b8a6e0f2d4c6b8a0e1f3d5c7b9a1e3f5d7c9b1a3e5f7d9c1b";
+
+struct Harness {
+    client: PushClient<Channel>,
+    database: TestDatabase,
+    shutdown: CancellationToken,
+}
+
+impl Harness {
+    async fn start() -> Harness {
+        let database = TestDatabase::create().await.unwrap();
+        let listeners = server::WorkerListeners::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        let grpc = listeners.grpc.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let config = push::Config {
+            grpc_addr: grpc,
+            database: db::DatabaseSettings {
+                database_url: settings::DATABASE_URL.parse_url(&database.url).unwrap(),
+                database_max_connections: 4,
+                database_acquire_timeout_ms: 2_000,
+            },
+            admin: settings::AdminSettings { admin_addr: "127.0.0.1:0".parse().unwrap() },
+            common: settings::CommonSettings {
+                release_id: "test".into(),
+                log_format: settings::LogFormat::Pretty,
+                log_filter: "warn".into(),
+            },
+        };
+        tokio::spawn(push::run(config, database.pool.clone(), listeners, shutdown.clone()));
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{grpc}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        Harness { client: PushClient::new(channel), database, shutdown }
+    }
+
+    async fn register(&mut self) -> (String, String) {
+        let response = self
+            .client
+            .upsert_installation(UpsertInstallationRequest {
+                installation_id: None,
+                secret: None,
+                apns_token: TOKEN.into(),
+                apns_environment: ApnsEnvironment::Production as i32,
+                locale: "ko-KR".into(),
+                app_version: "2.3.0 (412)".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(response.created);
+        (response.installation.unwrap().installation_id, response.secret.unwrap())
+    }
+
+    async fn subscribe(
+        &mut self,
+        id: &str,
+        secret: &str,
+        subscriptions: Vec<Subscription>,
+        quiet: Option<(&str, &str)>,
+    ) {
+        self.client
+            .update_preferences(UpdatePreferencesRequest {
+                installation_id: id.into(),
+                secret: secret.into(),
+                quiet_hours: quiet
+                    .map(|(start, end)| QuietHours { start: start.into(), end: end.into() }),
+                subscriptions,
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn decisions(&self) -> Vec<(String, String, Option<String>)> {
+        sqlx::query_as("select fact_key, decision, reason from push.decision order by decision_id")
+            .fetch_all(&self.database.pool)
+            .await
+            .unwrap()
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.database.drop_now().await.unwrap();
+    }
+}
+
+fn below(threshold: u32) -> Subscription {
+    Subscription {
+        target_kind: TargetKind::Lot as i32,
+        target_id: "yeouido-2".into(),
+        signal: SignalType::LotAvailableBelow as i32,
+        threshold: Some(threshold),
+        weekdays: vec![],
+        enabled: true,
+    }
+}
+
+fn lot_fact(key: &str, before: i64, after: i64, age_seconds: i64) -> Fact {
+    let observed = Timestamp::now().as_unix_seconds() - age_seconds;
+    Fact {
+        fact_key: key.into(),
+        kind: FactKind::LotAvailability as i32,
+        park_id: "yeouido".into(),
+        lot_id: Some("yeouido-2".into()),
+        observed_at: Some(prost_types::Timestamp { seconds: observed, nanos: 0 }),
+        fetched_at: None,
+        previous_value: Some(before),
+        current_value: Some(after),
+        previous_level: None,
+        current_level: None,
+        event_id: None,
+        attributes: HashMap::new(),
+    }
+}
+
+#[tokio::test]
+async fn secrets_are_required_and_never_reveal_whether_an_installation_exists() {
+    let mut harness = Harness::start().await;
+    let (id, secret) = harness.register().await;
+    let (stored,): (String,) = sqlx::query_as("select secret_hash from push.installation")
+        .fetch_one(&harness.database.pool)
+        .await
+        .unwrap();
+    assert_ne!(stored, secret, "only a hash is stored");
+
+    let delete = |id: &str, secret: &str| DeleteInstallationRequest {
+        installation_id: id.into(),
+        secret: secret.into(),
+    };
+    let wrong = harness.client.delete_installation(delete(&id, "hjs_wrong")).await.unwrap_err();
+    let unknown =
+        harness.client.delete_installation(delete("feedface", &secret)).await.unwrap_err();
+    assert_eq!((wrong.code(), wrong.message()), (unknown.code(), unknown.message()));
+    assert_eq!(wrong.code(), Code::NotFound);
+
+    let refresh_without_secret = harness
+        .client
+        .upsert_installation(UpsertInstallationRequest {
+            installation_id: Some(id.clone()),
+            secret: None,
+            apns_token: TOKEN.into(),
+            apns_environment: ApnsEnvironment::Sandbox as i32,
+            locale: "en".into(),
+            app_version: "2.4".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refresh_without_secret.code(), Code::Unauthenticated);
+
+    harness.client.delete_installation(delete(&id, &secret)).await.unwrap();
+    harness.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_is_rejected_naming_the_field() {
+    let mut harness = Harness::start().await;
+    let bad_token = harness
+        .client
+        .upsert_installation(UpsertInstallationRequest {
+            installation_id: None,
+            secret: None,
+            apns_token: "xyz".into(),
+            apns_environment: ApnsEnvironment::Production as i32,
+            locale: "ko".into(),
+            app_version: "1.0".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad_token.code(), Code::InvalidArgument);
+    assert!(bad_token.message().starts_with("apns_token:"), "{}", bad_token.message());
+
+    let (id, secret) = harness.register().await;
+    let too_high = harness
+        .client
+        .update_preferences(UpdatePreferencesRequest {
+            installation_id: id,
+            secret,
+            quiet_hours: None,
+            subscriptions: vec![below(90_000)],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(too_high.code(), Code::InvalidArgument);
+    assert!(
+        too_high.message().starts_with("subscriptions[0].threshold:"),
+        "{}",
+        too_high.message()
+    );
+    harness.stop().await;
+}
+
+#[tokio::test]
+async fn facts_are_stored_once_and_every_candidate_gets_a_recorded_decision() {
+    let mut harness = Harness::start().await;
+    let (alerted, secret) = harness.register().await;
+    harness.subscribe(&alerted, &secret, vec![below(50)], None).await;
+    // A second installation that is asleep: quiet all day.
+    let (sleeping, secret2) = harness.register().await;
+    harness.subscribe(&sleeping, &secret2, vec![below(50)], Some(("00:00", "23:59"))).await;
+    // A third that switched the alert off.
+    let (switched_off, secret3) = harness.register().await;
+    harness
+        .subscribe(
+            &switched_off,
+            &secret3,
+            vec![Subscription { enabled: false, ..below(50) }],
+            None,
+        )
+        .await;
+
+    let submit = |facts: Vec<Fact>| SubmitFactsRequest { facts };
+    let response = harness
+        .client
+        .submit_facts(submit(vec![lot_fact("lot:yeouido-2:1", 60, 40, 30)]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((response.accepted, response.duplicates, response.decisions), (1, 0, 3));
+
+    let again = harness
+        .client
+        .submit_facts(submit(vec![lot_fact("lot:yeouido-2:1", 60, 40, 30)]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (again.accepted, again.duplicates, again.decisions),
+        (0, 1, 0),
+        "idempotent by fact key"
+    );
+
+    // Back above and below again a few minutes later: the first installation is cooling down; a stale one is
+    // suppressed as such; a fact that crosses nothing is no candidate at all.
+    harness
+        .client
+        .submit_facts(submit(vec![lot_fact("lot:yeouido-2:2", 40, 45, 20)]))
+        .await
+        .unwrap();
+    harness
+        .client
+        .submit_facts(submit(vec![lot_fact("lot:yeouido-2:3", 70, 30, 30)]))
+        .await
+        .unwrap();
+    harness
+        .client
+        .submit_facts(submit(vec![lot_fact("lot:yeouido-2:4", 80, 10, 3_600)]))
+        .await
+        .unwrap();
+
+    let decisions: Vec<(String, Option<String>)> = harness
+        .decisions()
+        .await
+        .into_iter()
+        .map(|(key, decision, reason)| (format!("{key} {decision}"), reason))
+        .collect();
+    let reasons = |key: &str| -> Vec<Option<String>> {
+        let mut found: Vec<Option<String>> = decisions
+            .iter()
+            .filter(|(d, _)| d.starts_with(&format!("{key} ")))
+            .map(|(_, r)| r.clone())
+            .collect();
+        found.sort();
+        found
+    };
+    let some = |reason: &str| Some(reason.to_owned());
+    assert_eq!(reasons("lot:yeouido-2:1"), vec![None, some("preference_off"), some("quiet_hours")]);
+    assert!(reasons("lot:yeouido-2:2").is_empty(), "40 → 45 crosses no threshold of 50");
+    assert_eq!(
+        reasons("lot:yeouido-2:3"),
+        vec![some("cool_down"), some("preference_off"), some("quiet_hours")]
+    );
+    assert_eq!(
+        reasons("lot:yeouido-2:4"),
+        vec![some("preference_off"), some("quiet_hours"), some("source_stale")]
+    );
+
+    let outbox: Vec<(String, serde_json::Value)> =
+        sqlx::query_as("select collapse_id, payload from push.outbox")
+            .fetch_all(&harness.database.pool)
+            .await
+            .unwrap();
+    assert_eq!(outbox.len(), 1, "one alert for one push_now decision");
+    assert_eq!(outbox[0].0, "lot:yeouido-2:lot_available_below");
+    let alert = &outbox[0].1["aps"]["alert"];
+    assert_eq!(alert["loc-key"], "PUSH_LOT_AVAILABLE_BELOW");
+    assert_eq!(alert["loc-args"], serde_json::json!(["여의도2주차장", "40"]));
+    assert_eq!(outbox[0].1["aps"]["thread-id"], "park:yeouido");
+    assert_eq!(outbox[0].1["deeplink"], "hangangjari://parks/yeouido/lots/yeouido-2");
+
+    let test = harness
+        .client
+        .send_test(SendTestRequest { installation_id: alerted.clone(), secret: secret.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!test.outbox_id.is_empty());
+    harness.stop().await;
+}
