@@ -119,6 +119,7 @@ async fn main() -> anyhow::Result<()> {
     let config = api::Config {
         http_addr: api_addr,
         hot_cache_ttl_seconds: 300,
+        push_grpc_url: None,
         trust_forwarded_for: false,
         database: db::DatabaseSettings {
             database_url: settings::DATABASE_URL.parse_url(&database.url)?,

@@ -58,6 +58,9 @@ impl Sandbox {
         let mut workers = Vec::new();
 
         let database = db::testing::TestDatabase::create().await?;
+        // Push listens first: the api and ingest are configured with its address.
+        let push_listeners = worker_listeners().await?;
+        let push_url = format!("http://{}", push_listeners.grpc.local_addr()?);
         let api_listener = TcpListener::bind(loopback()).await?;
         let api_http = api_listener.local_addr()?;
         let redis_url =
@@ -70,6 +73,7 @@ impl Sandbox {
         let api_config = api::Config {
             http_addr: api_http,
             hot_cache_ttl_seconds: 15,
+            push_grpc_url: Some(push_url.clone()),
             trust_forwarded_for: false,
             database: db::DatabaseSettings {
                 database_url: settings::DATABASE_URL.parse_url(&database.url)?,
@@ -104,7 +108,7 @@ impl Sandbox {
         let config = ingest::Config {
             grpc_addr: grpc,
             forecast_grpc_url: None,
-            push_grpc_url: None,
+            push_grpc_url: Some(push_url.clone()),
             translator_url: None,
             translator_api_key: None,
             // A hundred times faster than production: parking every 1.2 s.
@@ -136,7 +140,7 @@ impl Sandbox {
             forecast::Config { grpc_addr: grpc, admin: admin(admin_addr), common: common() };
         tasks.push(tokio::spawn(forecast::run(config, listeners, shutdown.clone())));
 
-        let listeners = worker_listeners().await?;
+        let listeners = push_listeners;
         let (grpc, admin_addr) = (listeners.grpc.local_addr()?, listeners.admin.local_addr()?);
         workers.push(Worker { name: "push", grpc, admin: admin_addr });
         let config = push::Config {

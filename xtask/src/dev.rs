@@ -110,7 +110,10 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
         Ok(())
     };
     spawn("hangang-api", &|c| {
-        c.env("HTTP_ADDR", API_ADDR).env("REDIS_URL", &redis_url).env("REDIS_KEY_PREFIX", "dev:");
+        c.env("HTTP_ADDR", API_ADDR)
+            .env("REDIS_URL", &redis_url)
+            .env("REDIS_KEY_PREFIX", "dev:")
+            .env("PUSH_GRPC_URL", "http://127.0.0.1:50053");
     })?;
     spawn("hangang-ingest", &|c| {
         c.env("GRPC_ADDR", "127.0.0.1:50051")
@@ -121,6 +124,7 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
             .env("KMA_API_URL", &upstream)
             .env("KMA_API_KEY", "dev")
             .env("HANGANG_NOTICES_URL", format!("{upstream}/notices"))
+            .env("PUSH_GRPC_URL", "http://127.0.0.1:50053")
             // Parking every 6 s, city data every 15 s.
             .env("SCHEDULE_SCALE", "0.05");
     })?;

@@ -34,6 +34,7 @@ use axum::{
     routing::{get, post, put},
 };
 use cache::{Cache, RedisSettings};
+use contracts::proto::push::v1::push_client::PushClient;
 use contracts::{Timestamp, freshness::ServedFrom, v2::Lang};
 use db::DatabaseSettings;
 use readmodel::Snapshot;
@@ -62,6 +63,11 @@ pub struct Config {
     /// Freshness states are recomputed on every response regardless.
     #[arg(long, env = "HOT_CACHE_TTL_SECONDS", default_value_t = 15)]
     pub hot_cache_ttl_seconds: u64,
+
+    /// The push service, which stores installations and preferences; without it the installation routes
+    /// validate their input and answer `503`.
+    #[arg(long, env = "PUSH_GRPC_URL")]
+    pub push_grpc_url: Option<String>,
 
     /// Use the first `X-Forwarded-For` address as the client for rate limiting (only behind a trusted
     /// ingress).
@@ -101,6 +107,8 @@ pub struct AppState {
     hot_ttl_seconds: i64,
     bodies: Arc<RwLock<HashMap<BodyKey, Arc<CachedBody>>>>,
     rate_limiter: Arc<RateLimiter>,
+    /// The push service, when configured.
+    pub push: Option<PushClient<tonic::transport::Channel>>,
 }
 
 impl AppState {
@@ -115,6 +123,12 @@ impl AppState {
             bodies: Arc::default(),
             // 20 writes at once per client, then 20 a minute.
             rate_limiter: Arc::new(RateLimiter::new(20, 20, config.trust_forwarded_for)),
+            push: config.push_grpc_url.as_deref().and_then(|url| {
+                let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
+                    .map_err(|error| tracing::error!(%error, "PUSH_GRPC_URL is not a URL; installations are unavailable"))
+                    .ok()?;
+                Some(PushClient::new(endpoint.connect_timeout(Duration::from_secs(2)).connect_lazy()))
+            }),
         }
     }
 

@@ -1,5 +1,6 @@
 //! End-to-end scenarios against the sandbox. One test binary; one module per scenario family.
 
+mod alerts;
 mod health;
 mod http;
 mod visibility;

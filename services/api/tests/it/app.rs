@@ -39,6 +39,7 @@ pub fn config(database_url: &str, redis_url: &str, prefix: &str, hot_ttl: u64) -
     Config {
         http_addr: "127.0.0.1:0".parse().unwrap(),
         hot_cache_ttl_seconds: hot_ttl,
+        push_grpc_url: None,
         trust_forwarded_for: false,
         database: db::DatabaseSettings {
             database_url: settings::DATABASE_URL.parse_url(database_url).unwrap(),

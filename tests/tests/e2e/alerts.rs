@@ -1,0 +1,107 @@
+//! An installation registered through the api, subscribed to a lot, gets a `push_now` decision and a queued
+//! alert when the replay portal crosses its threshold; a switched-off subscription gets a recorded
+//! suppression instead.
+
+use std::time::{Duration, Instant};
+
+use tests::Sandbox;
+
+use crate::http::send;
+
+const JSON: (&str, &str) = ("content-type", "application/json");
+const TOKEN: &str = "5b0c2a4e9f1d3c7b8a6e0f2d4c6b8a0e1f3d5c7b9a1e3f5d7c9b1a3e5f7d9c1b";
+
+async fn register(sandbox: &Sandbox, enabled: bool) -> anyhow::Result<String> {
+    let body = format!(
+        r#"{{"apns_token":"{TOKEN}","apns_environment":"sandbox","locale":"ko-KR","app_version":"2.3.0 (412)"}}"#
+    );
+    let (status, created) =
+        send(sandbox.api_http, "POST", "/v2/installations", &[JSON], Some(&body)).await?;
+    anyhow::ensure!(status == 201, "{status}: {created}");
+    let created: serde_json::Value = serde_json::from_str(&created)?;
+    let (id, secret) = (
+        created["installation_id"].as_str().unwrap().to_owned(),
+        created["secret"].as_str().unwrap().to_owned(),
+    );
+    let preferences = format!(
+        r#"{{"subscriptions":[{{"target_kind":"lot","target_id":"yeouido-2","signal":"lot_available_below","threshold":100,"enabled":{enabled}}}]}}"#
+    );
+    let bearer = format!("Bearer {secret}");
+    let (status, answer) = send(
+        sandbox.api_http,
+        "PUT",
+        &format!("/v2/installations/{id}/preferences"),
+        &[JSON, ("authorization", &bearer)],
+        Some(&preferences),
+    )
+    .await?;
+    anyhow::ensure!(status == 200, "{status}: {answer}");
+    let (status, _) = send(
+        sandbox.api_http,
+        "PUT",
+        &format!("/v2/installations/{id}/preferences"),
+        &[JSON, ("authorization", "Bearer hjs_wrong")],
+        Some(&preferences),
+    )
+    .await?;
+    anyhow::ensure!(
+        status == 404,
+        "a wrong secret is answered like an unknown installation, got {status}"
+    );
+    Ok(id)
+}
+
+async fn wait_for_value(sandbox: &Sandbox, value: i32) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let row: Option<(i32,)> = sqlx::query_as(
+            "select available from ingest.lot_observation where lot_id = 'yeouido-2' order by observed_at desc limit 1",
+        )
+        .fetch_optional(sandbox.database())
+        .await?;
+        if row == Some((value,)) {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the collector never stored {value}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn crossing_a_threshold_queues_one_alert_and_records_the_suppression() -> anyhow::Result<()> {
+    let sandbox = Sandbox::start().await?;
+    sandbox.world.set_available("여의도2주차장", Some(500));
+    wait_for_value(&sandbox, 500).await?;
+    let subscribed = register(&sandbox, true).await?;
+    let switched_off = register(&sandbox, false).await?;
+
+    sandbox.world.set_available("여의도2주차장", Some(20));
+    wait_for_value(&sandbox, 20).await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let decisions = loop {
+        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+            "select installation_id, decision, reason from push.decision order by decision_id",
+        )
+        .fetch_all(sandbox.database())
+        .await?;
+        if rows.len() >= 2 {
+            break rows;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "no decisions: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(decisions.contains(&(subscribed.clone(), "push_now".into(), None)), "{decisions:?}");
+    assert!(
+        decisions.contains(&(switched_off, "suppress".into(), Some("preference_off".into()))),
+        "{decisions:?}"
+    );
+
+    let (payload,): (serde_json::Value,) =
+        sqlx::query_as("select payload from push.outbox where installation_id = $1")
+            .bind(&subscribed)
+            .fetch_one(sandbox.database())
+            .await?;
+    assert_eq!(payload["aps"]["alert"]["loc-key"], "PUSH_LOT_AVAILABLE_BELOW");
+    assert_eq!(payload["aps"]["alert"]["loc-args"], serde_json::json!(["여의도2주차장", "20"]));
+    sandbox.stop().await
+}
