@@ -21,6 +21,8 @@ pub struct Sandbox {
     pub workers: Vec<Worker>,
     /// The replay upstream's world: change it to change what the collectors see.
     pub world: replay::World,
+    /// Apple's push service, faked: what was delivered, and how to make it fail.
+    pub apns: replay::apns::FakeApns,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
     database: Option<db::testing::TestDatabase>,
@@ -143,8 +145,31 @@ impl Sandbox {
         let listeners = push_listeners;
         let (grpc, admin_addr) = (listeners.grpc.local_addr()?, listeners.admin.local_addr()?);
         workers.push(Worker { name: "push", grpc, admin: admin_addr });
+        // Apple's side: a fake APNs that verifies our provider token against a key made for this sandbox.
+        let key_dir = std::env::temp_dir().join(format!("{}-apns", database.name));
+        std::fs::create_dir_all(&key_dir)?;
+        let private_pem = push::jwt::generate_pem();
+        let key_path = key_dir.join("AuthKey_SANDBOX001.p8");
+        std::fs::write(&key_path, &private_pem)?;
+        let apns = replay::apns::FakeApns::new(
+            &push::jwt::public_pem(&private_pem)?,
+            "SANDBOX001",
+            "TEAMSANDBX",
+            "app.hangangjari",
+        )?;
+        let apns_url = replay::apns::spawn(apns.clone(), shutdown.clone()).await?;
         let config = push::Config {
             grpc_addr: grpc,
+            senders: 2,
+            apns: push::apns::ApnsSettings {
+                apns_url: apns_url.clone(),
+                apns_sandbox_url: apns_url,
+                apns_key_path: Some(key_path.display().to_string()),
+                apns_key_id: "SANDBOX001".into(),
+                apns_team_id: "TEAMSANDBX".into(),
+                apns_topic: "app.hangangjari".into(),
+                apns_ca_file: None,
+            },
             database: api_config.database.clone(),
             admin: admin(admin_addr),
             common: common(),
@@ -156,7 +181,7 @@ impl Sandbox {
             shutdown.clone(),
         )));
 
-        Ok(Sandbox { api_http, workers, world, shutdown, tasks, database: Some(database) })
+        Ok(Sandbox { api_http, workers, world, apns, shutdown, tasks, database: Some(database) })
     }
 
     /// Stops every service and waits for each to finish cleanly; an error from any of them is returned.

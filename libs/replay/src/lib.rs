@@ -5,8 +5,10 @@
 //! 13:00 when the parking portal fails, quiet nights where city data answers `INFO-200`).
 //!
 //! Faults are injected per source ([`Fault`]): HTTP errors, HTML error pages, quota XML with HTTP 200,
-//! truncated bodies, slow answers. It only ever listens on loopback.
+//! truncated bodies, slow answers. [`apns`] is the same for Apple's push service. Everything here only ever
+//! listens on loopback.
 
+pub mod apns;
 mod day;
 mod render;
 

@@ -1,16 +1,20 @@
-//! services/push: installations and preferences; facts → candidates → recorded decisions → a durable outbox;
-//! (APNs delivery from the outbox is the next step).
+//! services/push: installations and preferences; facts → candidates → recorded decisions → a durable outbox
+//! → APNs over HTTP/2, every attempt recorded.
 //!
 //! - `installations.rs`: registration, token refresh, preferences, deletion; secrets stored as hashes.
 //! - `decide.rs`: whether a fact triggers a preference and, if so, push now or suppress with a reason.
 //! - `pipeline.rs`: one transaction per submission: facts stored once by key, decisions, outbox rows.
 //! - `grpc.rs`: the `hangang.push.v1.Push` service.
+//! - `jwt.rs`: the provider token; `apns.rs`: the HTTP/2 client; `sender.rs`: drains the outbox.
 
+pub mod apns;
 pub mod decide;
 pub mod grpc;
 pub mod installations;
+pub mod jwt;
 pub mod pipeline;
 pub mod secret;
+pub mod sender;
 
 use std::net::SocketAddr;
 
@@ -25,6 +29,13 @@ pub struct Config {
     /// Listen address of the gRPC server (`grpc.health.v1` and reflection included).
     #[arg(long, env = "GRPC_ADDR", default_value = "0.0.0.0:50053")]
     pub grpc_addr: SocketAddr,
+
+    /// Sender tasks draining the outbox concurrently (each sends its batch over the shared HTTP/2 connection).
+    #[arg(long, env = "PUSH_SENDERS", default_value_t = 2)]
+    pub senders: usize,
+
+    #[command(flatten)]
+    pub apns: apns::ApnsSettings,
 
     #[command(flatten)]
     pub database: DatabaseSettings,
@@ -45,15 +56,33 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let identity =
         server::Identity { service: "push", release_id: config.common.release_id.clone() };
+    let mut senders = Vec::new();
+    match apns::ApnsClient::from_settings(&config.apns)? {
+        Some(client) => {
+            let sender = sender::Sender { pool: pool.clone(), apns: std::sync::Arc::new(client) };
+            for _ in 0..config.senders.max(1) {
+                let idle = std::time::Duration::from_millis(250);
+                senders.push(tokio::spawn(sender.clone().run(idle, shutdown.clone())));
+            }
+        }
+        None => {
+            tracing::warn!("APNS_KEY_PATH is not set: alerts are decided and queued but not sent")
+        }
+    }
     let service = grpc::PushService { pool };
-    server::serve_worker(
+    let served = server::serve_worker(
         identity,
         listeners,
         |mut routes| {
             routes.add_service(contracts::proto::push::v1::push_server::PushServer::new(service));
             routes
         },
-        shutdown,
+        shutdown.clone(),
     )
-    .await
+    .await;
+    shutdown.cancel();
+    for sender in senders {
+        let _ = sender.await;
+    }
+    served
 }

@@ -1,6 +1,6 @@
-//! An installation registered through the api, subscribed to a lot, gets a `push_now` decision and a queued
-//! alert when the replay portal crosses its threshold; a switched-off subscription gets a recorded
-//! suppression instead.
+//! An installation registered through the api, subscribed to a lot, gets a `push_now` decision and exactly
+//! one alert at (the fake) APNs when the replay portal crosses its threshold; a switched-off subscription gets
+//! a recorded suppression instead.
 
 use std::time::{Duration, Instant};
 
@@ -68,7 +68,8 @@ async fn wait_for_value(sandbox: &Sandbox, value: i32) -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn crossing_a_threshold_queues_one_alert_and_records_the_suppression() -> anyhow::Result<()> {
+async fn crossing_a_threshold_delivers_one_alert_and_records_the_suppression() -> anyhow::Result<()>
+{
     let sandbox = Sandbox::start().await?;
     sandbox.world.set_available("여의도2주차장", Some(500));
     wait_for_value(&sandbox, 500).await?;
@@ -103,5 +104,18 @@ async fn crossing_a_threshold_queues_one_alert_and_records_the_suppression() -> 
             .await?;
     assert_eq!(payload["aps"]["alert"]["loc-key"], "PUSH_LOT_AVAILABLE_BELOW");
     assert_eq!(payload["aps"]["alert"]["loc-args"], serde_json::json!(["여의도2주차장", "20"]));
+
+    // The sender delivers it to APNs, once.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sandbox.apns.deliveries().is_empty() {
+        anyhow::ensure!(Instant::now() < deadline, "nothing reached APNs");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let deliveries = sandbox.apns.deliveries();
+    assert_eq!(deliveries.len(), 1, "{deliveries:#?}");
+    assert_eq!(deliveries[0].payload["aps"]["alert"]["loc-key"], "PUSH_LOT_AVAILABLE_BELOW");
+    assert_eq!(deliveries[0].payload["deeplink"], "hangangjari://parks/yeouido/lots/yeouido-2");
+    assert_eq!(deliveries[0].collapse_id.as_deref(), Some("lot:yeouido-2:lot_available_below"));
     sandbox.stop().await
 }

@@ -1,0 +1,305 @@
+//! The sender: drains `push.outbox` to APNs. Any number of senders (tasks or replicas) run at once: rows are
+//! claimed with `FOR UPDATE SKIP LOCKED`, so none is sent by two senders at the same time.
+//!
+//! Every attempt is recorded with APNs' status, `apns-id` and reason. `200` → sent; `410` or a dead token →
+//! the installation is deactivated; other `4xx` → dead (retrying cannot help); `429`, `5xx` and transport
+//! failures → retried with exponential backoff and jitter, dead after [`MAX_ATTEMPTS`]; past its expiry an
+//! alert is dropped as expired instead of arriving late. Delivery is at least once: a sender that dies after
+//! APNs accepted an alert but before recording it sends it again, with the same `apns-collapse-id` and
+//! `apns-id`, so the device shows it once.
+
+use std::{
+    hash::{BuildHasher, RandomState},
+    sync::Arc,
+    time::Duration,
+};
+
+use contracts::Timestamp;
+use sqlx::PgPool;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::apns::{ApnsClient, MAX_PAYLOAD_BYTES, Notification};
+
+/// Attempts before an alert is given up as dead.
+pub const MAX_ATTEMPTS: i32 = 8;
+/// Rows one round claims.
+const BATCH: i64 = 500;
+
+/// What one round did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Round {
+    pub sent: u32,
+    pub retried: u32,
+    pub dead: u32,
+    pub deactivated: u32,
+    pub expired: u32,
+}
+
+impl Round {
+    pub fn handled(&self) -> u32 {
+        self.sent + self.retried + self.dead + self.deactivated + self.expired
+    }
+}
+
+/// A sender over the outbox.
+#[derive(Clone, Debug)]
+pub struct Sender {
+    pub pool: PgPool,
+    pub apns: Arc<ApnsClient>,
+}
+
+/// The `apns-id` of an outbox row: a UUID derived from its id, the same on every retry.
+pub fn apns_id(outbox_id: i64) -> String {
+    format!("00000000-0000-4000-8000-{:012x}", outbox_id as u64 & 0xffff_ffff_ffff)
+}
+
+/// Seconds to wait before attempt `attempts + 2`: 2^(attempts + 1), capped at five minutes, ±20 %.
+fn backoff_seconds(attempts: i32) -> f64 {
+    let base = f64::from(2_u32 << attempts.clamp(0, 8)).min(300.0);
+    let jitter = (RandomState::new().hash_one(attempts) % 401) as f64 / 1_000.0 - 0.2;
+    base * (1.0 + jitter)
+}
+
+enum Next {
+    Sent,
+    Retry(String),
+    Dead(String),
+    Deactivate(String),
+}
+
+fn classify(status: u16, reason: Option<&str>) -> Next {
+    let reason_text = reason.unwrap_or("no reason").to_owned();
+    match (status, reason) {
+        (200, _) => Next::Sent,
+        (410, _) | (400, Some("BadDeviceToken" | "DeviceTokenNotForTopic")) => {
+            Next::Deactivate(reason_text)
+        }
+        (429 | 500..=599, _) | (403, Some("ExpiredProviderToken" | "InvalidProviderToken")) => {
+            Next::Retry(reason_text)
+        }
+        _ => Next::Dead(format!("{status} {reason_text}")),
+    }
+}
+
+impl Sender {
+    /// One round at `now`: claims due alerts, sends them concurrently, records every result.
+    pub async fn send_due(&self, now: Timestamp) -> sqlx::Result<Round> {
+        let mut tx = self.pool.begin().await?;
+        type Row = (
+            i64,
+            String,
+            serde_json::Value,
+            time::OffsetDateTime,
+            i32,
+            String,
+            String,
+            bool,
+            String,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "select o.outbox_id, o.collapse_id, o.payload, o.expires_at, o.attempts,
+                    i.apns_token, i.apns_environment, i.active, i.installation_id
+             from push.outbox o join push.installation i using (installation_id)
+             -- `$1` has whole seconds; rows queued within that second are due too.
+             where o.status = 'pending' and o.next_attempt_at < $1 + interval '1 second'
+             order by o.next_attempt_at
+             limit $2
+             for update of o skip locked",
+        )
+        .bind(db::db_time(now))
+        .bind(BATCH)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut round = Round::default();
+        let mut sends = JoinSet::new();
+        for (
+            outbox_id,
+            collapse_id,
+            payload,
+            expires_at,
+            attempts,
+            token,
+            environment,
+            active,
+            installation_id,
+        ) in rows
+        {
+            let expires_at = db::wire_time(expires_at);
+            if expires_at <= now {
+                set_status(&mut tx, outbox_id, "expired", None).await?;
+                round.expired += 1;
+                continue;
+            }
+            if !active {
+                set_status(&mut tx, outbox_id, "deactivated", Some("installation inactive"))
+                    .await?;
+                round.deactivated += 1;
+                continue;
+            }
+            let body = serde_json::to_vec(&payload).expect("json serializes");
+            if body.len() > MAX_PAYLOAD_BYTES {
+                set_status(&mut tx, outbox_id, "dead", Some("payload over 4 KB")).await?;
+                round.dead += 1;
+                continue;
+            }
+            let apns = self.apns.clone();
+            sends.spawn(async move {
+                let notification = Notification {
+                    device_token: &token,
+                    sandbox: environment == "sandbox",
+                    payload: &body,
+                    collapse_id: &collapse_id,
+                    expiration: expires_at.as_unix_seconds(),
+                    apns_id: &apns_id(outbox_id),
+                };
+                let answer = apns.send(&notification, now.as_unix_seconds()).await;
+                (outbox_id, attempts, installation_id, answer)
+            });
+        }
+        while let Some(joined) = sends.join_next().await {
+            let (outbox_id, attempts, installation_id, answer) =
+                joined.expect("send tasks do not panic");
+            let (status, apns_id, reason) = match &answer {
+                Ok(answer) => {
+                    (Some(i32::from(answer.status)), answer.apns_id.clone(), answer.reason.clone())
+                }
+                Err(error) => (None, None, Some(error.clone())),
+            };
+            sqlx::query(
+                "insert into push.delivery_attempt (outbox_id, attempted_at, http_status, apns_id, reason)
+                 values ($1, $2, $3, $4, $5)",
+            )
+            .bind(outbox_id)
+            .bind(db::db_time(Timestamp::now().max(now)))
+            .bind(status)
+            .bind(&apns_id)
+            .bind(&reason)
+            .execute(&mut *tx)
+            .await?;
+            let next = match &answer {
+                Ok(answer) => classify(answer.status, answer.reason.as_deref()),
+                Err(error) => Next::Retry(error.clone()),
+            };
+            match next {
+                Next::Sent => {
+                    sqlx::query(
+                        "update push.outbox set status = 'sent', sent_at = $2, attempts = attempts + 1, last_error = null
+                         where outbox_id = $1",
+                    )
+                    .bind(outbox_id)
+                    .bind(db::db_time(now))
+                    .execute(&mut *tx)
+                    .await?;
+                    round.sent += 1;
+                }
+                Next::Retry(error) if attempts + 1 < MAX_ATTEMPTS => {
+                    sqlx::query(
+                        "update push.outbox set attempts = attempts + 1, last_error = $2,
+                                next_attempt_at = $3 + make_interval(secs => $4)
+                         where outbox_id = $1",
+                    )
+                    .bind(outbox_id)
+                    .bind(&error)
+                    .bind(db::db_time(now))
+                    .bind(backoff_seconds(attempts))
+                    .execute(&mut *tx)
+                    .await?;
+                    round.retried += 1;
+                }
+                Next::Retry(error) | Next::Dead(error) => {
+                    sqlx::query("update push.outbox set status = 'dead', attempts = attempts + 1, last_error = $2 where outbox_id = $1")
+                        .bind(outbox_id)
+                        .bind(&error)
+                        .execute(&mut *tx)
+                        .await?;
+                    round.dead += 1;
+                }
+                Next::Deactivate(reason) => {
+                    sqlx::query("update push.outbox set status = 'deactivated', attempts = attempts + 1, last_error = $2 where outbox_id = $1")
+                        .bind(outbox_id)
+                        .bind(&reason)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(
+                        "update push.installation set active = false, deactivated_reason = $2, updated_at = now()
+                         where installation_id = $1",
+                    )
+                    .bind(&installation_id)
+                    .bind(&reason)
+                    .execute(&mut *tx)
+                    .await?;
+                    round.deactivated += 1;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(round)
+    }
+
+    /// Sends until `shutdown`, polling every `idle` when there is nothing to send.
+    pub async fn run(self, idle: Duration, shutdown: CancellationToken) {
+        loop {
+            let busy = match self.send_due(Timestamp::now()).await {
+                Ok(round) => round.handled() > 0,
+                Err(error) => {
+                    tracing::warn!(%error, "send round failed");
+                    false
+                }
+            };
+            if !busy {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(idle) => {}
+                }
+            } else if shutdown.is_cancelled() {
+                return;
+            }
+        }
+    }
+}
+
+async fn set_status(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    outbox_id: i64,
+    status: &str,
+    error: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query("update push.outbox set status = $2, last_error = $3 where outbox_id = $1")
+        .bind(outbox_id)
+        .bind(status)
+        .bind(error)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_classified() {
+        assert!(matches!(classify(200, None), Next::Sent));
+        assert!(matches!(classify(410, Some("Unregistered")), Next::Deactivate(_)));
+        assert!(matches!(classify(400, Some("BadDeviceToken")), Next::Deactivate(_)));
+        assert!(matches!(classify(429, Some("TooManyRequests")), Next::Retry(_)));
+        assert!(matches!(classify(503, Some("ServiceUnavailable")), Next::Retry(_)));
+        assert!(matches!(classify(400, Some("BadCollapseId")), Next::Dead(_)));
+        assert!(matches!(classify(413, Some("PayloadTooLarge")), Next::Dead(_)));
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_caps() {
+        for attempts in 0..12 {
+            let wait = backoff_seconds(attempts);
+            let base = f64::from(2_u32 << attempts.clamp(0, 8)).min(300.0);
+            assert!((base * 0.8..=base * 1.2).contains(&wait), "{attempts}: {wait}");
+        }
+    }
+
+    #[test]
+    fn apns_ids_are_uuids_stable_per_row() {
+        assert_eq!(apns_id(42), "00000000-0000-4000-8000-00000000002a");
+    }
+}

@@ -1,0 +1,197 @@
+//! The sender against a fake APNs over HTTP/2: headers and token verified, dead tokens deactivate, throttling
+//! backs off, a sender killed mid-batch loses nothing and the device sees the alert once.
+
+use std::{sync::Arc, time::Duration};
+
+use contracts::{Timestamp, proto::push::v1::SubmitFactsRequest};
+use push::{
+    apns::{ApnsClient, ApnsSettings},
+    jwt::{self, ProviderToken},
+    sender::Sender,
+};
+use replay::apns::{Behaviour, FakeApns};
+use tokio_util::sync::CancellationToken;
+
+use crate::{Harness, TOKEN, below, lot_fact};
+
+async fn sender_with_fake(harness: &Harness) -> (Sender, FakeApns, CancellationToken) {
+    let pem = jwt::generate_pem();
+    let fake = FakeApns::new(
+        &jwt::public_pem(&pem).unwrap(),
+        "KEY0000001",
+        "TEAM000001",
+        "app.hangangjari",
+    )
+    .unwrap();
+    let shutdown = CancellationToken::new();
+    let url = replay::apns::spawn(fake.clone(), shutdown.clone()).await.unwrap();
+    let settings = ApnsSettings {
+        apns_url: url.clone(),
+        apns_sandbox_url: url,
+        apns_key_path: None,
+        apns_key_id: "KEY0000001".into(),
+        apns_team_id: "TEAM000001".into(),
+        apns_topic: "app.hangangjari".into(),
+        apns_ca_file: None,
+    };
+    let token = ProviderToken::from_pem(&pem, "KEY0000001", "TEAM000001").unwrap();
+    let client = ApnsClient::new(&settings, token).unwrap();
+    (Sender { pool: harness.database.pool.clone(), apns: Arc::new(client) }, fake, shutdown)
+}
+
+async fn queue_one(harness: &mut Harness, key: &str) {
+    harness
+        .client
+        .submit_facts(SubmitFactsRequest { facts: vec![lot_fact(key, 60, 40, 10)] })
+        .await
+        .unwrap();
+}
+
+async fn outbox(harness: &Harness) -> Vec<(String, i32)> {
+    sqlx::query_as("select status, attempts from push.outbox order by outbox_id")
+        .fetch_all(&harness.database.pool)
+        .await
+        .unwrap()
+}
+
+fn later(seconds: i64) -> Timestamp {
+    Timestamp::from_unix_seconds(Timestamp::now().as_unix_seconds() + seconds).unwrap()
+}
+
+#[tokio::test]
+async fn an_alert_reaches_apns_with_a_verified_token_and_every_attempt_is_recorded() {
+    let mut harness = Harness::start().await;
+    let (id, secret) = harness.register().await;
+    harness.subscribe(&id, &secret, vec![below(50)], None).await;
+    queue_one(&mut harness, "lot:yeouido-2:1").await;
+    let (sender, fake, shutdown) = sender_with_fake(&harness).await;
+
+    let round = sender.send_due(Timestamp::now()).await.unwrap();
+    assert_eq!(round.sent, 1);
+    let deliveries = fake.deliveries();
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(deliveries[0].device_token, TOKEN);
+    assert_eq!(deliveries[0].priority, "10");
+    assert_eq!(deliveries[0].collapse_id.as_deref(), Some("lot:yeouido-2:lot_available_below"));
+    assert!(deliveries[0].expiration.unwrap() > Timestamp::now().as_unix_seconds());
+    assert_eq!(deliveries[0].payload["aps"]["alert"]["loc-key"], "PUSH_LOT_AVAILABLE_BELOW");
+    assert_eq!(outbox(&harness).await, vec![("sent".to_owned(), 1)]);
+    let (status, apns_id): (Option<i32>, Option<String>) =
+        sqlx::query_as("select http_status, apns_id from push.delivery_attempt")
+            .fetch_one(&harness.database.pool)
+            .await
+            .unwrap();
+    assert_eq!(status, Some(200));
+    assert_eq!(apns_id, Some(deliveries[0].apns_id.clone()));
+    shutdown.cancel();
+    harness.stop().await;
+}
+
+#[tokio::test]
+async fn an_unregistered_token_deactivates_the_installation() {
+    let mut harness = Harness::start().await;
+    let (id, secret) = harness.register().await;
+    harness.subscribe(&id, &secret, vec![below(50)], None).await;
+    queue_one(&mut harness, "lot:yeouido-2:1").await;
+    let (sender, fake, shutdown) = sender_with_fake(&harness).await;
+    fake.behave(TOKEN, Behaviour::Fail(410, "Unregistered"));
+
+    let round = sender.send_due(Timestamp::now()).await.unwrap();
+    assert_eq!(round.deactivated, 1);
+    let (active, reason): (bool, Option<String>) =
+        sqlx::query_as("select active, deactivated_reason from push.installation")
+            .fetch_one(&harness.database.pool)
+            .await
+            .unwrap();
+    assert_eq!((active, reason.as_deref()), (false, Some("Unregistered")));
+
+    // The next crossing is recorded as suppressed for an inactive installation, not sent.
+    harness
+        .client
+        .submit_facts(SubmitFactsRequest { facts: vec![lot_fact("lot:yeouido-2:2", 60, 30, 10)] })
+        .await
+        .unwrap();
+    let (reason,): (Option<String>,) =
+        sqlx::query_as("select reason from push.decision order by decision_id desc limit 1")
+            .fetch_one(&harness.database.pool)
+            .await
+            .unwrap();
+    assert_eq!(reason.as_deref(), Some("installation_inactive"));
+    shutdown.cancel();
+    harness.stop().await;
+}
+
+#[tokio::test]
+async fn throttling_backs_off_and_the_alert_is_sent_once_apns_recovers() {
+    let mut harness = Harness::start().await;
+    let (id, secret) = harness.register().await;
+    harness.subscribe(&id, &secret, vec![below(50)], None).await;
+    queue_one(&mut harness, "lot:yeouido-2:1").await;
+    let (sender, fake, shutdown) = sender_with_fake(&harness).await;
+    fake.behave(TOKEN, Behaviour::Fail(429, "TooManyRequests"));
+
+    assert_eq!(sender.send_due(Timestamp::now()).await.unwrap().retried, 1);
+    assert_eq!(sender.send_due(Timestamp::now()).await.unwrap().handled(), 0, "not due again yet");
+    fake.behave(TOKEN, Behaviour::Fail(500, "InternalServerError"));
+    assert_eq!(sender.send_due(later(5)).await.unwrap().retried, 1);
+    fake.heal(TOKEN);
+    assert_eq!(sender.send_due(later(30)).await.unwrap().sent, 1);
+    assert_eq!(outbox(&harness).await, vec![("sent".to_owned(), 3)]);
+    assert_eq!(fake.deliveries().len(), 1);
+    shutdown.cancel();
+    harness.stop().await;
+}
+
+#[tokio::test]
+async fn a_sender_killed_mid_batch_loses_nothing_and_the_device_sees_it_once() {
+    let mut harness = Harness::start().await;
+    let (id, secret) = harness.register().await;
+    harness.subscribe(&id, &secret, vec![below(50)], None).await;
+    queue_one(&mut harness, "lot:yeouido-2:1").await;
+    let (sender, fake, shutdown) = sender_with_fake(&harness).await;
+
+    // APNs accepts slowly; the sender dies after APNs has the alert but before it records the result.
+    fake.behave(TOKEN, Behaviour::Slow(Duration::from_millis(300)));
+    let killed = tokio::spawn({
+        let sender = sender.clone();
+        async move { sender.send_due(Timestamp::now()).await }
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    killed.abort();
+    let _ = killed.await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        outbox(&harness).await,
+        vec![("pending".to_owned(), 0)],
+        "the claim was rolled back"
+    );
+
+    // A restarted sender delivers it again, with the same collapse id and apns-id.
+    fake.heal(TOKEN);
+    let round = sender.send_due(Timestamp::now()).await.unwrap();
+    assert_eq!(round.sent, 1);
+    let deliveries = fake.deliveries();
+    assert_eq!(deliveries.len(), 2, "at least once");
+    assert_eq!(
+        deliveries[0].collapse_id, deliveries[1].collapse_id,
+        "the device replaces, not stacks"
+    );
+    assert_eq!(deliveries[0].apns_id, deliveries[1].apns_id);
+    assert_eq!(outbox(&harness).await, vec![("sent".to_owned(), 1)]);
+    shutdown.cancel();
+    harness.stop().await;
+}
+
+#[tokio::test]
+async fn late_alerts_expire_instead_of_arriving() {
+    let mut harness = Harness::start().await;
+    let (id, secret) = harness.register().await;
+    harness.subscribe(&id, &secret, vec![below(50)], None).await;
+    queue_one(&mut harness, "lot:yeouido-2:1").await;
+    let (sender, fake, shutdown) = sender_with_fake(&harness).await;
+    let round = sender.send_due(later(31 * 60)).await.unwrap();
+    assert_eq!(round.expired, 1);
+    assert!(fake.deliveries().is_empty());
+    shutdown.cancel();
+    harness.stop().await;
+}
