@@ -5,8 +5,9 @@
 //! services against it, prints the URLs and a status line that refreshes, and stops everything on Ctrl-C or
 //! SIGTERM, leaving no process behind.
 //!
-//! Still to come (issue "cargo xtask dev and the end-to-end sandbox"): private PostgreSQL and Redis under
-//! `target/` when none is reachable, the local APNs sink, a richer status screen.
+//! A local APNs sink (`replay::apns`) receives the alerts, verifying the provider token of a key made for the
+//! run. Still to come (issue "cargo xtask dev and the end-to-end sandbox"): private PostgreSQL and Redis
+//! under `target/` when none is reachable, a richer status screen.
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -94,6 +95,23 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
         }
     });
 
+    // Apple's side: a local APNs sink that verifies the provider token of a key made for this run.
+    let key_dir = std::env::var("CARGO_TARGET_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|_| project_root().join("target"))
+        .join("dev");
+    std::fs::create_dir_all(&key_dir)?;
+    let private_pem = push::jwt::generate_pem();
+    let key_path = key_dir.join("AuthKey_DEVKEY0001.p8");
+    std::fs::write(&key_path, &private_pem)?;
+    let apns = replay::apns::FakeApns::new(
+        &push::jwt::public_pem(&private_pem)?,
+        "DEVKEY0001",
+        "DEVTEAM001",
+        "app.hangangjari",
+    )?;
+    let apns_url = runtime.block_on(replay::apns::spawn(apns.clone(), shutdown.clone()))?;
+
     let common = |command: &mut Command| {
         command.env("DATABASE_URL", &database_url).env("RELEASE_ID", "dev").env("RUST_LOG", "warn");
     };
@@ -132,7 +150,14 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
         c.env("GRPC_ADDR", "127.0.0.1:50052").env("ADMIN_ADDR", "127.0.0.1:9092");
     })?;
     spawn("hangang-push", &|c| {
-        c.env("GRPC_ADDR", "127.0.0.1:50053").env("ADMIN_ADDR", "127.0.0.1:9093");
+        c.env("GRPC_ADDR", "127.0.0.1:50053")
+            .env("ADMIN_ADDR", "127.0.0.1:9093")
+            .env("APNS_URL", &apns_url)
+            .env("APNS_SANDBOX_URL", &apns_url)
+            .env("APNS_KEY_PATH", &key_path)
+            .env("APNS_KEY_ID", "DEVKEY0001")
+            .env("APNS_TEAM_ID", "DEVTEAM001")
+            .env("APNS_TOPIC", "app.hangangjari");
     })?;
 
     eprintln!(
@@ -157,7 +182,11 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
                 _ = terminate.recv() => return Ok(()),
                 _ = ticker.tick() => {}
             }
-            eprintln!("dev: {}", status_line(&at_now(&world)));
+            eprintln!(
+                "dev: {}; {} alerts delivered to the APNs sink",
+                status_line(&at_now(&world)),
+                apns.deliveries().len()
+            );
             for (name, child) in &mut children.0 {
                 if let Some(status) = child.try_wait()? {
                     bail!("{name} exited: {status}");

@@ -111,6 +111,17 @@ impl ApnsClient {
         })
     }
 
+    /// The same client (connection pool, endpoints, topic) signing with another provider token.
+    pub fn with_token(&self, token: ProviderToken) -> ApnsClient {
+        ApnsClient {
+            http: self.http.clone(),
+            production_url: self.production_url.clone(),
+            sandbox_url: self.sandbox_url.clone(),
+            topic: self.topic.clone(),
+            token,
+        }
+    }
+
     /// Builds the client from settings; `None` when no key is configured.
     pub fn from_settings(settings: &ApnsSettings) -> Result<Option<ApnsClient>, ClientError> {
         let Some(path) = &settings.apns_key_path else { return Ok(None) };

@@ -4,7 +4,7 @@
 //! never alerts twice. Every candidate whose preference the fact triggers gets a recorded decision;
 //! `push_now` decisions get an outbox row with the alert, its collapse id and its expiry.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use contracts::{Timestamp, localization::PushKey};
 use serde_json::json;
@@ -129,56 +129,106 @@ async fn decide_for(
         .into_iter()
         .filter(|preference| decide::triggers(fact, preference))
         .collect();
-    let names = display_names(tx, fact).await?;
-    let (mut decisions, mut queued) = (0, 0);
-    for preference in triggered {
-        let last: Option<(time::OffsetDateTime,)> = sqlx::query_as(
-            "select max(d.decided_at) from push.decision d join push.preference p
-               on p.installation_id = d.installation_id and p.position = d.position
-             where d.installation_id = $1 and d.signal = $2 and p.target_id = $3 and d.decision = 'push_now'
-             having max(d.decided_at) is not null",
-        )
-        .bind(&preference.installation_id)
-        .bind(&preference.signal)
-        .bind(&preference.target_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-        let decision = decide::decide(fact, &preference, now, last.map(|(at,)| db::wire_time(at)));
-        let (kind, reason) = match decision {
-            Decision::PushNow => ("push_now", None),
-            Decision::Suppress(why) => ("suppress", Some(why.as_str())),
-        };
-        let (decision_id,): (i64,) = sqlx::query_as(
-            "insert into push.decision (fact_key, installation_id, position, signal, decision, reason, decided_at)
-             values ($1, $2, $3, $4, $5, $6, $7) returning decision_id",
-        )
-        .bind(&fact.fact_key)
-        .bind(&preference.installation_id)
-        .bind(preference.position)
-        .bind(&preference.signal)
-        .bind(kind)
-        .bind(reason)
-        .bind(db::db_time(now))
-        .fetch_one(&mut **tx)
-        .await?;
-        decisions += 1;
-        if decision == Decision::PushNow {
-            let (collapse_id, payload) = alert(fact, &preference, &names);
-            sqlx::query(
-                "insert into push.outbox (decision_id, installation_id, collapse_id, payload, expires_at)
-                 values ($1, $2, $3, $4, $5)",
-            )
-            .bind(decision_id)
-            .bind(&preference.installation_id)
-            .bind(collapse_id)
-            .bind(payload)
-            .bind(db::db_time(Timestamp::from_unix_seconds(now.as_unix_seconds() + ALERT_LIFETIME_SECONDS).expect("in range")))
-            .execute(&mut **tx)
-            .await?;
-            queued += 1;
-        }
+    if triggered.is_empty() {
+        return Ok((0, 0));
     }
-    Ok((decisions, queued))
+    let names = display_names(tx, fact).await?;
+
+    // When each candidate was last alerted for the same target and signal (cool-down), in one query.
+    let installation_ids: Vec<&str> =
+        triggered.iter().map(|p| p.installation_id.as_str()).collect();
+    let recent: Vec<(String, String, String, time::OffsetDateTime)> = sqlx::query_as(
+        "select d.installation_id, d.signal, p.target_id, max(d.decided_at)
+         from push.decision d join push.preference p
+           on p.installation_id = d.installation_id and p.position = d.position
+         where d.installation_id = any($1) and d.decision = 'push_now'
+         group by d.installation_id, d.signal, p.target_id",
+    )
+    .bind(&installation_ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    let last_alert: HashMap<(String, String, String), Timestamp> = recent
+        .into_iter()
+        .map(|(installation, signal, target, at)| {
+            ((installation, signal, target), db::wire_time(at))
+        })
+        .collect();
+
+    let decisions: Vec<Decision> = triggered
+        .iter()
+        .map(|preference| {
+            let key = (
+                preference.installation_id.clone(),
+                preference.signal.clone(),
+                preference.target_id.clone(),
+            );
+            decide::decide(fact, preference, now, last_alert.get(&key).copied())
+        })
+        .collect();
+
+    // Decisions and outbox rows in two set-based statements, however many candidates there are.
+    let ids: Vec<(i64, String, i16)> = sqlx::query_as(
+        "insert into push.decision (fact_key, installation_id, position, signal, decision, reason, decided_at)
+         select $1, installation_id, position, signal, decision, reason, $7
+         from unnest($2::text[], $3::smallint[], $4::text[], $5::text[], $6::text[])
+              as t(installation_id, position, signal, decision, reason)
+         returning decision_id, installation_id, position",
+    )
+    .bind(&fact.fact_key)
+    .bind(&installation_ids)
+    .bind(triggered.iter().map(|p| p.position).collect::<Vec<_>>())
+    .bind(triggered.iter().map(|p| p.signal.as_str()).collect::<Vec<_>>())
+    .bind(decisions.iter().map(|d| if *d == Decision::PushNow { "push_now" } else { "suppress" }).collect::<Vec<_>>())
+    .bind(
+        decisions
+            .iter()
+            .map(|d| match d {
+                Decision::PushNow => None,
+                Decision::Suppress(why) => Some(why.as_str()),
+            })
+            .collect::<Vec<_>>(),
+    )
+    .bind(db::db_time(now))
+    .fetch_all(&mut **tx)
+    .await?;
+    let decision_ids: HashMap<(String, i16), i64> = ids
+        .into_iter()
+        .map(|(decision_id, installation, position)| ((installation, position), decision_id))
+        .collect();
+
+    let expires_at = db::db_time(
+        Timestamp::from_unix_seconds(now.as_unix_seconds() + ALERT_LIFETIME_SECONDS)
+            .expect("in range"),
+    );
+    let (mut outbox_decisions, mut outbox_installations, mut collapse_ids, mut payloads) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (preference, decision) in triggered.iter().zip(&decisions) {
+        if *decision != Decision::PushNow {
+            continue;
+        }
+        let (collapse_id, payload) = alert(fact, preference, &names);
+        outbox_decisions
+            .push(decision_ids[&(preference.installation_id.clone(), preference.position)]);
+        outbox_installations.push(preference.installation_id.as_str());
+        collapse_ids.push(collapse_id);
+        payloads.push(payload);
+    }
+    if !outbox_decisions.is_empty() {
+        sqlx::query(
+            "insert into push.outbox (decision_id, installation_id, collapse_id, payload, expires_at)
+             select decision_id, installation_id, collapse_id, payload, $5
+             from unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[])
+                  as t(decision_id, installation_id, collapse_id, payload)",
+        )
+        .bind(&outbox_decisions)
+        .bind(&outbox_installations)
+        .bind(&collapse_ids)
+        .bind(&payloads)
+        .bind(expires_at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok((decisions.len() as u32, outbox_decisions.len() as u32))
 }
 
 /// Korean display names for the fact's park and lot (the app localizes the key; names are data).

@@ -157,82 +157,116 @@ impl Sender {
                 (outbox_id, attempts, installation_id, answer)
             });
         }
+        // Record the results in a few set-based statements, however many alerts the round sent.
+        let attempted_at = db::db_time(Timestamp::now().max(now));
+        let (mut attempt_ids, mut statuses, mut apns_ids, mut reasons) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut sent = Vec::new();
+        let (mut retry_ids, mut retry_errors, mut retry_waits) =
+            (Vec::new(), Vec::new(), Vec::new());
+        let (mut dead_ids, mut dead_errors) = (Vec::new(), Vec::new());
+        let (mut gone_ids, mut gone_reasons, mut gone_installations) =
+            (Vec::new(), Vec::new(), Vec::new());
         while let Some(joined) = sends.join_next().await {
             let (outbox_id, attempts, installation_id, answer) =
                 joined.expect("send tasks do not panic");
-            let (status, apns_id, reason) = match &answer {
+            attempt_ids.push(outbox_id);
+            match &answer {
                 Ok(answer) => {
-                    (Some(i32::from(answer.status)), answer.apns_id.clone(), answer.reason.clone())
+                    statuses.push(Some(i32::from(answer.status)));
+                    apns_ids.push(answer.apns_id.clone());
+                    reasons.push(answer.reason.clone());
                 }
-                Err(error) => (None, None, Some(error.clone())),
-            };
-            sqlx::query(
-                "insert into push.delivery_attempt (outbox_id, attempted_at, http_status, apns_id, reason)
-                 values ($1, $2, $3, $4, $5)",
-            )
-            .bind(outbox_id)
-            .bind(db::db_time(Timestamp::now().max(now)))
-            .bind(status)
-            .bind(&apns_id)
-            .bind(&reason)
-            .execute(&mut *tx)
-            .await?;
+                Err(error) => {
+                    statuses.push(None);
+                    apns_ids.push(None);
+                    reasons.push(Some(error.clone()));
+                }
+            }
             let next = match &answer {
                 Ok(answer) => classify(answer.status, answer.reason.as_deref()),
                 Err(error) => Next::Retry(error.clone()),
             };
             match next {
-                Next::Sent => {
-                    sqlx::query(
-                        "update push.outbox set status = 'sent', sent_at = $2, attempts = attempts + 1, last_error = null
-                         where outbox_id = $1",
-                    )
-                    .bind(outbox_id)
-                    .bind(db::db_time(now))
-                    .execute(&mut *tx)
-                    .await?;
-                    round.sent += 1;
-                }
+                Next::Sent => sent.push(outbox_id),
                 Next::Retry(error) if attempts + 1 < MAX_ATTEMPTS => {
-                    sqlx::query(
-                        "update push.outbox set attempts = attempts + 1, last_error = $2,
-                                next_attempt_at = $3 + make_interval(secs => $4)
-                         where outbox_id = $1",
-                    )
-                    .bind(outbox_id)
-                    .bind(&error)
-                    .bind(db::db_time(now))
-                    .bind(backoff_seconds(attempts))
-                    .execute(&mut *tx)
-                    .await?;
-                    round.retried += 1;
+                    retry_ids.push(outbox_id);
+                    retry_errors.push(error);
+                    retry_waits.push(backoff_seconds(attempts));
                 }
                 Next::Retry(error) | Next::Dead(error) => {
-                    sqlx::query("update push.outbox set status = 'dead', attempts = attempts + 1, last_error = $2 where outbox_id = $1")
-                        .bind(outbox_id)
-                        .bind(&error)
-                        .execute(&mut *tx)
-                        .await?;
-                    round.dead += 1;
+                    dead_ids.push(outbox_id);
+                    dead_errors.push(error);
                 }
                 Next::Deactivate(reason) => {
-                    sqlx::query("update push.outbox set status = 'deactivated', attempts = attempts + 1, last_error = $2 where outbox_id = $1")
-                        .bind(outbox_id)
-                        .bind(&reason)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query(
-                        "update push.installation set active = false, deactivated_reason = $2, updated_at = now()
-                         where installation_id = $1",
-                    )
-                    .bind(&installation_id)
-                    .bind(&reason)
-                    .execute(&mut *tx)
-                    .await?;
-                    round.deactivated += 1;
+                    gone_ids.push(outbox_id);
+                    gone_reasons.push(reason);
+                    gone_installations.push(installation_id);
                 }
             }
         }
+        if !attempt_ids.is_empty() {
+            sqlx::query(
+                "insert into push.delivery_attempt (outbox_id, attempted_at, http_status, apns_id, reason)
+                 select outbox_id, $5, http_status, apns_id, reason
+                 from unnest($1::bigint[], $2::int[], $3::text[], $4::text[]) as t(outbox_id, http_status, apns_id, reason)",
+            )
+            .bind(&attempt_ids)
+            .bind(&statuses)
+            .bind(&apns_ids)
+            .bind(&reasons)
+            .bind(attempted_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "update push.outbox set status = 'sent', sent_at = $2, attempts = attempts + 1, last_error = null
+             where outbox_id = any($1)",
+        )
+        .bind(&sent)
+        .bind(db::db_time(now))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "update push.outbox o
+             set attempts = o.attempts + 1, last_error = t.error, next_attempt_at = $4 + make_interval(secs => t.wait)
+             from unnest($1::bigint[], $2::text[], $3::float8[]) as t(id, error, wait)
+             where o.outbox_id = t.id",
+        )
+        .bind(&retry_ids)
+        .bind(&retry_errors)
+        .bind(&retry_waits)
+        .bind(db::db_time(now))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "update push.outbox o set status = 'dead', attempts = o.attempts + 1, last_error = t.error
+             from unnest($1::bigint[], $2::text[]) as t(id, error) where o.outbox_id = t.id",
+        )
+        .bind(&dead_ids)
+        .bind(&dead_errors)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "update push.outbox o set status = 'deactivated', attempts = o.attempts + 1, last_error = t.reason
+             from unnest($1::bigint[], $2::text[]) as t(id, reason) where o.outbox_id = t.id",
+        )
+        .bind(&gone_ids)
+        .bind(&gone_reasons)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "update push.installation i set active = false, deactivated_reason = t.reason, updated_at = now()
+             from unnest($1::text[], $2::text[]) as t(id, reason) where i.installation_id = t.id",
+        )
+        .bind(&gone_installations)
+        .bind(&gone_reasons)
+        .execute(&mut *tx)
+        .await?;
+        round.sent += sent.len() as u32;
+        round.retried += retry_ids.len() as u32;
+        round.dead += dead_ids.len() as u32;
+        round.deactivated += gone_ids.len() as u32;
         tx.commit().await?;
         Ok(round)
     }

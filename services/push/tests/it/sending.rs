@@ -195,3 +195,33 @@ async fn late_alerts_expire_instead_of_arriving() {
     shutdown.cancel();
     harness.stop().await;
 }
+
+#[tokio::test]
+async fn a_token_signed_with_another_key_is_refused_and_retried() {
+    let mut harness = Harness::start().await;
+    let (id, secret) = harness.register().await;
+    harness.subscribe(&id, &secret, vec![below(50)], None).await;
+    queue_one(&mut harness, "lot:yeouido-2:1").await;
+    let (sender, fake, shutdown) = sender_with_fake(&harness).await;
+    // Same key id and team, but a key the fake does not trust.
+    let impostor =
+        ProviderToken::from_pem(&jwt::generate_pem(), "KEY0000001", "TEAM000001").unwrap();
+    let round = Sender { apns: Arc::new(rebuilt_with(&sender, impostor)), ..sender.clone() }
+        .send_due(Timestamp::now())
+        .await
+        .unwrap();
+    assert_eq!(round.retried, 1);
+    assert!(fake.deliveries().is_empty());
+    let (reason,): (Option<String>,) = sqlx::query_as("select reason from push.delivery_attempt")
+        .fetch_one(&harness.database.pool)
+        .await
+        .unwrap();
+    assert_eq!(reason.as_deref(), Some("InvalidProviderToken"));
+    shutdown.cancel();
+    harness.stop().await;
+}
+
+/// The same client (same fake APNs) signing with another key.
+fn rebuilt_with(sender: &Sender, token: ProviderToken) -> ApnsClient {
+    sender.apns.with_token(token)
+}
