@@ -110,7 +110,7 @@ async fn main() -> anyhow::Result<()> {
             event_title: None,
         };
         submitted_at.insert(format!("lot:{lot}:lot_available_below"), Instant::now());
-        pipeline::submit(&pool, &[fact], &[serde_json::json!({})], Timestamp::now()).await?;
+        pipeline::submit(&pool, None, &[fact], &[serde_json::json!({})], Timestamp::now()).await?;
     }
     let decided = started.elapsed();
     let expected = INSTALLATIONS * LOTS.len();

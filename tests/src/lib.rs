@@ -161,6 +161,8 @@ impl Sandbox {
         let config = push::Config {
             grpc_addr: grpc,
             senders: 2,
+            redis_url: Some(redis.redis_url.clone()),
+            redis_key_prefix: redis.redis_key_prefix.clone(),
             apns: push::apns::ApnsSettings {
                 apns_url: apns_url.clone(),
                 apns_sandbox_url: apns_url,

@@ -157,7 +157,9 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
             .env("APNS_KEY_PATH", &key_path)
             .env("APNS_KEY_ID", "DEVKEY0001")
             .env("APNS_TEAM_ID", "DEVTEAM001")
-            .env("APNS_TOPIC", "app.hangangjari");
+            .env("APNS_TOPIC", "app.hangangjari")
+            .env("REDIS_URL", &redis_url)
+            .env("REDIS_KEY_PREFIX", "dev:");
     })?;
 
     eprintln!(

@@ -182,6 +182,36 @@ impl Cache {
         .await
     }
 
+    /// Adds members to a set.
+    pub async fn set_add(&self, key: &Key, members: &[&str]) -> Result<(), CacheError> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        self.call(async |connection| {
+            let _: () = connection.sadd(key.as_str(), members).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Removes members from a set.
+    pub async fn set_remove(&self, key: &Key, members: &[&str]) -> Result<(), CacheError> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        self.call(async |connection| {
+            let _: () = connection.srem(key.as_str(), members).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The union of several sets.
+    pub async fn set_union(&self, keys: &[Key]) -> Result<Vec<String>, CacheError> {
+        let names: Vec<&str> = keys.iter().map(Key::as_str).collect();
+        self.call(async |connection| Ok(connection.sunion(names).await?)).await
+    }
+
     /// Takes a short-lived lock (`SET NX PX`) so only one replica rebuilds a key at a time. Returns `false`
     /// when another holder has it. The lock expires by itself if its holder dies.
     pub async fn try_lock(&self, key: &Key, ttl: Duration) -> Result<bool, CacheError> {

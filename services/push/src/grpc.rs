@@ -25,6 +25,8 @@ use crate::{
 #[derive(Clone, Debug)]
 pub struct PushService {
     pub pool: PgPool,
+    /// The Redis preference index, when configured.
+    pub index: Option<crate::index::PreferenceIndex>,
 }
 
 impl From<InstallationError> for Status {
@@ -231,7 +233,7 @@ impl Push for PushService {
                 enabled: subscription.enabled,
             });
         }
-        let updated_at = installations::replace_preferences(
+        let (updated_at, removed, targets) = installations::replace_preferences(
             &self.pool,
             &request.installation_id,
             &request.secret,
@@ -239,6 +241,9 @@ impl Push for PushService {
             &preferences,
         )
         .await?;
+        if let Some(index) = &self.index {
+            index.update(&request.installation_id, &removed, &targets).await;
+        }
         Ok(Response::new(UpdatePreferencesResponse {
             installation_id: request.installation_id,
             quiet_hours: request
@@ -258,7 +263,11 @@ impl Push for PushService {
         request: Request<DeleteInstallationRequest>,
     ) -> Result<Response<DeleteInstallationResponse>, Status> {
         let request = request.into_inner();
-        installations::delete(&self.pool, &request.installation_id, &request.secret).await?;
+        let removed =
+            installations::delete(&self.pool, &request.installation_id, &request.secret).await?;
+        if let Some(index) = &self.index {
+            index.update(&request.installation_id, &removed, &[]).await;
+        }
         Ok(Response::new(DeleteInstallationResponse {}))
     }
 
@@ -272,12 +281,13 @@ impl Push for PushService {
             .iter()
             .filter_map(|fact| Some((fact_from_proto(fact)?, fact_body(fact))))
             .unzip();
-        let submitted = pipeline::submit(&self.pool, &facts, &bodies, Timestamp::now())
-            .await
-            .map_err(|error| {
-                tracing::error!(%error, "storing facts failed");
-                Status::unavailable("the push store is unavailable")
-            })?;
+        let submitted =
+            pipeline::submit(&self.pool, self.index.as_ref(), &facts, &bodies, Timestamp::now())
+                .await
+                .map_err(|error| {
+                    tracing::error!(%error, "storing facts failed");
+                    Status::unavailable("the push store is unavailable")
+                })?;
         Ok(Response::new(SubmitFactsResponse {
             accepted: submitted.accepted,
             duplicates: submitted.duplicates,

@@ -144,14 +144,28 @@ pub async fn refresh(
     .await?)
 }
 
-/// Replaces all preferences and the quiet hours (minutes after midnight, Asia/Seoul).
+/// The (kind, id) targets an installation has preferences on.
+async fn targets(
+    executor: impl sqlx::PgExecutor<'_>,
+    installation_id: &str,
+) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as(
+        "select distinct target_kind, target_id from push.preference where installation_id = $1",
+    )
+    .bind(installation_id)
+    .fetch_all(executor)
+    .await
+}
+
+/// Replaces all preferences and the quiet hours (minutes after midnight, Asia/Seoul). Returns when, and the
+/// targets removed and now watched (for the preference index).
 pub async fn replace_preferences(
     pool: &PgPool,
     installation_id: &str,
     presented_secret: &str,
     quiet_hours: Option<(u16, u16)>,
     preferences: &[PreferenceFields],
-) -> Result<Timestamp, InstallationError> {
+) -> Result<(Timestamp, Vec<(String, String)>, Vec<(String, String)>), InstallationError> {
     authorize(pool, installation_id, presented_secret).await?;
     for (i, preference) in preferences.iter().enumerate() {
         let invalid = |field: &str, message: &str| InstallationError::Invalid {
@@ -166,6 +180,7 @@ pub async fn replace_preferences(
         }
     }
     let mut tx = pool.begin().await?;
+    let removed = targets(&mut *tx, installation_id).await?;
     sqlx::query("delete from push.preference where installation_id = $1")
         .bind(installation_id)
         .execute(&mut *tx)
@@ -195,20 +210,22 @@ pub async fn replace_preferences(
     .bind(quiet_hours.map(|(_, end)| end as i16))
     .fetch_one(&mut *tx)
     .await?;
+    let watched = targets(&mut *tx, installation_id).await?;
     tx.commit().await?;
-    Ok(db::wire_time(updated_at))
+    Ok((db::wire_time(updated_at), removed, watched))
 }
 
-/// Deletes the installation with everything it owns.
+/// Deletes the installation with everything it owns; returns the targets it watched.
 pub async fn delete(
     pool: &PgPool,
     installation_id: &str,
     presented_secret: &str,
-) -> Result<(), InstallationError> {
+) -> Result<Vec<(String, String)>, InstallationError> {
     authorize(pool, installation_id, presented_secret).await?;
+    let removed = targets(pool, installation_id).await?;
     sqlx::query("delete from push.installation where installation_id = $1")
         .bind(installation_id)
         .execute(pool)
         .await?;
-    Ok(())
+    Ok(removed)
 }

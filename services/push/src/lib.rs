@@ -10,6 +10,7 @@
 pub mod apns;
 pub mod decide;
 pub mod grpc;
+pub mod index;
 pub mod installations;
 pub mod jwt;
 pub mod pipeline;
@@ -33,6 +34,14 @@ pub struct Config {
     /// Sender tasks draining the outbox concurrently (each sends its batch over the shared HTTP/2 connection).
     #[arg(long, env = "PUSH_SENDERS", default_value_t = 2)]
     pub senders: usize,
+
+    /// Redis for the preference index (candidate lookup); without it candidates come from PostgreSQL.
+    #[arg(long, env = "REDIS_URL", value_parser = settings::REDIS_URL)]
+    pub redis_url: Option<settings::ConnectionUrl>,
+
+    /// Key namespace in Redis.
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "")]
+    pub redis_key_prefix: String,
 
     #[command(flatten)]
     pub apns: apns::ApnsSettings,
@@ -69,7 +78,25 @@ pub async fn run(
             tracing::warn!("APNS_KEY_PATH is not set: alerts are decided and queued but not sent")
         }
     }
-    let service = grpc::PushService { pool };
+    let index = match &config.redis_url {
+        Some(url) => {
+            let settings = cache::RedisSettings {
+                redis_url: url.clone(),
+                redis_timeout_ms: 150,
+                redis_key_prefix: config.redis_key_prefix.clone(),
+            };
+            let index = index::PreferenceIndex { cache: cache::Cache::connect(&settings)? };
+            let hourly = std::time::Duration::from_secs(3_600);
+            senders.push(tokio::spawn(index.clone().keep_rebuilt(
+                pool.clone(),
+                hourly,
+                shutdown.clone(),
+            )));
+            Some(index)
+        }
+        None => None,
+    };
+    let service = grpc::PushService { pool, index };
     let served = server::serve_worker(
         identity,
         listeners,

@@ -27,13 +27,22 @@ pub struct Submitted {
 /// Stores the facts and decides for every candidate, as of `now`.
 pub async fn submit(
     pool: &PgPool,
+    index: Option<&crate::index::PreferenceIndex>,
     facts: &[Fact],
     bodies: &[serde_json::Value],
     now: Timestamp,
 ) -> sqlx::Result<Submitted> {
+    // Candidates from the Redis index when it is usable, asked before the transaction holds any lock.
+    let mut indexed = Vec::with_capacity(facts.len());
+    for fact in facts {
+        indexed.push(match index {
+            Some(index) => index.candidates(&fact.park_id, fact.lot_id.as_deref()).await,
+            None => None,
+        });
+    }
     let mut tx = pool.begin().await?;
     let mut result = Submitted::default();
-    for (fact, body) in facts.iter().zip(bodies) {
+    for ((fact, body), indexed) in facts.iter().zip(bodies).zip(indexed) {
         let inserted = sqlx::query(
             "insert into push.fact (fact_key, kind, park_id, lot_id, observed_at, body)
              values ($1, $2, $3, $4, $5, $6) on conflict (fact_key) do nothing",
@@ -51,7 +60,7 @@ pub async fn submit(
             continue;
         }
         result.accepted += 1;
-        let (decisions, queued) = decide_for(&mut tx, fact, now).await?;
+        let (decisions, queued) = decide_for(&mut tx, fact, indexed, now).await?;
         result.decisions += decisions;
         result.queued += queued;
     }
@@ -59,9 +68,11 @@ pub async fn submit(
     Ok(result)
 }
 
+/// Preferences on the fact's park or lot; only of `indexed` installations when the index supplied them.
 async fn candidates(
     tx: &mut Transaction<'_, Postgres>,
     fact: &Fact,
+    indexed: Option<Vec<String>>,
 ) -> sqlx::Result<Vec<Preference>> {
     type Row = (
         String,
@@ -80,10 +91,12 @@ async fn candidates(
         "select p.installation_id, p.position, p.target_kind, p.target_id, p.signal, p.threshold, p.weekdays,
                 p.enabled, i.active, i.quiet_start_minute, i.quiet_end_minute
          from push.preference p join push.installation i using (installation_id)
-         where (p.target_kind = 'park' and p.target_id = $1) or (p.target_kind = 'lot' and p.target_id = $2)",
+         where ((p.target_kind = 'park' and p.target_id = $1) or (p.target_kind = 'lot' and p.target_id = $2))
+           and ($3::text[] is null or p.installation_id = any($3))",
     )
     .bind(&fact.park_id)
     .bind(&fact.lot_id)
+    .bind(indexed)
     .fetch_all(&mut **tx)
     .await?;
     Ok(rows
@@ -122,9 +135,10 @@ async fn candidates(
 async fn decide_for(
     tx: &mut Transaction<'_, Postgres>,
     fact: &Fact,
+    indexed: Option<Vec<String>>,
     now: Timestamp,
 ) -> sqlx::Result<(u32, u32)> {
-    let triggered: Vec<Preference> = candidates(tx, fact)
+    let triggered: Vec<Preference> = candidates(tx, fact, indexed)
         .await?
         .into_iter()
         .filter(|preference| decide::triggers(fact, preference))

@@ -1,6 +1,7 @@
 //! The push service over real gRPC and PostgreSQL: installations and secrets, preferences, facts and every
 //! decision they lead to; and the sender against a fake APNs over HTTP/2.
 
+mod index;
 mod sending;
 
 use std::collections::HashMap;
@@ -36,9 +37,13 @@ impl Harness {
         .unwrap();
         let grpc = listeners.grpc.local_addr().unwrap();
         let shutdown = CancellationToken::new();
+        let redis_url =
+            std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
         let config = push::Config {
             grpc_addr: grpc,
             senders: 1,
+            redis_url: Some(settings::REDIS_URL.parse_url(&redis_url).unwrap()),
+            redis_key_prefix: format!("{}:", database.name),
             apns: push::apns::ApnsSettings {
                 apns_url: "http://127.0.0.1:1".into(),
                 apns_sandbox_url: "http://127.0.0.1:1".into(),
