@@ -63,6 +63,9 @@ impl Sandbox {
         // Push listens first: the api and ingest are configured with its address.
         let push_listeners = worker_listeners().await?;
         let push_url = format!("http://{}", push_listeners.grpc.local_addr()?);
+        // Forecast listens before ingest starts: ingest asks it to refresh after each parking cycle.
+        let forecast_listeners = worker_listeners().await?;
+        let forecast_url = format!("http://{}", forecast_listeners.grpc.local_addr()?);
         let api_listener = TcpListener::bind(loopback()).await?;
         let api_http = api_listener.local_addr()?;
         let redis_url =
@@ -109,7 +112,7 @@ impl Sandbox {
         workers.push(Worker { name: "ingest", grpc, admin: admin_addr });
         let config = ingest::Config {
             grpc_addr: grpc,
-            forecast_grpc_url: None,
+            forecast_grpc_url: Some(forecast_url),
             push_grpc_url: Some(push_url.clone()),
             translator_url: None,
             translator_api_key: None,
@@ -135,12 +138,21 @@ impl Sandbox {
             shutdown.clone(),
         )));
 
-        let listeners = worker_listeners().await?;
+        let listeners = forecast_listeners;
         let (grpc, admin_addr) = (listeners.grpc.local_addr()?, listeners.admin.local_addr()?);
         workers.push(Worker { name: "forecast", grpc, admin: admin_addr });
-        let config =
-            forecast::Config { grpc_addr: grpc, admin: admin(admin_addr), common: common() };
-        tasks.push(tokio::spawn(forecast::run(config, listeners, shutdown.clone())));
+        let config = forecast::Config {
+            grpc_addr: grpc,
+            database: api_config.database.clone(),
+            admin: admin(admin_addr),
+            common: common(),
+        };
+        tasks.push(tokio::spawn(forecast::run(
+            config,
+            database.pool.clone(),
+            listeners,
+            shutdown.clone(),
+        )));
 
         let listeners = push_listeners;
         let (grpc, admin_addr) = (listeners.grpc.local_addr()?, listeners.admin.local_addr()?);

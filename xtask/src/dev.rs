@@ -143,6 +143,7 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
             .env("KMA_API_KEY", "dev")
             .env("HANGANG_NOTICES_URL", format!("{upstream}/notices"))
             .env("PUSH_GRPC_URL", "http://127.0.0.1:50053")
+            .env("FORECAST_GRPC_URL", "http://127.0.0.1:50052")
             // Parking every 6 s, city data every 15 s.
             .env("SCHEDULE_SCALE", "0.05");
     })?;

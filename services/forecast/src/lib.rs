@@ -1,10 +1,20 @@
-//! services/forecast: Computes parking and congestion forecasts with confidence and reasons, scores them with backtests and warms the api's first-screen cache.
+//! services/forecast: parking forecasts per lot (15, 30, 60, 120 minutes: p10/p50/p90, risk of a full lot,
+//! confidence, reasons) and congestion outlooks per park, precomputed on `Refresh` from ingest and stored for
+//! the api; every issued horizon is scored when its time comes.
 //!
-//! So far it serves gRPC health and reflection and the admin endpoints; its own gRPC service
-//! (`hangang.forecast.v1`) and workers arrive with their issues.
+//! - `model.rs`: the forecast as a pure function of its evidence (tested on hand-checkable series).
+//! - `calendar.rs`: day types (weekends and Korean public holidays) and quarter-hour slots in Seoul.
+//! - `refresh.rs`: baselines kept incrementally, scoring, storing forecasts, notifying the api.
+//! - `grpc.rs`: the `hangang.forecast.v1.Forecast` service.
+
+pub mod calendar;
+pub mod grpc;
+pub mod model;
+pub mod refresh;
 
 use std::net::SocketAddr;
 
+use db::DatabaseSettings;
 use server::WorkerListeners;
 use settings::{AdminSettings, CommonSettings};
 use tokio_util::sync::CancellationToken;
@@ -17,6 +27,9 @@ pub struct Config {
     pub grpc_addr: SocketAddr,
 
     #[command(flatten)]
+    pub database: DatabaseSettings,
+
+    #[command(flatten)]
     pub admin: AdminSettings,
 
     #[command(flatten)]
@@ -26,10 +39,23 @@ pub struct Config {
 /// Serves on `listeners` until `shutdown` is cancelled.
 pub async fn run(
     config: Config,
+    pool: sqlx::PgPool,
     listeners: WorkerListeners,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let identity =
         server::Identity { service: "forecast", release_id: config.common.release_id.clone() };
-    server::serve_worker(identity, listeners, |routes| routes, shutdown).await
+    let service = grpc::ForecastService { pool };
+    server::serve_worker(
+        identity,
+        listeners,
+        |mut routes| {
+            routes.add_service(
+                contracts::proto::forecast::v1::forecast_server::ForecastServer::new(service),
+            );
+            routes
+        },
+        shutdown,
+    )
+    .await
 }

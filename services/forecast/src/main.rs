@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-/// Computes parking and congestion forecasts with confidence and reasons, scores them with backtests and warms the api's first-screen cache.
+/// Computes parking and congestion forecasts with confidence and reasons, and scores them with backtests.
 ///
 /// Configuration comes from the options below or their environment variables (shown in brackets); an
 /// invalid value stops the process with an error naming the option.
@@ -27,7 +27,8 @@ async fn main() -> anyhow::Result<()> {
     let Command::Serve(config) = cli.command;
     let _telemetry =
         telemetry::init("forecast", &config.common.log_filter, config.common.log_format)?;
+    let pool = db::connect(&config.database)?;
     let listeners =
         server::WorkerListeners::bind(config.grpc_addr, config.admin.admin_addr).await?;
-    forecast::run(config, listeners, server::shutdown_on_signal()).await
+    forecast::run(config, pool, listeners, server::shutdown_on_signal()).await
 }

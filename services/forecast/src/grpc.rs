@@ -1,0 +1,166 @@
+//! `hangang.forecast.v1.Forecast`: `Refresh` (from ingest after a cycle), `GetLotForecast`, `GetBacktestReport`.
+
+use contracts::{
+    Timestamp,
+    proto::forecast::v1::{
+        Confidence as ProtoConfidence, GetBacktestReportRequest, GetBacktestReportResponse,
+        GetLotForecastRequest, GetLotForecastResponse, Horizon, HorizonScore, LotForecast,
+        RefreshRequest, RefreshResponse, RiskCalibration, forecast_server::Forecast,
+    },
+};
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use tonic::{Request, Response, Status};
+
+use crate::refresh;
+
+/// The gRPC service.
+#[derive(Clone, Debug)]
+pub struct ForecastService {
+    pub pool: PgPool,
+}
+
+fn unavailable(error: sqlx::Error) -> Status {
+    tracing::error!(%error, "forecast database error");
+    Status::unavailable("the forecast store is unavailable")
+}
+
+fn proto_time(instant: OffsetDateTime) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: instant.unix_timestamp(), nanos: 0 }
+}
+
+fn confidence(value: Option<&str>) -> i32 {
+    match value {
+        Some("low") => ProtoConfidence::Low as i32,
+        Some("medium") => ProtoConfidence::Medium as i32,
+        Some("high") => ProtoConfidence::High as i32,
+        _ => ProtoConfidence::Unspecified as i32,
+    }
+}
+
+#[tonic::async_trait]
+impl Forecast for ForecastService {
+    async fn refresh(
+        &self,
+        request: Request<RefreshRequest>,
+    ) -> Result<Response<RefreshResponse>, Status> {
+        let request = request.into_inner();
+        // Forecasts are issued as of now; `as_of` only says which observations prompted the refresh.
+        let refreshed =
+            refresh::refresh(&self.pool, &request.lot_ids, &request.park_ids, Timestamp::now())
+                .await
+                .map_err(unavailable)?;
+        tracing::info!(cycle = %request.cycle_id, lots = refreshed.lots, parks = refreshed.parks, scored = refreshed.scored, "refreshed");
+        Ok(Response::new(RefreshResponse {
+            lots_refreshed: refreshed.lots,
+            parks_refreshed: refreshed.parks,
+        }))
+    }
+
+    async fn get_lot_forecast(
+        &self,
+        request: Request<GetLotForecastRequest>,
+    ) -> Result<Response<GetLotForecastResponse>, Status> {
+        let lot_id = request.into_inner().lot_id;
+        type Row = (
+            OffsetDateTime,
+            Option<OffsetDateTime>,
+            Option<i32>,
+            serde_json::Value,
+            Option<String>,
+            Vec<String>,
+        );
+        let row: Option<Row> = sqlx::query_as(
+            "select issued_at, based_on_observed_at, capacity, horizons, confidence, reasons
+             from forecast.lot_forecast where lot_id = $1",
+        )
+        .bind(&lot_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        let forecast = row.map(|(issued_at, based_on, capacity, horizons, overall, reasons)| {
+            let horizons: Vec<contracts::v2::LotForecastHorizon> =
+                serde_json::from_value(horizons).unwrap_or_default();
+            LotForecast {
+                lot_id: lot_id.clone(),
+                issued_at: Some(proto_time(issued_at)),
+                based_on_observed_at: based_on.map(proto_time),
+                capacity: capacity.and_then(|c| u32::try_from(c).ok()),
+                horizons: horizons
+                    .iter()
+                    .map(|h| Horizon {
+                        horizon_minutes: u32::from(h.horizon_minutes),
+                        target_at: Some(prost_types::Timestamp {
+                            seconds: h.target_at.as_unix_seconds(),
+                            nanos: 0,
+                        }),
+                        p10: h.p10,
+                        p50: h.p50,
+                        p90: h.p90,
+                        risk_full: h.risk_full,
+                        confidence: confidence(Some(h.confidence.as_str())),
+                    })
+                    .collect(),
+                confidence: confidence(overall.as_deref()),
+                reasons,
+            }
+        });
+        Ok(Response::new(GetLotForecastResponse { forecast }))
+    }
+
+    async fn get_backtest_report(
+        &self,
+        request: Request<GetBacktestReportRequest>,
+    ) -> Result<Response<GetBacktestReportResponse>, Status> {
+        let request = request.into_inner();
+        let window_days = if request.window_days == 0 { 14 } else { request.window_days.min(365) };
+        let horizons: Vec<(i16, i64, f64, f64)> = sqlx::query_as(
+            "select horizon_minutes, count(*), avg(abs(actual - p50))::float8,
+                    avg(case when actual between p10 and p90 then 1.0 else 0.0 end)::float8
+             from forecast.issued
+             where actual is not null and target_at > now() - make_interval(days => $1::int)
+               and ($2::text is null or lot_id = $2)
+             group by horizon_minutes order by horizon_minutes",
+        )
+        .bind(window_days as i32)
+        .bind(&request.lot_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        let calibration: Vec<(String, i64, f64, f64)> = sqlx::query_as(
+            "select case when risk_full < 0.2 then 'low' when risk_full < 0.5 then 'medium' else 'high' end as band,
+                    count(*), avg(risk_full)::float8, avg(case when actual = 0 then 1.0 else 0.0 end)::float8
+             from forecast.issued
+             where actual is not null and target_at > now() - make_interval(days => $1::int)
+               and ($2::text is null or lot_id = $2)
+             group by 1 order by 1",
+        )
+        .bind(window_days as i32)
+        .bind(&request.lot_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(Response::new(GetBacktestReportResponse {
+            window_days,
+            scored_forecasts: horizons.iter().map(|(_, n, _, _)| *n as u64).sum(),
+            horizons: horizons
+                .into_iter()
+                .map(|(minutes, n, mae, coverage)| HorizonScore {
+                    horizon_minutes: minutes as u32,
+                    scored_forecasts: n as u64,
+                    mean_absolute_error: mae,
+                    interval_coverage: coverage,
+                })
+                .collect(),
+            calibration: calibration
+                .into_iter()
+                .map(|(band, n, predicted, observed)| RiskCalibration {
+                    band,
+                    scored_forecasts: n as u64,
+                    mean_predicted_risk: predicted,
+                    observed_full_rate: observed,
+                })
+                .collect(),
+        }))
+    }
+}

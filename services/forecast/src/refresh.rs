@@ -1,0 +1,343 @@
+//! A refresh: fold new observations into the baselines, score issued horizons whose time has come, recompute
+//! and store the forecasts of the named lots and parks, and notify the api. Safe to repeat: the baseline only
+//! takes observations past its watermark, scoring only unscored rows, and forecasts are upserted.
+
+use std::collections::HashMap;
+
+use contracts::{
+    Timestamp,
+    v2::{Confidence, CongestionForecastHour, CongestionLevel, ReasonCode},
+};
+use sqlx::PgPool;
+use time::OffsetDateTime;
+
+use crate::{
+    calendar::{self, DayType},
+    model::{self, Evidence, Stats},
+};
+
+/// The channel the api listens on.
+const DATA_CHANGED_CHANNEL: &str = "hangang_data_changed";
+/// How far ahead the park outlook reaches.
+const PARK_HOURS: i64 = 12;
+/// The window the accuracy shown with a forecast covers.
+const ACCURACY_DAYS: i32 = 14;
+
+/// What a refresh did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Refreshed {
+    pub lots: u32,
+    pub parks: u32,
+    pub scored: u64,
+}
+
+fn db(instant: Timestamp) -> OffsetDateTime {
+    db::db_time(instant)
+}
+
+/// Folds observations newer than each lot's watermark (up to `now`) into its baseline.
+pub async fn roll_up(pool: &PgPool, lot_ids: &[String], now: Timestamp) -> sqlx::Result<()> {
+    let holidays: Vec<String> = calendar::holidays().iter().map(ToString::to_string).collect();
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "with todo as (
+             select l.lot_id, coalesce(r.rolled_up_to, '-infinity'::timestamptz) as since
+             from reference.lot l left join forecast.rollup_state r using (lot_id)
+             where cardinality($1::text[]) = 0 or l.lot_id = any($1)
+         ),
+         fresh as (
+             select o.lot_id, o.observed_at, o.available,
+                    (o.observed_at at time zone 'Asia/Seoul') as local
+             from ingest.lot_observation o join todo t using (lot_id)
+             where o.observed_at > t.since and o.observed_at <= $2 and o.available is not null
+         ),
+         grouped as (
+             select lot_id,
+                    case when extract(isodow from local) >= 6 or local::date = any($3::date[]) then 'weekend' else 'weekday' end as day_type,
+                    (extract(hour from local) * 4 + floor(extract(minute from local) / 15))::smallint as slot,
+                    count(*) as n, sum(available)::float8 as s, sum(available::float8 * available) as ss
+             from fresh group by 1, 2, 3
+         )
+         insert into forecast.baseline (lot_id, day_type, slot, n, mean, m2)
+         select lot_id, day_type, slot, n, s / n, greatest(ss - s * s / n, 0) from grouped
+         on conflict (lot_id, day_type, slot) do update set
+             n = forecast.baseline.n + excluded.n,
+             mean = (forecast.baseline.n * forecast.baseline.mean + excluded.n * excluded.mean)
+                    / (forecast.baseline.n + excluded.n),
+             m2 = forecast.baseline.m2 + excluded.m2
+                  + forecast.baseline.n::float8 * excluded.n / (forecast.baseline.n + excluded.n)
+                    * (forecast.baseline.mean - excluded.mean) ^ 2",
+    )
+    .bind(lot_ids)
+    .bind(db(now))
+    .bind(&holidays)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "insert into forecast.rollup_state (lot_id, rolled_up_to)
+         select l.lot_id, coalesce(max(o.observed_at), '-infinity'::timestamptz)
+         from reference.lot l left join ingest.lot_observation o on o.lot_id = l.lot_id and o.observed_at <= $2
+         where cardinality($1::text[]) = 0 or l.lot_id = any($1)
+         group by l.lot_id
+         on conflict (lot_id) do update set rolled_up_to = greatest(forecast.rollup_state.rolled_up_to, excluded.rolled_up_to)",
+    )
+    .bind(lot_ids)
+    .bind(db(now))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// Scores issued horizons whose target time has passed, against the observation nearest the target (within
+/// five minutes). A horizon with no observation in its window (the source was down) is closed without an
+/// actual and stays out of the accuracy. Returns how many got an actual.
+pub async fn score(pool: &PgPool, now: Timestamp) -> sqlx::Result<u64> {
+    let (scored,): (i64,) = sqlx::query_as(
+        "with due as (
+             select i.lot_id, i.issued_at, i.horizon_minutes,
+                    (select o.available from ingest.lot_observation o
+                     where o.lot_id = i.lot_id and o.available is not null
+                       and o.observed_at between i.target_at - interval '5 minutes' and i.target_at + interval '5 minutes'
+                     order by abs(extract(epoch from o.observed_at - i.target_at)) limit 1) as actual
+             from forecast.issued i
+             where i.scored_at is null and i.target_at + interval '5 minutes' <= $1
+         ),
+         closed as (
+             update forecast.issued i set actual = due.actual, scored_at = $1
+             from due
+             where (i.lot_id, i.issued_at, i.horizon_minutes) = (due.lot_id, due.issued_at, due.horizon_minutes)
+             returning i.actual
+         )
+         select count(actual) from closed",
+    )
+    .bind(db(now))
+    .fetch_one(pool)
+    .await?;
+    Ok(scored as u64)
+}
+
+async fn lot_ids(
+    pool: &PgPool,
+    requested: &[String],
+) -> sqlx::Result<Vec<(String, String, Option<i32>)>> {
+    sqlx::query_as(
+        "select lot_id, park_id, capacity from reference.lot where cardinality($1::text[]) = 0 or lot_id = any($1)",
+    )
+    .bind(requested)
+    .fetch_all(pool)
+    .await
+}
+
+/// Recomputes and stores the forecasts of `lots` and `parks` (all when empty) as of `now`.
+pub async fn refresh(
+    pool: &PgPool,
+    lots: &[String],
+    parks: &[String],
+    now: Timestamp,
+) -> sqlx::Result<Refreshed> {
+    roll_up(pool, lots, now).await?;
+    let scored = score(pool, now).await?;
+    let mut refreshed = Refreshed { scored, ..Refreshed::default() };
+    let parking_fresh: Option<(Option<OffsetDateTime>, i32)> =
+        sqlx::query_as("select last_success_at, consecutive_failures from ingest.source_status where source = 'parking_portal'")
+            .fetch_optional(pool)
+            .await?;
+    let source_stale = parking_fresh.is_none_or(|(success, failures)| {
+        failures > 0 || success.is_none_or(|at| db::wire_time(at).seconds_until(now) > 10 * 60)
+    });
+    let events: Vec<(String,)> = sqlx::query_as(
+        "select distinct park_id from ingest.event
+         where cancelled_at is null and ($1 at time zone 'Asia/Seoul')::date between starts_on and ends_on",
+    )
+    .bind(db(now))
+    .fetch_all(pool)
+    .await?;
+    let parks_with_events: Vec<String> = events.into_iter().map(|(park,)| park).collect();
+
+    for (lot_id, park_id, curated_capacity) in lot_ids(pool, lots).await? {
+        let recent: Vec<(OffsetDateTime, i32, Option<i32>)> = sqlx::query_as(
+            "select observed_at, available, capacity from ingest.lot_observation
+             where lot_id = $1 and available is not null and observed_at <= $2
+               and observed_at > (select max(observed_at) from ingest.lot_observation where lot_id = $1 and observed_at <= $2) - interval '30 minutes'
+             order by observed_at",
+        )
+        .bind(&lot_id)
+        .bind(db(now))
+        .fetch_all(pool)
+        .await?;
+        let baseline_rows: Vec<(String, i16, i64, f64, f64)> = sqlx::query_as(
+            "select day_type, slot, n, mean, m2 from forecast.baseline where lot_id = $1",
+        )
+        .bind(&lot_id)
+        .fetch_all(pool)
+        .await?;
+        let baseline: HashMap<(DayType, i16), Stats> = baseline_rows
+            .into_iter()
+            .map(|(day_type, slot, n, mean, m2)| {
+                let day_type =
+                    if day_type == "weekend" { DayType::Weekend } else { DayType::Weekday };
+                let variance = if n > 1 { m2 / (n - 1) as f64 } else { 0.0 };
+                ((day_type, slot), Stats { n, mean, variance })
+            })
+            .collect();
+        let capacity = recent
+            .last()
+            .and_then(|(_, _, capacity)| *capacity)
+            .or(curated_capacity)
+            .and_then(|c| u32::try_from(c).ok());
+        let evidence = Evidence {
+            capacity,
+            recent: recent
+                .iter()
+                .filter_map(|(at, available, _)| {
+                    Some((db::wire_time(*at), u32::try_from(*available).ok()?))
+                })
+                .collect(),
+            baseline,
+            source_stale,
+            event_nearby: parks_with_events.contains(&park_id),
+        };
+        let forecast = model::forecast(&evidence, now);
+        let accuracy: Option<serde_json::Value> = sqlx::query_as::<_, (Option<serde_json::Value>,)>(
+            "select case when count(*) = 0 then null else jsonb_build_object(
+                 'window_days', $3::int,
+                 'scored_forecasts', count(*),
+                 'mean_absolute_error', (select jsonb_agg(jsonb_build_object('horizon_minutes', h, 'spaces', round(e::numeric, 1)) order by h)
+                                         from (select horizon_minutes h, avg(abs(actual - p50)) e from forecast.issued
+                                               where lot_id = $1 and actual is not null and target_at > $2 - make_interval(days => $3)
+                                               group by horizon_minutes) per_horizon),
+                 'interval_coverage', round(avg(case when actual between p10 and p90 then 1.0 else 0.0 end), 3)) end
+             from forecast.issued where lot_id = $1 and actual is not null and target_at > $2 - make_interval(days => $3)",
+        )
+        .bind(&lot_id)
+        .bind(db(now))
+        .bind(ACCURACY_DAYS)
+        .fetch_one(pool)
+        .await?
+        .0;
+        let based_on = evidence.recent.last().map(|(at, _)| db(*at));
+        let mut tx = pool.begin().await?;
+        sqlx::query(
+            "insert into forecast.lot_forecast (lot_id, issued_at, based_on_observed_at, capacity, horizons, confidence, reasons, accuracy)
+             values ($1, $2, $3, $4, $5, $6, $7, $8)
+             on conflict (lot_id) do update set issued_at = excluded.issued_at,
+                based_on_observed_at = excluded.based_on_observed_at, capacity = excluded.capacity,
+                horizons = excluded.horizons, confidence = excluded.confidence, reasons = excluded.reasons,
+                accuracy = excluded.accuracy",
+        )
+        .bind(&lot_id)
+        .bind(db(now))
+        .bind(based_on)
+        .bind(capacity.map(|c| c as i32))
+        .bind(serde_json::to_value(&forecast.horizons).expect("horizons serialize"))
+        .bind(forecast.confidence.map(Confidence::as_str))
+        .bind(forecast.reasons.iter().map(|reason| reason.as_str()).collect::<Vec<_>>())
+        .bind(accuracy)
+        .execute(&mut *tx)
+        .await?;
+        for horizon in &forecast.horizons {
+            sqlx::query(
+                "insert into forecast.issued (lot_id, issued_at, horizon_minutes, target_at, p10, p50, p90, risk_full)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict do nothing",
+            )
+            .bind(&lot_id)
+            .bind(db(now))
+            .bind(horizon.horizon_minutes as i16)
+            .bind(db(horizon.target_at))
+            .bind(horizon.p10 as i32)
+            .bind(horizon.p50 as i32)
+            .bind(horizon.p90 as i32)
+            .bind(horizon.risk_full)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        refreshed.lots += 1;
+    }
+
+    refreshed.parks = refresh_parks(pool, parks, now).await?;
+    sqlx::query("select pg_notify($1, 'forecast')")
+        .bind(DATA_CHANGED_CHANNEL)
+        .execute(pool)
+        .await?;
+    Ok(refreshed)
+}
+
+/// One hour of Seoul's latest official congestion forecast for a park.
+#[derive(sqlx::FromRow)]
+struct OfficialHour {
+    park_id: String,
+    issued_at: OffsetDateTime,
+    target_at: OffsetDateTime,
+    level: String,
+    population_min: Option<i32>,
+    population_max: Option<i32>,
+}
+
+/// Park outlooks from Seoul's official hourly forecast (the park's own history does not enter yet).
+async fn refresh_parks(pool: &PgPool, parks: &[String], now: Timestamp) -> sqlx::Result<u32> {
+    let rows: Vec<OfficialHour> = sqlx::query_as(
+        "select f.park_id, f.issued_at, f.target_at, f.level, f.population_min, f.population_max
+         from ingest.congestion_forecast_official f
+         join (select park_id, max(issued_at) as issued_at from ingest.congestion_forecast_official
+               where issued_at <= $2 group by park_id) latest using (park_id, issued_at)
+         where (cardinality($1::text[]) = 0 or f.park_id = any($1))
+           and f.target_at > $2 and f.target_at <= $2 + make_interval(hours => $3::int)
+         order by f.park_id, f.target_at",
+    )
+    .bind(parks)
+    .bind(db(now))
+    .bind(PARK_HOURS as i32)
+    .fetch_all(pool)
+    .await?;
+    let mut by_park: HashMap<String, (Timestamp, Vec<CongestionForecastHour>)> = HashMap::new();
+    for OfficialHour {
+        park_id,
+        issued_at,
+        target_at,
+        level,
+        population_min: min,
+        population_max: max,
+    } in rows
+    {
+        let Some(level) = [
+            CongestionLevel::Relaxed,
+            CongestionLevel::Normal,
+            CongestionLevel::SlightlyCrowded,
+            CongestionLevel::Crowded,
+        ]
+        .into_iter()
+        .find(|candidate| candidate.as_str() == level) else {
+            continue;
+        };
+        let target_at = db::wire_time(target_at);
+        let hours_ahead = now.seconds_until(target_at) / 3_600;
+        let entry =
+            by_park.entry(park_id).or_insert_with(|| (db::wire_time(issued_at), Vec::new()));
+        entry.1.push(CongestionForecastHour {
+            target_at,
+            level,
+            population_min: min.and_then(|v| u32::try_from(v).ok()),
+            population_max: max.and_then(|v| u32::try_from(v).ok()),
+            confidence: if hours_ahead < 3 { Confidence::High } else { Confidence::Medium },
+        });
+    }
+    let count = by_park.len() as u32;
+    for (park_id, (_, hours)) in by_park {
+        let confidence = hours.first().map(|hour| hour.confidence);
+        sqlx::query(
+            "insert into forecast.park_forecast (park_id, issued_at, hours, confidence, reasons)
+             values ($1, $2, $3, $4, $5)
+             on conflict (park_id) do update set issued_at = excluded.issued_at, hours = excluded.hours,
+                confidence = excluded.confidence, reasons = excluded.reasons",
+        )
+        .bind(&park_id)
+        .bind(db(now))
+        .bind(serde_json::to_value(&hours).expect("hours serialize"))
+        .bind(confidence.map(Confidence::as_str))
+        .bind(vec![ReasonCode::OfficialForecast.as_str()])
+        .execute(pool)
+        .await?;
+    }
+    Ok(count)
+}

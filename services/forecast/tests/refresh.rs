@@ -1,0 +1,152 @@
+//! Refresh against a real PostgreSQL: history folds into baselines once, forecasts are stored with their
+//! evidence, and issued horizons are scored when their time comes.
+
+use contracts::Timestamp;
+use db::testing::TestDatabase;
+use forecast::refresh::{self, Refreshed};
+
+const LOT: &str = "gwangnaru-1-2";
+const CAPACITY: i32 = 200;
+
+fn kst(text: &str) -> Timestamp {
+    let civil: jiff::civil::DateTime = text.parse().unwrap();
+    let zoned = civil.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(9))).unwrap();
+    Timestamp::from_jiff(zoned.timestamp())
+}
+
+/// A lot that empties through the morning every day: full capacity at 08:00, down to 20 by 14:00.
+fn available_at(instant: Timestamp) -> i32 {
+    let local = instant.as_jiff().to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(9)));
+    let minutes = i32::from(local.hour()) * 60 + i32::from(local.minute());
+    let progress = ((minutes - 8 * 60) as f64 / (6.0 * 60.0)).clamp(0.0, 1.0);
+    (f64::from(CAPACITY) - progress * f64::from(CAPACITY - 20)).round() as i32
+}
+
+fn plus(instant: Timestamp, seconds: i64) -> Timestamp {
+    Timestamp::from_unix_seconds(instant.as_unix_seconds() + seconds).unwrap()
+}
+
+async fn observe(database: &TestDatabase, from: Timestamp, until: Timestamp) {
+    let mut at = from;
+    while at <= until {
+        sqlx::query(
+            "insert into ingest.lot_observation (lot_id, observed_at, fetched_at, available, capacity)
+             values ($1, $2, $2, $3, $4) on conflict do nothing",
+        )
+        .bind(LOT)
+        .bind(db::db_time(at))
+        .bind(available_at(at))
+        .bind(CAPACITY)
+        .execute(&database.pool)
+        .await
+        .unwrap();
+        at = plus(at, 5 * 60);
+    }
+    sqlx::query(
+        "insert into ingest.source_status (source, last_attempt_at, last_success_at, last_outcome)
+         values ('parking_portal', $1, $1, 'ok')
+         on conflict (source) do update set last_attempt_at = $1, last_success_at = $1, consecutive_failures = 0",
+    )
+    .bind(db::db_time(until))
+    .execute(&database.pool)
+    .await
+    .unwrap();
+}
+
+async fn setup() -> TestDatabase {
+    let database = TestDatabase::create().await.unwrap();
+    db::reference::sync(&database.pool, &db::reference::Reference::curated().unwrap())
+        .await
+        .unwrap();
+    database
+}
+
+async fn baseline_samples(database: &TestDatabase) -> i64 {
+    let (n,): (Option<i64>,) =
+        sqlx::query_as("select sum(n)::int8 from forecast.baseline where lot_id = $1")
+            .bind(LOT)
+            .fetch_one(&database.pool)
+            .await
+            .unwrap();
+    n.unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_refresh_stores_a_forecast_that_follows_the_history() {
+    let database = setup().await;
+    // Three weeks of mornings, then today up to 10:00 (a Wednesday).
+    let now = kst("2026-06-17T10:00");
+    observe(&database, kst("2026-05-27T06:00"), now).await;
+
+    let refreshed = refresh::refresh(&database.pool, &[LOT.to_owned()], &[], now).await.unwrap();
+    assert_eq!(refreshed, Refreshed { lots: 1, parks: 0, scored: 0 });
+
+    let (based_on, capacity, horizons, confidence, reasons): (
+        Option<time::OffsetDateTime>,
+        Option<i32>,
+        serde_json::Value,
+        Option<String>,
+        Vec<String>,
+    ) = sqlx::query_as(
+        "select based_on_observed_at, capacity, horizons, confidence, reasons from forecast.lot_forecast where lot_id = $1",
+    )
+    .bind(LOT)
+    .fetch_one(&database.pool)
+    .await
+    .unwrap();
+    assert_eq!(based_on.map(db::wire_time), Some(now));
+    assert_eq!(capacity, Some(CAPACITY));
+    assert!(confidence.is_some(), "a lot with weeks of history gets a confidence");
+    assert!(!reasons.is_empty());
+    let horizons = horizons.as_array().unwrap();
+    assert!(!horizons.is_empty());
+    // Two hours out the history says the lot keeps emptying: the median must be well below now's count.
+    let two_hours =
+        horizons.iter().find(|h| h["horizon_minutes"] == 120).expect("a 120-minute horizon");
+    let expected = available_at(plus(now, 2 * 3_600));
+    let p50 = two_hours["p50"].as_i64().unwrap() as i32;
+    assert!((p50 - expected).abs() <= 15, "p50 {p50} should be near the usual {expected}");
+    assert!(two_hours["p10"].as_i64().unwrap() <= i64::from(p50));
+    assert!(two_hours["p90"].as_i64().unwrap() >= i64::from(p50));
+
+    database.drop_now().await.unwrap();
+}
+
+#[tokio::test]
+async fn history_folds_in_once_and_horizons_are_scored_when_due() {
+    let database = setup().await;
+    let now = kst("2026-06-17T10:00");
+    observe(&database, kst("2026-06-10T06:00"), now).await;
+    refresh::refresh(&database.pool, &[LOT.to_owned()], &[], now).await.unwrap();
+    let folded = baseline_samples(&database).await;
+    assert!(folded > 0);
+
+    // Repeating the refresh adds nothing: the watermark keeps observations from counting twice.
+    refresh::refresh(&database.pool, &[LOT.to_owned()], &[], now).await.unwrap();
+    assert_eq!(baseline_samples(&database).await, folded);
+
+    // An hour later, with the hour observed, the 15-to-60-minute horizons issued at 10:00 are scored.
+    let later = plus(now, 3_600);
+    observe(&database, plus(now, 5 * 60), later).await;
+    let refreshed = refresh::refresh(&database.pool, &[LOT.to_owned()], &[], later).await.unwrap();
+    assert!(refreshed.scored > 0, "{refreshed:?}");
+    assert_eq!(
+        baseline_samples(&database).await,
+        folded + 12,
+        "exactly the twelve new observations"
+    );
+    let (accuracy,): (Option<serde_json::Value>,) =
+        sqlx::query_as("select accuracy from forecast.lot_forecast where lot_id = $1")
+            .bind(LOT)
+            .fetch_one(&database.pool)
+            .await
+            .unwrap();
+    let accuracy = accuracy.expect("scored forecasts give an accuracy");
+    // Stored in the contract's shape: the api serves it as is.
+    let accuracy: contracts::v2::ForecastAccuracy = serde_json::from_value(accuracy).unwrap();
+    assert_eq!(u64::from(accuracy.scored_forecasts), refreshed.scored);
+    assert!(!accuracy.mean_absolute_error.is_empty());
+    assert!((0.0..=1.0).contains(&accuracy.interval_coverage));
+
+    database.drop_now().await.unwrap();
+}

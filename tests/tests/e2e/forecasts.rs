@@ -1,0 +1,33 @@
+//! Forecasts reach the app: ingest stores a parking cycle, asks the forecast service to refresh over gRPC,
+//! and the api serves the stored forecast with the evidence it started from.
+
+use std::time::{Duration, Instant};
+
+use tests::Sandbox;
+
+use crate::http::get_json;
+
+#[tokio::test]
+async fn a_parking_cycle_leads_to_a_served_lot_forecast() -> anyhow::Result<()> {
+    let sandbox = Sandbox::start().await?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let forecast = loop {
+        let body = get_json(sandbox.api_http, "/v2/lots/yeouido-2/forecast").await?;
+        if body["horizons"].as_array().is_some_and(|horizons| !horizons.is_empty()) {
+            break body;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "no forecast was served: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(forecast["issued_at"].is_string());
+    assert!(forecast["confidence"].is_string());
+    assert!(forecast["based_on"]["observed_at"].is_string(), "{forecast}");
+    let minutes: Vec<u64> = forecast["horizons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|horizon| horizon["horizon_minutes"].as_u64())
+        .collect();
+    assert_eq!(minutes, [15, 30, 60, 120]);
+    sandbox.stop().await
+}
