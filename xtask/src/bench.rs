@@ -39,7 +39,12 @@ pub fn run(sh: &Shell, target: &str) -> anyhow::Result<()> {
         "ingest" => {
             Ok(cmd!(sh, "cargo run --release --locked -p tests --example bench_ingest").run()?)
         }
-        _ => bail!("unknown benchmark `{target}`; available: api, ingest"),
+        // A throwaway database with 90 days of simulated history: see services/forecast/examples/bench_forecast.rs.
+        "forecast" => {
+            Ok(cmd!(sh, "cargo run --release --locked -p forecast --example bench_forecast")
+                .run()?)
+        }
+        _ => bail!("unknown benchmark `{target}`; available: api, ingest, forecast"),
     }
 }
 

@@ -22,6 +22,7 @@ mod fuzz;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use xshell::cmd;
 
 #[derive(Debug, Parser)]
 #[command(about = "Hangangjari project automation", bin_name = "cargo xtask")]
@@ -39,9 +40,14 @@ enum Command {
     /// Check the API and gRPC contracts against every released baseline, and the localization keys.
     Contracts,
     /// Run a benchmark and print its table (`api`: hot path vs nginx, fixed-rate latency, cold rebuild, RSS;
-    /// `ingest`: collection cycle, history inserts, change-to-visible).
+    /// `ingest`: collection cycle, history inserts, change-to-visible; `forecast`: rollup, refresh).
     Bench {
         /// What to measure.
+        target: String,
+    },
+    /// Backtest a model on its seeded evaluation set and print the table (`forecast`).
+    Eval {
+        /// What to evaluate.
         target: String,
     },
     /// Fuzz an upstream parser with libFuzzer (parking_portal, citydata, events, kma, notices).
@@ -68,6 +74,13 @@ fn main() -> anyhow::Result<()> {
         Command::Dev => dev::run(&sh),
         Command::Contracts => contracts::run(),
         Command::Bench { target } => bench::run(&sh, &target),
+        Command::Eval { target } => match target.as_str() {
+            // The seed and the scoring code live in services/forecast (examples/eval.rs); the data is regenerated.
+            "forecast" => {
+                Ok(cmd!(sh, "cargo run --release --locked -p forecast --example eval").run()?)
+            }
+            _ => anyhow::bail!("unknown evaluation `{target}`; available: forecast"),
+        },
         Command::Fuzz { parser, time } => fuzz::run(&sh, &parser, time),
         Command::Codegen { check } => {
             codegen::run(if check { codegen::Mode::Check } else { codegen::Mode::Write })

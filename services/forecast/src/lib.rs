@@ -8,9 +8,11 @@
 //! - `grpc.rs`: the `hangang.forecast.v1.Forecast` service.
 
 pub mod calendar;
+pub mod evaluate;
 pub mod grpc;
 pub mod model;
 pub mod refresh;
+pub mod simulate;
 
 use std::net::SocketAddr;
 

@@ -46,10 +46,14 @@ pub async fn roll_up(pool: &PgPool, lot_ids: &[String], now: Timestamp) -> sqlx:
              where cardinality($1::text[]) = 0 or l.lot_id = any($1)
          ),
          fresh as (
-             select o.lot_id, o.observed_at, o.available,
-                    (o.observed_at at time zone 'Asia/Seoul') as local
-             from ingest.lot_observation o join todo t using (lot_id)
-             where o.observed_at > t.since and o.observed_at <= $2 and o.available is not null
+             -- Per lot through the primary key, from its watermark: only new rows are read.
+             select t.lot_id, o.observed_at, o.available, (o.observed_at at time zone 'Asia/Seoul') as local
+             from todo t cross join lateral (
+                 select observed_at, available from ingest.lot_observation
+                 where lot_id = t.lot_id and observed_at > t.since and observed_at <= $2 and available is not null
+                 -- A fence: pulled up into a join, the planner would hash-join the whole table instead.
+                 offset 0
+             ) o
          ),
          grouped as (
              select lot_id,
@@ -75,10 +79,13 @@ pub async fn roll_up(pool: &PgPool, lot_ids: &[String], now: Timestamp) -> sqlx:
     .await?;
     sqlx::query(
         "insert into forecast.rollup_state (lot_id, rolled_up_to)
-         select l.lot_id, coalesce(max(o.observed_at), '-infinity'::timestamptz)
-         from reference.lot l left join ingest.lot_observation o on o.lot_id = l.lot_id and o.observed_at <= $2
+         select l.lot_id, coalesce(latest.observed_at, '-infinity'::timestamptz)
+         from reference.lot l
+         -- Per lot, newest first through the primary key: a scan of the whole history would grow forever.
+         left join lateral (select o.observed_at from ingest.lot_observation o
+                            where o.lot_id = l.lot_id and o.observed_at <= $2
+                            order by o.observed_at desc limit 1) latest on true
          where cardinality($1::text[]) = 0 or l.lot_id = any($1)
-         group by l.lot_id
          on conflict (lot_id) do update set rolled_up_to = greatest(forecast.rollup_state.rolled_up_to, excluded.rolled_up_to)",
     )
     .bind(lot_ids)
@@ -100,7 +107,7 @@ pub async fn score(pool: &PgPool, now: Timestamp) -> sqlx::Result<u64> {
                        and o.observed_at between i.target_at - interval '5 minutes' and i.target_at + interval '5 minutes'
                      order by abs(extract(epoch from o.observed_at - i.target_at)) limit 1) as actual
              from forecast.issued i
-             where i.scored_at is null and i.target_at + interval '5 minutes' <= $1
+             where i.scored_at is null and i.target_at <= $1 - interval '5 minutes'
          ),
          closed as (
              update forecast.issued i set actual = due.actual, scored_at = $1
@@ -154,6 +161,8 @@ pub async fn refresh(
     .await?;
     let parks_with_events: Vec<String> = events.into_iter().map(|(park,)| park).collect();
 
+    // One transaction for every lot: the api sees a refresh whole, and it costs one commit, not one per lot.
+    let mut tx = pool.begin().await?;
     for (lot_id, park_id, curated_capacity) in lot_ids(pool, lots).await? {
         let recent: Vec<(OffsetDateTime, i32, Option<i32>)> = sqlx::query_as(
             "select observed_at, available, capacity from ingest.lot_observation
@@ -216,7 +225,6 @@ pub async fn refresh(
         .await?
         .0;
         let based_on = evidence.recent.last().map(|(at, _)| db(*at));
-        let mut tx = pool.begin().await?;
         sqlx::query(
             "insert into forecast.lot_forecast (lot_id, issued_at, based_on_observed_at, capacity, horizons, confidence, reasons, accuracy)
              values ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -251,9 +259,9 @@ pub async fn refresh(
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await?;
         refreshed.lots += 1;
     }
+    tx.commit().await?;
 
     refreshed.parks = refresh_parks(pool, parks, now).await?;
     sqlx::query("select pg_notify($1, 'forecast')")
