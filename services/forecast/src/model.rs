@@ -5,7 +5,9 @@
 //! Near horizons lean on movement, far ones on the baseline: the weight of movement decays as
 //! `exp(-minutes / 40)`, and the current deviation from the baseline decays as `exp(-minutes / 90)`. The
 //! distribution is treated as normal: p10/p50/p90 are `p50 ∓ 1.2816 σ`, clamped to [0, capacity], and the
-//! risk of finding the lot full is `P(available < 0.5)`. No recent value → no forecast.
+//! risk of finding the lot full is `P(available < max(0.5, 3 % of capacity))`, banded low (< 0.2), medium
+//! (< 0.5) and high; `cargo xtask eval forecast` prints how often each band really ended full. No recent
+//! value → no forecast.
 
 use std::collections::HashMap;
 
@@ -23,6 +25,9 @@ pub const MAX_EVIDENCE_AGE_MINUTES: f64 = 120.0;
 /// Baseline samples needed before the baseline is trusted.
 pub const MIN_BASELINE_SAMPLES: i64 = 4;
 const Z_90: f64 = 1.281_551_6;
+/// The risk counts a lot as full below this share of its capacity: demand past capacity piles up at zero
+/// (the distribution is censored there), so the tail just above zero is mostly cars already queueing.
+const FULL_BELOW_SHARE: f64 = 0.03;
 
 /// Running statistics of one baseline cell.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -152,7 +157,7 @@ pub fn forecast(evidence: &Evidence, now: Timestamp) -> Forecast {
                     }
                 };
             let clamp = |value: f64| value.clamp(0.0, capacity).round() as u32;
-            let risk_full = normal_cdf((0.5 - p50) / sigma);
+            let risk_full = normal_cdf(((FULL_BELOW_SHARE * capacity).max(0.5) - p50) / sigma);
             let risk = if risk_full < 0.2 {
                 RiskBand::Low
             } else if risk_full < 0.5 {
