@@ -149,9 +149,20 @@ pub async fn serve_worker(
     add_services: impl FnOnce(tonic::service::RoutesBuilder) -> tonic::service::RoutesBuilder,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    serve_worker_with_admin(identity, listeners, add_services, Router::new(), shutdown).await
+}
+
+/// [`serve_worker`] with more admin routes (such as `/metrics`) beside the health endpoints.
+pub async fn serve_worker_with_admin(
+    identity: Identity,
+    listeners: WorkerListeners,
+    add_services: impl FnOnce(tonic::service::RoutesBuilder) -> tonic::service::RoutesBuilder,
+    admin_routes: Router,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let grpc_shutdown = shutdown.clone().cancelled_owned();
     let grpc = serve_grpc(listeners.grpc, identity.service, add_services, grpc_shutdown);
-    let admin = serve_http(listeners.admin, health_router(identity), shutdown);
+    let admin = serve_http(listeners.admin, health_router(identity).merge(admin_routes), shutdown);
     tokio::try_join!(grpc, admin)?;
     Ok(())
 }

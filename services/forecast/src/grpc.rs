@@ -12,12 +12,13 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 use tonic::{Request, Response, Status};
 
-use crate::refresh;
+use crate::{backtest, metrics::Metrics, refresh};
 
 /// The gRPC service.
 #[derive(Clone, Debug)]
 pub struct ForecastService {
     pub pool: PgPool,
+    pub metrics: Metrics,
 }
 
 fn unavailable(error: sqlx::Error) -> Status {
@@ -46,10 +47,12 @@ impl Forecast for ForecastService {
     ) -> Result<Response<RefreshResponse>, Status> {
         let request = request.into_inner();
         // Forecasts are issued as of now; `as_of` only says which observations prompted the refresh.
+        let began = std::time::Instant::now();
         let refreshed =
             refresh::refresh(&self.pool, &request.lot_ids, &request.park_ids, Timestamp::now())
-                .await
-                .map_err(unavailable)?;
+                .await;
+        self.metrics.observe_refresh(began.elapsed(), refreshed.as_ref().ok());
+        let refreshed = refreshed.map_err(unavailable)?;
         tracing::info!(cycle = %request.cycle_id, lots = refreshed.lots, parks = refreshed.parks, scored = refreshed.scored, "refreshed");
         Ok(Response::new(RefreshResponse {
             lots_refreshed: refreshed.lots,
@@ -114,51 +117,30 @@ impl Forecast for ForecastService {
     ) -> Result<Response<GetBacktestReportResponse>, Status> {
         let request = request.into_inner();
         let window_days = if request.window_days == 0 { 14 } else { request.window_days.min(365) };
-        let horizons: Vec<(i16, i64, f64, f64)> = sqlx::query_as(
-            "select horizon_minutes, count(*), avg(abs(actual - p50))::float8,
-                    avg(case when actual between p10 and p90 then 1.0 else 0.0 end)::float8
-             from forecast.issued
-             where actual is not null and target_at > now() - make_interval(days => $1::int)
-               and ($2::text is null or lot_id = $2)
-             group by horizon_minutes order by horizon_minutes",
-        )
-        .bind(window_days as i32)
-        .bind(&request.lot_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        let calibration: Vec<(String, i64, f64, f64)> = sqlx::query_as(
-            "select case when risk_full < 0.2 then 'low' when risk_full < 0.5 then 'medium' else 'high' end as band,
-                    count(*), avg(risk_full)::float8, avg(case when actual = 0 then 1.0 else 0.0 end)::float8
-             from forecast.issued
-             where actual is not null and target_at > now() - make_interval(days => $1::int)
-               and ($2::text is null or lot_id = $2)
-             group by 1 order by 1",
-        )
-        .bind(window_days as i32)
-        .bind(&request.lot_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unavailable)?;
+        let lot_id = request.lot_id.as_deref();
+        let horizons =
+            backtest::horizons(&self.pool, window_days, lot_id).await.map_err(unavailable)?;
+        let calibration =
+            backtest::bands(&self.pool, window_days, lot_id).await.map_err(unavailable)?;
         Ok(Response::new(GetBacktestReportResponse {
             window_days,
-            scored_forecasts: horizons.iter().map(|(_, n, _, _)| *n as u64).sum(),
+            scored_forecasts: horizons.iter().map(|h| h.scored as u64).sum(),
             horizons: horizons
                 .into_iter()
-                .map(|(minutes, n, mae, coverage)| HorizonScore {
-                    horizon_minutes: minutes as u32,
-                    scored_forecasts: n as u64,
-                    mean_absolute_error: mae,
-                    interval_coverage: coverage,
+                .map(|h| HorizonScore {
+                    horizon_minutes: h.horizon_minutes as u32,
+                    scored_forecasts: h.scored as u64,
+                    mean_absolute_error: h.mean_absolute_error,
+                    interval_coverage: h.coverage,
                 })
                 .collect(),
             calibration: calibration
                 .into_iter()
-                .map(|(band, n, predicted, observed)| RiskCalibration {
-                    band,
-                    scored_forecasts: n as u64,
-                    mean_predicted_risk: predicted,
-                    observed_full_rate: observed,
+                .map(|b| RiskCalibration {
+                    band: b.band,
+                    scored_forecasts: b.scored as u64,
+                    mean_predicted_risk: b.mean_predicted_risk,
+                    observed_full_rate: b.observed_full_rate,
                 })
                 .collect(),
         }))

@@ -7,9 +7,11 @@
 //! - `refresh.rs`: baselines kept incrementally, scoring, storing forecasts, notifying the api.
 //! - `grpc.rs`: the `hangang.forecast.v1.Forecast` service.
 
+pub mod backtest;
 pub mod calendar;
 pub mod evaluate;
 pub mod grpc;
+pub mod metrics;
 pub mod model;
 pub mod refresh;
 pub mod simulate;
@@ -47,8 +49,9 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let identity =
         server::Identity { service: "forecast", release_id: config.common.release_id.clone() };
-    let service = grpc::ForecastService { pool };
-    server::serve_worker(
+    let metrics = metrics::Metrics::default();
+    let service = grpc::ForecastService { pool: pool.clone(), metrics: metrics.clone() };
+    server::serve_worker_with_admin(
         identity,
         listeners,
         |mut routes| {
@@ -57,6 +60,7 @@ pub async fn run(
             );
             routes
         },
+        metrics::router(metrics, pool),
         shutdown,
     )
     .await
