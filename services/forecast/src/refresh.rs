@@ -37,7 +37,14 @@ fn db(instant: Timestamp) -> OffsetDateTime {
 
 /// Folds observations newer than each lot's watermark (up to `now`) into its baseline.
 pub async fn roll_up(pool: &PgPool, lot_ids: &[String], now: Timestamp) -> sqlx::Result<()> {
-    let holidays: Vec<String> = calendar::holidays().iter().map(ToString::to_string).collect();
+    // Holidays as days since 1970-01-01, the day numbers the query computes.
+    let holidays: Vec<i64> = calendar::holidays()
+        .iter()
+        .map(|date| {
+            date.to_zoned(jiff::tz::TimeZone::UTC).expect("in range").timestamp().as_second()
+                / 86_400
+        })
+        .collect();
     let mut tx = pool.begin().await?;
     sqlx::query(
         "with todo as (
@@ -46,8 +53,9 @@ pub async fn roll_up(pool: &PgPool, lot_ids: &[String], now: Timestamp) -> sqlx:
              where cardinality($1::text[]) = 0 or l.lot_id = any($1)
          ),
          fresh as (
-             -- Per lot through the primary key, from its watermark: only new rows are read.
-             select t.lot_id, o.observed_at, o.available, (o.observed_at at time zone 'Asia/Seoul') as local
+             -- Per lot through the primary key, from its watermark: only new rows are read. Seoul has kept
+             -- UTC+9 without daylight saving since 1988, so local time is plain arithmetic on epoch seconds.
+             select t.lot_id, floor(date_part('epoch', o.observed_at))::int8 + 32400 as local_s, o.available
              from todo t cross join lateral (
                  select observed_at, available from ingest.lot_observation
                  where lot_id = t.lot_id and observed_at > t.since and observed_at <= $2 and available is not null
@@ -55,12 +63,17 @@ pub async fn roll_up(pool: &PgPool, lot_ids: &[String], now: Timestamp) -> sqlx:
                  offset 0
              ) o
          ),
-         grouped as (
-             select lot_id,
-                    case when extract(isodow from local) >= 6 or local::date = any($3::date[]) then 'weekend' else 'weekday' end as day_type,
-                    (extract(hour from local) * 4 + floor(extract(minute from local) / 15))::smallint as slot,
+         per_day as (
+             select lot_id, local_s / 86400 as day, ((local_s % 86400) / 900)::smallint as slot,
                     count(*) as n, sum(available)::float8 as s, sum(available::float8 * available) as ss
              from fresh group by 1, 2, 3
+         ),
+         grouped as (
+             -- Day 0 (1970-01-01) was a Thursday: (day + 3) % 7 is 5 on Saturdays and 6 on Sundays.
+             select lot_id,
+                    case when (day + 3) % 7 >= 5 or day = any($3::int8[]) then 'weekend' else 'weekday' end as day_type,
+                    slot, sum(n) as n, sum(s) as s, sum(ss) as ss
+             from per_day group by 1, 2, 3
          )
          insert into forecast.baseline (lot_id, day_type, slot, n, mean, m2)
          select lot_id, day_type, slot, n, s / n, greatest(ss - s * s / n, 0) from grouped

@@ -150,3 +150,41 @@ async fn history_folds_in_once_and_horizons_are_scored_when_due() {
 
     database.drop_now().await.unwrap();
 }
+
+#[tokio::test]
+async fn baselines_are_keyed_by_seoul_day_type_and_quarter_hour() {
+    let database = setup().await;
+    // Saturday 23:50 KST (a weekend, Friday 14:50 in UTC), Monday 00:05 KST (a weekday, Sunday in UTC) and
+    // Wednesday 2026-06-03 10:20 KST (the local-election holiday).
+    for (at, available) in
+        [("2026-06-13T23:50", 11), ("2026-06-15T00:05", 22), ("2026-06-03T10:20", 33)]
+    {
+        sqlx::query(
+            "insert into ingest.lot_observation (lot_id, observed_at, fetched_at, available, capacity)
+             values ($1, $2, $2, $3, 200)",
+        )
+        .bind(LOT)
+        .bind(db::db_time(kst(at)))
+        .bind(available)
+        .execute(&database.pool)
+        .await
+        .unwrap();
+    }
+    refresh::roll_up(&database.pool, &[LOT.to_owned()], kst("2026-06-16T00:00")).await.unwrap();
+    let cells: Vec<(String, i16, i64, f64)> = sqlx::query_as(
+        "select day_type, slot, n, mean from forecast.baseline where lot_id = $1 order by mean",
+    )
+    .bind(LOT)
+    .fetch_all(&database.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        cells,
+        [
+            ("weekend".to_owned(), 95, 1, 11.0),
+            ("weekday".to_owned(), 0, 1, 22.0),
+            ("weekend".to_owned(), 41, 1, 33.0),
+        ]
+    );
+    database.drop_now().await.unwrap();
+}
