@@ -13,6 +13,7 @@ pub mod evaluate;
 pub mod grpc;
 pub mod metrics;
 pub mod model;
+pub mod park;
 pub mod refresh;
 pub mod simulate;
 

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 
 use contracts::{
     Timestamp,
-    v2::{Confidence, CongestionForecastHour, CongestionLevel, ReasonCode},
+    enums::WireEnum,
+    freshness::SourceId,
+    v2::{Confidence, CongestionLevel},
 };
 use sqlx::PgPool;
 use time::OffsetDateTime;
@@ -14,12 +16,15 @@ use time::OffsetDateTime;
 use crate::{
     calendar::{self, DayType},
     model::{self, Evidence, Stats},
+    park::{self, ParkEvidence},
 };
 
 /// The channel the api listens on.
 const DATA_CHANGED_CHANNEL: &str = "hangang_data_changed";
 /// How far ahead the park outlook reaches.
 const PARK_HOURS: i64 = 12;
+/// How far back a park's own congestion history reaches.
+const PARK_HISTORY_DAYS: i32 = 56;
 /// The window the accuracy shown with a forecast covers.
 const ACCURACY_DAYS: i32 = 14;
 
@@ -31,20 +36,24 @@ pub struct Refreshed {
     pub scored: u64,
 }
 
+/// The curated holidays as days since 1970-01-01, the day numbers the queries compute.
+fn holiday_day_numbers() -> Vec<i64> {
+    calendar::holidays()
+        .iter()
+        .map(|date| {
+            date.to_zoned(jiff::tz::TimeZone::UTC).expect("in range").timestamp().as_second()
+                / 86_400
+        })
+        .collect()
+}
+
 fn db(instant: Timestamp) -> OffsetDateTime {
     db::db_time(instant)
 }
 
 /// Folds observations newer than each lot's watermark (up to `now`) into its baseline.
 pub async fn roll_up(pool: &PgPool, lot_ids: &[String], now: Timestamp) -> sqlx::Result<()> {
-    // Holidays as days since 1970-01-01, the day numbers the query computes.
-    let holidays: Vec<i64> = calendar::holidays()
-        .iter()
-        .map(|date| {
-            date.to_zoned(jiff::tz::TimeZone::UTC).expect("in range").timestamp().as_second()
-                / 86_400
-        })
-        .collect();
+    let holidays = holiday_day_numbers();
     let mut tx = pool.begin().await?;
     sqlx::query(
         "with todo as (
@@ -158,13 +167,7 @@ pub async fn refresh(
     roll_up(pool, lots, now).await?;
     let scored = score(pool, now).await?;
     let mut refreshed = Refreshed { scored, ..Refreshed::default() };
-    let parking_fresh: Option<(Option<OffsetDateTime>, i32)> =
-        sqlx::query_as("select last_success_at, consecutive_failures from ingest.source_status where source = 'parking_portal'")
-            .fetch_optional(pool)
-            .await?;
-    let source_stale = parking_fresh.is_none_or(|(success, failures)| {
-        failures > 0 || success.is_none_or(|at| db::wire_time(at).seconds_until(now) > 10 * 60)
-    });
+    let source_stale = source_stale(pool, SourceId::ParkingPortal, 10 * 60, now).await?;
     let events: Vec<(String,)> = sqlx::query_as(
         "select distinct park_id from ingest.event
          where cancelled_at is null and ($1 at time zone 'Asia/Seoul')::date between starts_on and ends_on",
@@ -276,7 +279,7 @@ pub async fn refresh(
     }
     tx.commit().await?;
 
-    refreshed.parks = refresh_parks(pool, parks, now).await?;
+    refreshed.parks = refresh_parks(pool, parks, now, &parks_with_events).await?;
     sqlx::query("select pg_notify($1, 'forecast')")
         .bind(DATA_CHANGED_CHANNEL)
         .execute(pool)
@@ -284,81 +287,146 @@ pub async fn refresh(
     Ok(refreshed)
 }
 
+/// Whether `source` counts as stale for forecasting: failing now, never collected, or last collected more
+/// than `max_age_seconds` ago.
+async fn source_stale(
+    pool: &PgPool,
+    source: SourceId,
+    max_age_seconds: i64,
+    now: Timestamp,
+) -> sqlx::Result<bool> {
+    let status: Option<(Option<OffsetDateTime>, i32)> = sqlx::query_as(
+        "select last_success_at, consecutive_failures from ingest.source_status where source = $1",
+    )
+    .bind(source.as_str())
+    .fetch_optional(pool)
+    .await?;
+    Ok(status.is_none_or(|(success, failures)| {
+        failures > 0
+            || success.is_none_or(|at| db::wire_time(at).seconds_until(now) > max_age_seconds)
+    }))
+}
+
 /// One hour of Seoul's latest official congestion forecast for a park.
 #[derive(sqlx::FromRow)]
-struct OfficialHour {
+struct OfficialRow {
     park_id: String,
-    issued_at: OffsetDateTime,
     target_at: OffsetDateTime,
     level: String,
     population_min: Option<i32>,
     population_max: Option<i32>,
 }
 
-/// Park outlooks from Seoul's official hourly forecast (the park's own history does not enter yet).
-async fn refresh_parks(pool: &PgPool, parks: &[String], now: Timestamp) -> sqlx::Result<u32> {
-    let rows: Vec<OfficialHour> = sqlx::query_as(
-        "select f.park_id, f.issued_at, f.target_at, f.level, f.population_min, f.population_max
+/// How often a park was at `level` on `day_type` days at `hour` (Seoul) over the history window.
+#[derive(sqlx::FromRow)]
+struct HistoryRow {
+    park_id: String,
+    day_type: String,
+    hour: i32,
+    level: String,
+    n: i64,
+}
+
+fn level(text: &str) -> Option<CongestionLevel> {
+    <CongestionLevel as WireEnum>::VALUES.iter().copied().find(|level| level.as_str() == text)
+}
+
+/// Park outlooks: Seoul's official hourly forecast blended with each park's own history (see `park`).
+async fn refresh_parks(
+    pool: &PgPool,
+    parks: &[String],
+    now: Timestamp,
+    parks_with_events: &[String],
+) -> sqlx::Result<u32> {
+    let park_ids: Vec<(String,)> = sqlx::query_as(
+        "select park_id from reference.park where cardinality($1::text[]) = 0 or park_id = any($1)",
+    )
+    .bind(parks)
+    .fetch_all(pool)
+    .await?;
+    let official: Vec<OfficialRow> = sqlx::query_as(
+        "select f.park_id, f.target_at, f.level, f.population_min, f.population_max
          from ingest.congestion_forecast_official f
          join (select park_id, max(issued_at) as issued_at from ingest.congestion_forecast_official
                where issued_at <= $2 group by park_id) latest using (park_id, issued_at)
          where (cardinality($1::text[]) = 0 or f.park_id = any($1))
-           and f.target_at > $2 and f.target_at <= $2 + make_interval(hours => $3::int)
-         order by f.park_id, f.target_at",
+           and f.target_at > $2 and f.target_at <= $2 + make_interval(hours => $3::int)",
     )
     .bind(parks)
     .bind(db(now))
     .bind(PARK_HOURS as i32)
     .fetch_all(pool)
     .await?;
-    let mut by_park: HashMap<String, (Timestamp, Vec<CongestionForecastHour>)> = HashMap::new();
-    for OfficialHour {
-        park_id,
-        issued_at,
-        target_at,
-        level,
-        population_min: min,
-        population_max: max,
-    } in rows
-    {
-        let Some(level) = [
-            CongestionLevel::Relaxed,
-            CongestionLevel::Normal,
-            CongestionLevel::SlightlyCrowded,
-            CongestionLevel::Crowded,
-        ]
+    // Same Seoul arithmetic as the lot rollup: UTC+9, day 0 a Thursday.
+    let history: Vec<HistoryRow> = sqlx::query_as(
+        "with seen as (
+             select park_id, level, floor(date_part('epoch', observed_at))::int8 + 32400 as local_s
+             from ingest.congestion_observation
+             where (cardinality($1::text[]) = 0 or park_id = any($1))
+               and observed_at > $2 - make_interval(days => $3::int) and observed_at <= $2
+         )
+         select park_id,
+                case when (local_s / 86400 + 3) % 7 >= 5 or local_s / 86400 = any($4::int8[]) then 'weekend' else 'weekday' end as day_type,
+                ((local_s % 86400) / 3600)::int4 as hour, level, count(*) as n
+         from seen group by 1, 2, 3, 4",
+    )
+    .bind(parks)
+    .bind(db(now))
+    .bind(PARK_HISTORY_DAYS)
+    .bind(holiday_day_numbers())
+    .fetch_all(pool)
+    .await?;
+    let citydata_stale = source_stale(pool, SourceId::SeoulCitydata, 30 * 60, now).await?;
+
+    let mut evidence: HashMap<String, ParkEvidence> = park_ids
         .into_iter()
-        .find(|candidate| candidate.as_str() == level) else {
+        .map(|(park_id,)| {
+            let event_nearby = parks_with_events.contains(&park_id);
+            (
+                park_id,
+                ParkEvidence {
+                    source_stale: citydata_stale,
+                    event_nearby,
+                    ..ParkEvidence::default()
+                },
+            )
+        })
+        .collect();
+    for row in official {
+        let (Some(park), Some(level)) = (evidence.get_mut(&row.park_id), level(&row.level)) else {
             continue;
         };
-        let target_at = db::wire_time(target_at);
-        let hours_ahead = now.seconds_until(target_at) / 3_600;
-        let entry =
-            by_park.entry(park_id).or_insert_with(|| (db::wire_time(issued_at), Vec::new()));
-        entry.1.push(CongestionForecastHour {
-            target_at,
+        park.official.push(park::OfficialHour {
+            target_at: db::wire_time(row.target_at),
             level,
-            population_min: min.and_then(|v| u32::try_from(v).ok()),
-            population_max: max.and_then(|v| u32::try_from(v).ok()),
-            confidence: if hours_ahead < 3 { Confidence::High } else { Confidence::Medium },
+            population_min: row.population_min.and_then(|v| u32::try_from(v).ok()),
+            population_max: row.population_max.and_then(|v| u32::try_from(v).ok()),
         });
     }
-    let count = by_park.len() as u32;
-    for (park_id, (_, hours)) in by_park {
-        let confidence = hours.first().map(|hour| hour.confidence);
+    for row in history {
+        let Some(park) = evidence.get_mut(&row.park_id) else { continue };
+        let Some(index) = level(&row.level).and_then(park::level_index) else { continue };
+        let day_type = if row.day_type == "weekend" { DayType::Weekend } else { DayType::Weekday };
+        park.history.entry((day_type, row.hour as u8)).or_default()[index] += row.n as u32;
+    }
+
+    let mut tx = pool.begin().await?;
+    for (park_id, evidence) in &evidence {
+        let outlook = park::outlook(evidence, now, PARK_HOURS as u32);
         sqlx::query(
             "insert into forecast.park_forecast (park_id, issued_at, hours, confidence, reasons)
              values ($1, $2, $3, $4, $5)
              on conflict (park_id) do update set issued_at = excluded.issued_at, hours = excluded.hours,
                 confidence = excluded.confidence, reasons = excluded.reasons",
         )
-        .bind(&park_id)
+        .bind(park_id)
         .bind(db(now))
-        .bind(serde_json::to_value(&hours).expect("hours serialize"))
-        .bind(confidence.map(Confidence::as_str))
-        .bind(vec![ReasonCode::OfficialForecast.as_str()])
-        .execute(pool)
+        .bind(serde_json::to_value(&outlook.hours).expect("hours serialize"))
+        .bind(outlook.confidence.map(Confidence::as_str))
+        .bind(outlook.reasons.iter().map(|reason| reason.as_str()).collect::<Vec<_>>())
+        .execute(&mut *tx)
         .await?;
     }
-    Ok(count)
+    tx.commit().await?;
+    Ok(evidence.len() as u32)
 }

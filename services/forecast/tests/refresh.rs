@@ -3,7 +3,7 @@
 
 use contracts::Timestamp;
 use db::testing::TestDatabase;
-use forecast::refresh::{self, Refreshed};
+use forecast::refresh;
 
 const LOT: &str = "gwangnaru-1-2";
 const CAPACITY: i32 = 200;
@@ -79,7 +79,7 @@ async fn a_refresh_stores_a_forecast_that_follows_the_history() {
     observe(&database, kst("2026-05-27T06:00"), now).await;
 
     let refreshed = refresh::refresh(&database.pool, &[LOT.to_owned()], &[], now).await.unwrap();
-    assert_eq!(refreshed, Refreshed { lots: 1, parks: 0, scored: 0 });
+    assert_eq!((refreshed.lots, refreshed.scored), (1, 0), "{refreshed:?}");
 
     let (based_on, capacity, horizons, confidence, reasons): (
         Option<time::OffsetDateTime>,
@@ -186,5 +186,60 @@ async fn baselines_are_keyed_by_seoul_day_type_and_quarter_hour() {
             ("weekend".to_owned(), 41, 1, 33.0),
         ]
     );
+    database.drop_now().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_park_outlook_blends_the_official_forecast_with_the_park_history() {
+    let database = setup().await;
+    let now = kst("2026-06-17T10:00");
+    // Four weeks of weekday readings: yeouido is always crowded.
+    let mut at = kst("2026-05-20T00:00");
+    while at < now {
+        sqlx::query(
+            "insert into ingest.congestion_observation (park_id, observed_at, fetched_at, level)
+             values ('yeouido', $1, $1, 'crowded')",
+        )
+        .bind(db::db_time(at))
+        .execute(&database.pool)
+        .await
+        .unwrap();
+        at = plus(at, 3_600);
+    }
+    // The city's latest forecast covers the next two hours only and says normal.
+    for hours in 1..=2 {
+        sqlx::query(
+            "insert into ingest.congestion_forecast_official (park_id, issued_at, target_at, level, population_min, population_max)
+             values ('yeouido', $1, $2, 'normal', 1000, 2000)",
+        )
+        .bind(db::db_time(now))
+        .bind(db::db_time(plus(now, hours * 3_600)))
+        .execute(&database.pool)
+        .await
+        .unwrap();
+    }
+    sqlx::query(
+        "insert into ingest.source_status (source, last_attempt_at, last_success_at, last_outcome)
+         values ('seoul_citydata', $1, $1, 'ok')",
+    )
+    .bind(db::db_time(now))
+    .execute(&database.pool)
+    .await
+    .unwrap();
+
+    refresh::refresh(&database.pool, &[], &["yeouido".to_owned()], now).await.unwrap();
+    let (hours, confidence, reasons): (serde_json::Value, Option<String>, Vec<String>) = sqlx::query_as(
+        "select hours, confidence, reasons from forecast.park_forecast where park_id = 'yeouido'",
+    )
+    .fetch_one(&database.pool)
+    .await
+    .unwrap();
+    let hours: Vec<contracts::v2::CongestionForecastHour> = serde_json::from_value(hours).unwrap();
+    assert_eq!(hours.len(), 12, "history carries the outlook past the official hours");
+    // 0.75 × normal (1) + 0.25 × crowded (3) = 1.5 → slightly crowded; past the city's hours, crowded.
+    assert_eq!(hours[0].level, contracts::v2::CongestionLevel::SlightlyCrowded);
+    assert_eq!(hours[5].level, contracts::v2::CongestionLevel::Crowded);
+    assert_eq!(confidence.as_deref(), Some("medium"));
+    assert_eq!(reasons, ["official_forecast"]);
     database.drop_now().await.unwrap();
 }
