@@ -84,7 +84,8 @@ fn slope_per_minute(points: &[(Timestamp, u32)]) -> f64 {
     if variance == 0.0 { 0.0 } else { covariance / variance }
 }
 
-fn lower(confidence: Confidence) -> Confidence {
+/// One confidence step down (a stale source, for instance).
+pub(crate) fn lower(confidence: Confidence) -> Confidence {
     match confidence {
         Confidence::High => Confidence::Medium,
         _ => Confidence::Low,

@@ -20,7 +20,10 @@ use contracts::{
     v2::{Confidence, CongestionForecastHour, CongestionLevel, ReasonCode},
 };
 
-use crate::calendar::{self, DayType};
+use crate::{
+    calendar::{self, DayType},
+    model::lower,
+};
 
 /// History readings needed before a day type × hour is trusted.
 pub const MIN_HISTORY: u32 = 4;
@@ -69,13 +72,6 @@ pub struct Outlook {
 
 fn seoul_hour(instant: Timestamp) -> u8 {
     (calendar::slot(instant) / 4) as u8
-}
-
-fn lower(confidence: Confidence) -> Confidence {
-    match confidence {
-        Confidence::High => Confidence::Medium,
-        _ => Confidence::Low,
-    }
 }
 
 /// The outlook for the `hours` whole hours after `now`.
