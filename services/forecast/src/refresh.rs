@@ -157,14 +157,21 @@ async fn lot_ids(
     .await
 }
 
-/// Recomputes and stores the forecasts of `lots` and `parks` (all when empty) as of `now`.
+/// Recomputes and stores, as of `now`, the forecasts of exactly the `lots` and `parks` named (what an ingest
+/// cycle changed), or of everything when both are empty (a full refresh).
 pub async fn refresh(
     pool: &PgPool,
     lots: &[String],
     parks: &[String],
     now: Timestamp,
 ) -> sqlx::Result<Refreshed> {
-    roll_up(pool, lots, now).await?;
+    let everything = lots.is_empty() && parks.is_empty();
+    // In the queries below an empty list means every row; it is only passed that way for a full refresh.
+    let lots_to_do =
+        if everything || !lots.is_empty() { lot_ids(pool, lots).await? } else { Vec::new() };
+    if !lots_to_do.is_empty() {
+        roll_up(pool, lots, now).await?;
+    }
     let scored = score(pool, now).await?;
     let mut refreshed = Refreshed { scored, ..Refreshed::default() };
     let source_stale = source_stale(pool, SourceId::ParkingPortal, 10 * 60, now).await?;
@@ -179,7 +186,7 @@ pub async fn refresh(
 
     // One transaction for every lot: the api sees a refresh whole, and it costs one commit, not one per lot.
     let mut tx = pool.begin().await?;
-    for (lot_id, park_id, curated_capacity) in lot_ids(pool, lots).await? {
+    for (lot_id, park_id, curated_capacity) in lots_to_do {
         let recent: Vec<(OffsetDateTime, i32, Option<i32>)> = sqlx::query_as(
             "select observed_at, available, capacity from ingest.lot_observation
              where lot_id = $1 and available is not null and observed_at <= $2
@@ -279,7 +286,9 @@ pub async fn refresh(
     }
     tx.commit().await?;
 
-    refreshed.parks = refresh_parks(pool, parks, now, &parks_with_events).await?;
+    if everything || !parks.is_empty() {
+        refreshed.parks = refresh_parks(pool, parks, now, &parks_with_events).await?;
+    }
     sqlx::query("select pg_notify($1, 'forecast')")
         .bind(DATA_CHANGED_CHANNEL)
         .execute(pool)

@@ -3,7 +3,7 @@
 
 use contracts::Timestamp;
 use db::testing::TestDatabase;
-use forecast::refresh;
+use forecast::refresh::{self, Refreshed};
 
 const LOT: &str = "gwangnaru-1-2";
 const CAPACITY: i32 = 200;
@@ -79,7 +79,7 @@ async fn a_refresh_stores_a_forecast_that_follows_the_history() {
     observe(&database, kst("2026-05-27T06:00"), now).await;
 
     let refreshed = refresh::refresh(&database.pool, &[LOT.to_owned()], &[], now).await.unwrap();
-    assert_eq!((refreshed.lots, refreshed.scored), (1, 0), "{refreshed:?}");
+    assert_eq!(refreshed, Refreshed { lots: 1, parks: 0, scored: 0 }, "only the lot named");
 
     let (based_on, capacity, horizons, confidence, reasons): (
         Option<time::OffsetDateTime>,
@@ -227,7 +227,9 @@ async fn a_park_outlook_blends_the_official_forecast_with_the_park_history() {
     .await
     .unwrap();
 
-    refresh::refresh(&database.pool, &[], &["yeouido".to_owned()], now).await.unwrap();
+    let refreshed =
+        refresh::refresh(&database.pool, &[], &["yeouido".to_owned()], now).await.unwrap();
+    assert_eq!(refreshed, Refreshed { lots: 0, parks: 1, scored: 0 }, "only the park named");
     let (hours, confidence, reasons): (serde_json::Value, Option<String>, Vec<String>) = sqlx::query_as(
         "select hours, confidence, reasons from forecast.park_forecast where park_id = 'yeouido'",
     )
