@@ -143,6 +143,7 @@ impl Sandbox {
         workers.push(Worker { name: "forecast", grpc, admin: admin_addr });
         let config = forecast::Config {
             grpc_addr: grpc,
+            api_url: Some(format!("http://{api_http}")),
             database: api_config.database.clone(),
             admin: admin(admin_addr),
             common: common(),

@@ -148,7 +148,9 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
             .env("SCHEDULE_SCALE", "0.05");
     })?;
     spawn("hangang-forecast", &|c| {
-        c.env("GRPC_ADDR", "127.0.0.1:50052").env("ADMIN_ADDR", "127.0.0.1:9092");
+        c.env("GRPC_ADDR", "127.0.0.1:50052")
+            .env("ADMIN_ADDR", "127.0.0.1:9092")
+            .env("API_URL", format!("http://{API_ADDR}"));
     })?;
     spawn("hangang-push", &|c| {
         c.env("GRPC_ADDR", "127.0.0.1:50053")

@@ -12,13 +12,14 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 use tonic::{Request, Response, Status};
 
-use crate::{backtest, metrics::Metrics, refresh};
+use crate::{backtest, metrics::Metrics, refresh, warm::Warmer};
 
 /// The gRPC service.
 #[derive(Clone, Debug)]
 pub struct ForecastService {
     pub pool: PgPool,
     pub metrics: Metrics,
+    pub warmer: Option<Warmer>,
 }
 
 fn unavailable(error: sqlx::Error) -> Status {
@@ -53,6 +54,9 @@ impl Forecast for ForecastService {
                 .await;
         self.metrics.observe_refresh(began.elapsed(), refreshed.as_ref().ok());
         let refreshed = refreshed.map_err(unavailable)?;
+        if let Some(warmer) = &self.warmer {
+            warmer.after_refresh();
+        }
         tracing::info!(cycle = %request.cycle_id, lots = refreshed.lots, parks = refreshed.parks, scored = refreshed.scored, "refreshed");
         Ok(Response::new(RefreshResponse {
             lots_refreshed: refreshed.lots,

@@ -5,7 +5,10 @@
 //! - `model.rs`: the forecast as a pure function of its evidence (tested on hand-checkable series).
 //! - `calendar.rs`: day types (weekends and Korean public holidays) and quarter-hour slots in Seoul.
 //! - `refresh.rs`: baselines kept incrementally, scoring, storing forecasts, notifying the api.
-//! - `grpc.rs`: the `hangang.forecast.v1.Forecast` service.
+//! - `park.rs`: park outlooks, the official forecast blended with the park's own history.
+//! - `grpc.rs`: the `hangang.forecast.v1.Forecast` service; `metrics.rs`: `/metrics` on the admin listener.
+//! - `warm.rs`: first-screen warming of the api's home summary after a refresh.
+//! - `simulate.rs`, `evaluate.rs`: the seeded evaluation set and the backtest (`cargo xtask eval forecast`).
 
 pub mod backtest;
 pub mod calendar;
@@ -16,8 +19,11 @@ pub mod model;
 pub mod park;
 pub mod refresh;
 pub mod simulate;
+pub mod warm;
 
 use std::net::SocketAddr;
+
+use anyhow::Context;
 
 use db::DatabaseSettings;
 use server::WorkerListeners;
@@ -30,6 +36,11 @@ pub struct Config {
     /// Listen address of the gRPC server (`grpc.health.v1` and reflection included).
     #[arg(long, env = "GRPC_ADDR", default_value = "0.0.0.0:50052")]
     pub grpc_addr: SocketAddr,
+
+    /// The api's base URL (in-cluster); after each refresh its home summary is requested once so the first
+    /// app open after new data finds a warm cache. No warming when unset.
+    #[arg(long, env = "API_URL")]
+    pub api_url: Option<String>,
 
     #[command(flatten)]
     pub database: DatabaseSettings,
@@ -51,7 +62,13 @@ pub async fn run(
     let identity =
         server::Identity { service: "forecast", release_id: config.common.release_id.clone() };
     let metrics = metrics::Metrics::default();
-    let service = grpc::ForecastService { pool: pool.clone(), metrics: metrics.clone() };
+    let warmer = config
+        .api_url
+        .as_deref()
+        .map(warm::Warmer::new)
+        .transpose()
+        .context("cannot build the warming HTTP client")?;
+    let service = grpc::ForecastService { pool: pool.clone(), metrics: metrics.clone(), warmer };
     server::serve_worker_with_admin(
         identity,
         listeners,

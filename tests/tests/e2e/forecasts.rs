@@ -45,3 +45,26 @@ async fn a_parking_cycle_leads_to_a_served_lot_forecast() -> anyhow::Result<()> 
     assert_eq!(value("hangang_forecast_backtest_up"), 1.0);
     sandbox.stop().await
 }
+
+#[tokio::test]
+async fn a_refresh_warms_the_home_summary_before_anyone_asks() -> anyhow::Result<()> {
+    let sandbox = Sandbox::start().await?;
+    // No data request comes from this test: any snapshot the api builds is the forecast service's warming.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, metrics) = get(sandbox.api_http, "/metrics").await?;
+        let built = metrics
+            .lines()
+            .filter(|line| {
+                line.starts_with("hangang_api_snapshot_lookups_total{tier=\"postgres\"}")
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>();
+        if built >= 1.0 {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the api was never warmed:\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sandbox.stop().await
+}
