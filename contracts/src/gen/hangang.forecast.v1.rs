@@ -6,7 +6,8 @@ pub struct RefreshRequest {
     pub lot_ids: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
     #[prost(string, repeated, tag = "2")]
     pub park_ids: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
-    /// The instant the new observations describe; forecasts are issued as of this time.
+    /// The instant the new observations describe, for tracing. Forecasts are issued as of the refresh itself,
+    /// from everything stored by then: a refresh delivered late from ingest's outbox still uses the newest data.
     #[prost(message, optional, tag = "3")]
     pub as_of: ::core::option::Option<::prost_types::Timestamp>,
     /// The ingest run that caused the refresh, for tracing and idempotency.
