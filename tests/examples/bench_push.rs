@@ -88,7 +88,10 @@ async fn main() -> anyhow::Result<()> {
     )?);
     let sender = Sender { pool: pool.clone(), apns: client };
     let senders: Vec<_> = (0..SENDERS)
-        .map(|_| tokio::spawn(sender.clone().run(Duration::from_millis(5), shutdown.clone())))
+        .map(|_| {
+            let metrics = push::metrics::Metrics::default();
+            tokio::spawn(sender.clone().run(Duration::from_millis(5), metrics, shutdown.clone()))
+        })
         .collect();
 
     // One fact per lot, submitted one after another as ingest would after a cycle.

@@ -27,6 +27,7 @@ pub struct PushService {
     pub pool: PgPool,
     /// The Redis preference index, when configured.
     pub index: Option<crate::index::PreferenceIndex>,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl From<InstallationError> for Status {
@@ -288,6 +289,7 @@ impl Push for PushService {
                     tracing::error!(%error, "storing facts failed");
                     Status::unavailable("the push store is unavailable")
                 })?;
+        self.metrics.submitted(&submitted);
         Ok(Response::new(SubmitFactsResponse {
             accepted: submitted.accepted,
             duplicates: submitted.duplicates,

@@ -6,6 +6,7 @@
 //! - `pipeline.rs`: one transaction per submission: facts stored once by key, decisions, outbox rows.
 //! - `grpc.rs`: the `hangang.push.v1.Push` service.
 //! - `jwt.rs`: the provider token; `apns.rs`: the HTTP/2 client; `sender.rs`: drains the outbox.
+//! - `metrics.rs`: `/metrics` on the admin listener (facts, decisions, send outcomes, outbox backlog).
 
 pub mod apns;
 pub mod decide;
@@ -13,6 +14,7 @@ pub mod grpc;
 pub mod index;
 pub mod installations;
 pub mod jwt;
+pub mod metrics;
 pub mod pipeline;
 pub mod secret;
 pub mod sender;
@@ -65,13 +67,18 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let identity =
         server::Identity { service: "push", release_id: config.common.release_id.clone() };
+    let metrics = metrics::Metrics::default();
     let mut senders = Vec::new();
     match apns::ApnsClient::from_settings(&config.apns)? {
         Some(client) => {
             let sender = sender::Sender { pool: pool.clone(), apns: std::sync::Arc::new(client) };
             for _ in 0..config.senders.max(1) {
                 let idle = std::time::Duration::from_millis(250);
-                senders.push(tokio::spawn(sender.clone().run(idle, shutdown.clone())));
+                senders.push(tokio::spawn(sender.clone().run(
+                    idle,
+                    metrics.clone(),
+                    shutdown.clone(),
+                )));
             }
         }
         None => {
@@ -96,14 +103,15 @@ pub async fn run(
         }
         None => None,
     };
-    let service = grpc::PushService { pool, index };
-    let served = server::serve_worker(
+    let service = grpc::PushService { pool: pool.clone(), index, metrics: metrics.clone() };
+    let served = server::serve_worker_with_admin(
         identity,
         listeners,
         |mut routes| {
             routes.add_service(contracts::proto::push::v1::push_server::PushServer::new(service));
             routes
         },
+        metrics::router(metrics, pool),
         shutdown.clone(),
     )
     .await;

@@ -19,7 +19,10 @@ use sqlx::PgPool;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::apns::{ApnsClient, MAX_PAYLOAD_BYTES, Notification};
+use crate::{
+    apns::{ApnsClient, MAX_PAYLOAD_BYTES, Notification},
+    metrics::Metrics,
+};
 
 /// Attempts before an alert is given up as dead.
 pub const MAX_ATTEMPTS: i32 = 8;
@@ -272,9 +275,11 @@ impl Sender {
     }
 
     /// Sends until `shutdown`, polling every `idle` when there is nothing to send.
-    pub async fn run(self, idle: Duration, shutdown: CancellationToken) {
+    pub async fn run(self, idle: Duration, metrics: Metrics, shutdown: CancellationToken) {
         loop {
-            let busy = match self.send_due(Timestamp::now()).await {
+            let round = self.send_due(Timestamp::now()).await;
+            metrics.round(round.as_ref().ok());
+            let busy = match round {
                 Ok(round) => round.handled() > 0,
                 Err(error) => {
                     tracing::warn!(%error, "send round failed");
