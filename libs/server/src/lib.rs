@@ -9,6 +9,20 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+/// A `/metrics` response: Prometheus text in the OpenMetrics content type.
+pub fn metrics_response(text: String) -> axum::response::Response {
+    use axum::{
+        http::{HeaderValue, header},
+        response::IntoResponse,
+    };
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
+}
+
 /// Cancels the returned token on SIGTERM (Kubernetes stopping the pod) or Ctrl-C. Every task of the process
 /// watches the same token and finishes its current unit of work before exiting.
 pub fn shutdown_on_signal() -> CancellationToken {

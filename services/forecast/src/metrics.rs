@@ -7,13 +7,7 @@ use std::{
     time::Duration,
 };
 
-use axum::{
-    Router,
-    extract::State,
-    http::{HeaderValue, header},
-    response::{IntoResponse, Response},
-    routing::get,
-};
+use axum::{Router, extract::State, response::Response, routing::get};
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{
@@ -203,10 +197,5 @@ pub fn router(metrics: Metrics, pool: PgPool) -> Router {
 
 async fn scrape(State((metrics, pool)): State<(Metrics, PgPool)>) -> Response {
     metrics.read_backtest(&pool).await;
-    let mut response = metrics.encode().into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-    );
-    response
+    server::metrics_response(metrics.encode())
 }

@@ -4,13 +4,7 @@
 
 use std::sync::{Arc, atomic::AtomicU64};
 
-use axum::{
-    Router,
-    extract::State,
-    http::{HeaderValue, header},
-    response::{IntoResponse, Response},
-    routing::get,
-};
+use axum::{Router, extract::State, response::Response, routing::get};
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{counter::Counter, family::Family, gauge::Gauge},
@@ -161,10 +155,5 @@ async fn scrape(State((metrics, pool)): State<(Metrics, PgPool)>) -> Response {
     metrics.read_outbox(&pool).await;
     let mut text = String::new();
     encode(&mut text, &metrics.0.registry).expect("writing to a String cannot fail");
-    let mut response = text.into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-    );
-    response
+    server::metrics_response(text)
 }

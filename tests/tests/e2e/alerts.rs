@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tests::Sandbox;
 
-use crate::http::{get, send};
+use crate::http::{get, metric, send};
 
 const JSON: (&str, &str) = ("content-type", "application/json");
 const TOKEN: &str = "5b0c2a4e9f1d3c7b8a6e0f2d4c6b8a0e1f3d5c7b9a1e3f5d7c9b1a3e5f7d9c1b";
@@ -121,15 +121,9 @@ async fn crossing_a_threshold_delivers_one_alert_and_records_the_suppression() -
     // The operator's view on the push worker's admin listener agrees: one sent, nothing left pending.
     let push_admin = sandbox.workers.iter().find(|worker| worker.name == "push").unwrap().admin;
     let (_, metrics) = get(push_admin, "/metrics").await?;
-    let value = |series: &str| {
-        metrics
-            .lines()
-            .find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok())
-            .unwrap_or_else(|| panic!("{series} missing from:\n{metrics}"))
-    };
-    assert_eq!(value("hangang_push_sends_total{outcome=\"sent\"}"), 1.0);
-    assert!(value("hangang_push_decisions_total") >= 2.0);
-    assert_eq!(value("hangang_push_outbox_up"), 1.0);
-    assert_eq!(value("hangang_push_outbox_pending"), 0.0);
+    assert_eq!(metric(&metrics, "hangang_push_sends_total{outcome=\"sent\"}"), 1.0);
+    assert!(metric(&metrics, "hangang_push_decisions_total") >= 2.0);
+    assert_eq!(metric(&metrics, "hangang_push_outbox_up"), 1.0);
+    assert_eq!(metric(&metrics, "hangang_push_outbox_pending"), 0.0);
     sandbox.stop().await
 }

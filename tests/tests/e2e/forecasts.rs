@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use tests::Sandbox;
 
-use crate::http::{get, get_json};
+use crate::http::{get, get_json, metric};
 
 #[tokio::test]
 async fn a_parking_cycle_leads_to_a_served_lot_forecast() -> anyhow::Result<()> {
@@ -34,15 +34,9 @@ async fn a_parking_cycle_leads_to_a_served_lot_forecast() -> anyhow::Result<()> 
     let forecast_admin =
         sandbox.workers.iter().find(|worker| worker.name == "forecast").unwrap().admin;
     let (_, metrics) = get(forecast_admin, "/metrics").await?;
-    let value = |name: &str| {
-        metrics
-            .lines()
-            .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
-            .unwrap_or_else(|| panic!("{name} missing from:\n{metrics}"))
-    };
-    assert!(value("hangang_forecast_lots_refreshed_total") >= 1.0);
-    assert_eq!(value("hangang_forecast_refresh_failures_total"), 0.0);
-    assert_eq!(value("hangang_forecast_backtest_up"), 1.0);
+    assert!(metric(&metrics, "hangang_forecast_lots_refreshed_total") >= 1.0);
+    assert_eq!(metric(&metrics, "hangang_forecast_refresh_failures_total"), 0.0);
+    assert_eq!(metric(&metrics, "hangang_forecast_backtest_up"), 1.0);
     sandbox.stop().await
 }
 

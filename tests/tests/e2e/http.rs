@@ -45,3 +45,10 @@ pub async fn send(
     let status = head.split_whitespace().nth(1).unwrap_or("0").parse()?;
     Ok((status, body.to_owned()))
 }
+
+/// The value of one series (name and labels exactly as exposed) in a Prometheus text body.
+pub fn metric(body: &str, series: &str) -> f64 {
+    body.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{series} missing from:\n{body}"))
+}
