@@ -75,6 +75,8 @@ pub struct GetBacktestReportRequest {
     /// One lot, or every lot when absent.
     #[prost(string, optional, tag = "1")]
     pub lot_id: ::core::option::Option<::prost::alloc::string::String>,
+    /// Days back from now; 0 means 14, and at most 90 (how long issued horizons are kept). The response says
+    /// which window was used.
     #[prost(uint32, tag = "2")]
     pub window_days: u32,
 }

@@ -120,7 +120,11 @@ impl Forecast for ForecastService {
         request: Request<GetBacktestReportRequest>,
     ) -> Result<Response<GetBacktestReportResponse>, Status> {
         let request = request.into_inner();
-        let window_days = if request.window_days == 0 { 14 } else { request.window_days.min(365) };
+        let window_days = if request.window_days == 0 {
+            14
+        } else {
+            request.window_days.min(refresh::ISSUED_RETENTION_DAYS as u32)
+        };
         let lot_id = request.lot_id.as_deref();
         let horizons =
             backtest::horizons(&self.pool, window_days, lot_id).await.map_err(unavailable)?;

@@ -23,6 +23,8 @@ use crate::{
 const DATA_CHANGED_CHANNEL: &str = "hangang_data_changed";
 /// How far ahead the park outlook reaches.
 const PARK_HOURS: i64 = 12;
+/// How long issued horizons are kept for backtests; older ones are deleted as each lot is refreshed.
+pub const ISSUED_RETENTION_DAYS: i32 = 90;
 /// How far back a park's own congestion history reaches.
 const PARK_HISTORY_DAYS: i32 = 56;
 /// The window the accuracy shown with a forecast covers.
@@ -230,16 +232,18 @@ pub async fn refresh(
             event_nearby: parks_with_events.contains(&park_id),
         };
         let forecast = model::forecast(&evidence, now);
+        // The `issued_at` bound adds no rows (a target is at most two hours after its issue) but keeps the read
+        // a primary-key range over two weeks instead of the lot's whole history.
         let accuracy: Option<serde_json::Value> = sqlx::query_as::<_, (Option<serde_json::Value>,)>(
             "select case when count(*) = 0 then null else jsonb_build_object(
                  'window_days', $3::int,
                  'scored_forecasts', count(*),
                  'mean_absolute_error', (select jsonb_agg(jsonb_build_object('horizon_minutes', h, 'spaces', round(e::numeric, 1)) order by h)
                                          from (select horizon_minutes h, avg(abs(actual - p50)) e from forecast.issued
-                                               where lot_id = $1 and actual is not null and target_at > $2 - make_interval(days => $3)
+                                               where lot_id = $1 and issued_at > $2 - make_interval(days => $3 + 1) and actual is not null and target_at > $2 - make_interval(days => $3)
                                                group by horizon_minutes) per_horizon),
                  'interval_coverage', round(avg(case when actual between p10 and p90 then 1.0 else 0.0 end), 3)) end
-             from forecast.issued where lot_id = $1 and actual is not null and target_at > $2 - make_interval(days => $3)",
+             from forecast.issued where lot_id = $1 and issued_at > $2 - make_interval(days => $3 + 1) and actual is not null and target_at > $2 - make_interval(days => $3)",
         )
         .bind(&lot_id)
         .bind(db(now))
@@ -247,6 +251,15 @@ pub async fn refresh(
         .fetch_one(pool)
         .await?
         .0;
+        // A primary-key range of what expired since the last refresh: keeps the table at three months.
+        sqlx::query(
+            "delete from forecast.issued where lot_id = $1 and issued_at < $2 - make_interval(days => $3)",
+        )
+        .bind(&lot_id)
+        .bind(db(now))
+        .bind(ISSUED_RETENTION_DAYS)
+        .execute(pool)
+        .await?;
         let based_on = evidence.recent.last().map(|(at, _)| db(*at));
         sqlx::query(
             "insert into forecast.lot_forecast (lot_id, issued_at, based_on_observed_at, capacity, horizons, confidence, reasons, accuracy)

@@ -121,9 +121,27 @@ async fn history_folds_in_once_and_horizons_are_scored_when_due() {
     let folded = baseline_samples(&database).await;
     assert!(folded > 0);
 
+    // Horizons issued past the retention are deleted when their lot is refreshed.
+    sqlx::query(
+        "insert into forecast.issued (lot_id, issued_at, horizon_minutes, target_at, p10, p50, p90, risk_full, actual, scored_at)
+         values ($1, $2, 15, $2, 1, 2, 3, 0, 2, $2)",
+    )
+    .bind(LOT)
+    .bind(db::db_time(plus(now, -100 * 86_400)))
+    .execute(&database.pool)
+    .await
+    .unwrap();
+
     // Repeating the refresh adds nothing: the watermark keeps observations from counting twice.
     refresh::refresh(&database.pool, &[LOT.to_owned()], &[], now).await.unwrap();
     assert_eq!(baseline_samples(&database).await, folded);
+    let (expired,): (i64,) =
+        sqlx::query_as("select count(*) from forecast.issued where issued_at < $1")
+            .bind(db::db_time(plus(now, -90 * 86_400)))
+            .fetch_one(&database.pool)
+            .await
+            .unwrap();
+    assert_eq!(expired, 0, "horizons older than the retention are gone");
 
     // An hour later, with the hour observed, the 15-to-60-minute horizons issued at 10:00 are scored.
     let later = plus(now, 3_600);
