@@ -39,6 +39,11 @@ pub trait WireEnum: Copy + Sized + 'static {
 
     /// The wire spelling of this value.
     fn as_str(self) -> &'static str;
+
+    /// The declared value spelled `value` on the wire; `None` for anything else.
+    fn from_wire(value: &str) -> Option<Self> {
+        Self::VALUES.iter().copied().find(|candidate| candidate.as_str() == value)
+    }
 }
 
 /// A wire enum that may grow within a version; unknown values decode to [`OpenEnum::UNKNOWN`].

@@ -23,6 +23,16 @@ closed_enum! {
     }
 }
 
+impl Confidence {
+    /// One step less sure (a stale source or an old forecast); `Low` stays `Low`.
+    pub fn lowered(self) -> Confidence {
+        match self {
+            Confidence::High => Confidence::Medium,
+            Confidence::Medium | Confidence::Low => Confidence::Low,
+        }
+    }
+}
+
 closed_enum! {
     /// Risk of finding the lot full on arrival, in documented bands of `risk_full`.
     pub enum RiskBand {

@@ -34,12 +34,7 @@ pub struct UnknownLot(pub String);
 
 /// Parses a stored wire value of an open enum; unknown values become `Unknown`.
 fn open<E: OpenEnum>(value: &str) -> E {
-    E::VALUES.iter().copied().find(|candidate| candidate.as_str() == value).unwrap_or(E::UNKNOWN)
-}
-
-/// Parses a stored wire value of a closed enum; unknown values become `None` rather than a guess.
-fn closed<E: WireEnum>(value: &str) -> Option<E> {
-    E::VALUES.iter().copied().find(|candidate| candidate.as_str() == value)
+    E::from_wire(value).unwrap_or(E::UNKNOWN)
 }
 
 fn lang_tag(lang: Lang) -> &'static str {
@@ -234,7 +229,7 @@ fn congestion_now(
     }
     .assess(now);
     v2::CongestionNow {
-        level: row.and_then(|row| closed::<CongestionLevel>(&row.level)),
+        level: row.and_then(|row| CongestionLevel::from_wire(&row.level)),
         message: row
             .and_then(|row| row.message_ko.as_deref())
             .map(|message| text(snapshot, message, lang)),
@@ -483,7 +478,7 @@ pub fn park_detail(
         closed: park_closed(park, now),
         lots: park.lots.iter().map(|lot| lot_status(snapshot, park, lot, lang, now)).collect(),
         congestion: congestion_now(snapshot, park, lang, now),
-        congestion_forecast: park_forecast_summary(snapshot, park, now),
+        congestion_forecast: park_forecast_summary(park, now),
         weather: weather_now(snapshot, park, now),
         events: events(snapshot, park, lang, now),
         notices: notices(snapshot, park, lang, now),
@@ -510,13 +505,6 @@ pub fn park_detail(
             })
             .collect(),
     })
-}
-
-fn lower(confidence: Confidence) -> Confidence {
-    match confidence {
-        Confidence::High => Confidence::Medium,
-        Confidence::Medium | Confidence::Low => Confidence::Low,
-    }
 }
 
 /// Adjusts a stored forecast for what is true at serve time: past targets are dropped; a forecast or an
@@ -558,7 +546,7 @@ pub fn lot_forecast(
     let stale = freshness::state(SourceId::HangangjariForecast, Some(stored.issued_at), now)
         != FreshnessState::Fresh
         || based_on.state != FreshnessState::Fresh;
-    let adjust = |confidence: Confidence| if stale { lower(confidence) } else { confidence };
+    let adjust = |confidence: Confidence| if stale { confidence.lowered() } else { confidence };
     let horizons: Vec<v2::LotForecastHorizon> = stored
         .horizons
         .iter()
@@ -573,7 +561,7 @@ pub fn lot_forecast(
         reasons.push(ReasonCode::NoRecentData);
     }
     let confidence = (!horizons.is_empty())
-        .then(|| stored.confidence.as_deref().and_then(closed::<Confidence>).map(adjust))
+        .then(|| stored.confidence.as_deref().and_then(Confidence::from_wire).map(adjust))
         .flatten();
     Some(v2::LotForecast {
         generated_at: snapshot.built_at,
@@ -589,12 +577,7 @@ pub fn lot_forecast(
     })
 }
 
-fn park_forecast_summary(
-    snapshot: &Snapshot,
-    park: &ParkData,
-    now: Timestamp,
-) -> v2::ParkForecastSummary {
-    let _ = snapshot;
+fn park_forecast_summary(park: &ParkData, now: Timestamp) -> v2::ParkForecastSummary {
     let Some(stored) = &park.forecast else {
         let reason = if park.congestion.is_none() {
             ReasonCode::NoRecentData
@@ -610,7 +593,7 @@ fn park_forecast_summary(
     };
     let stale = freshness::state(SourceId::HangangjariForecast, Some(stored.issued_at), now)
         != FreshnessState::Fresh;
-    let adjust = |confidence: Confidence| if stale { lower(confidence) } else { confidence };
+    let adjust = |confidence: Confidence| if stale { confidence.lowered() } else { confidence };
     let hours: Vec<v2::CongestionForecastHour> = stored
         .hours
         .iter()
@@ -625,7 +608,7 @@ fn park_forecast_summary(
         reasons.push(ReasonCode::NoRecentData);
     }
     let confidence = (!hours.is_empty())
-        .then(|| stored.confidence.as_deref().and_then(closed::<Confidence>).map(adjust))
+        .then(|| stored.confidence.as_deref().and_then(Confidence::from_wire).map(adjust))
         .flatten();
     v2::ParkForecastSummary { issued_at: Some(stored.issued_at), hours, confidence, reasons }
 }
@@ -642,7 +625,7 @@ pub fn park_forecast(
         generated_at: snapshot.built_at,
         served_from,
         park_id: park.park_id.clone(),
-        forecast: park_forecast_summary(snapshot, park, now),
+        forecast: park_forecast_summary(park, now),
     })
 }
 

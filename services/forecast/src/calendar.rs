@@ -38,6 +38,11 @@ impl DayType {
             DayType::Weekend => "weekend",
         }
     }
+
+    /// Reads the spelling stored in `forecast.baseline` and computed by the rollup queries.
+    pub fn from_stored(text: &str) -> DayType {
+        if text == DayType::Weekend.as_str() { DayType::Weekend } else { DayType::Weekday }
+    }
 }
 
 fn seoul(instant: Timestamp) -> jiff::civil::DateTime {

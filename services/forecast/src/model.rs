@@ -84,14 +84,6 @@ fn slope_per_minute(points: &[(Timestamp, u32)]) -> f64 {
     if variance == 0.0 { 0.0 } else { covariance / variance }
 }
 
-/// One confidence step down (a stale source, for instance).
-pub(crate) fn lower(confidence: Confidence) -> Confidence {
-    match confidence {
-        Confidence::High => Confidence::Medium,
-        _ => Confidence::Low,
-    }
-}
-
 /// Forecasts every horizon from `now`.
 pub fn forecast(evidence: &Evidence, now: Timestamp) -> Forecast {
     let Some(&(observed_at, latest)) = evidence.recent.last() else {
@@ -174,7 +166,7 @@ pub fn forecast(evidence: &Evidence, now: Timestamp) -> Forecast {
                 Confidence::Low
             };
             if evidence.source_stale {
-                confidence = lower(confidence);
+                confidence = confidence.lowered();
             }
             LotForecastHorizon {
                 horizon_minutes: minutes,

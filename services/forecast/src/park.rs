@@ -20,10 +20,7 @@ use contracts::{
     v2::{Confidence, CongestionForecastHour, CongestionLevel, ReasonCode},
 };
 
-use crate::{
-    calendar::{self, DayType},
-    model::lower,
-};
+use crate::calendar::{self, DayType};
 
 /// History readings needed before a day type × hour is trusted.
 pub const MIN_HISTORY: u32 = 4;
@@ -132,7 +129,7 @@ pub fn outlook(evidence: &ParkEvidence, now: Timestamp, hours: u32) -> Outlook {
             }
         };
         if evidence.source_stale {
-            confidence = lower(confidence);
+            confidence = confidence.lowered();
         }
         forecast_hours.push(CongestionForecastHour {
             target_at,

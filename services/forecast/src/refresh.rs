@@ -208,8 +208,7 @@ pub async fn refresh(
         let baseline: HashMap<(DayType, i16), Stats> = baseline_rows
             .into_iter()
             .map(|(day_type, slot, n, mean, m2)| {
-                let day_type =
-                    if day_type == "weekend" { DayType::Weekend } else { DayType::Weekday };
+                let day_type = DayType::from_stored(&day_type);
                 let variance = if n > 1 { m2 / (n - 1) as f64 } else { 0.0 };
                 ((day_type, slot), Stats { n, mean, variance })
             })
@@ -349,10 +348,6 @@ struct HistoryRow {
     n: i64,
 }
 
-fn level(text: &str) -> Option<CongestionLevel> {
-    <CongestionLevel as WireEnum>::VALUES.iter().copied().find(|level| level.as_str() == text)
-}
-
 /// Park outlooks: Seoul's official hourly forecast blended with each park's own history (see `park`).
 async fn refresh_parks(
     pool: &PgPool,
@@ -415,7 +410,9 @@ async fn refresh_parks(
         })
         .collect();
     for row in official {
-        let (Some(park), Some(level)) = (evidence.get_mut(&row.park_id), level(&row.level)) else {
+        let (Some(park), Some(level)) =
+            (evidence.get_mut(&row.park_id), CongestionLevel::from_wire(&row.level))
+        else {
             continue;
         };
         park.official.push(park::OfficialHour {
@@ -427,8 +424,10 @@ async fn refresh_parks(
     }
     for row in history {
         let Some(park) = evidence.get_mut(&row.park_id) else { continue };
-        let Some(index) = level(&row.level).and_then(park::level_index) else { continue };
-        let day_type = if row.day_type == "weekend" { DayType::Weekend } else { DayType::Weekday };
+        let Some(index) = CongestionLevel::from_wire(&row.level).and_then(park::level_index) else {
+            continue;
+        };
+        let day_type = DayType::from_stored(&row.day_type);
         park.history.entry((day_type, row.hour as u8)).or_default()[index] += row.n as u32;
     }
 

@@ -32,6 +32,17 @@ impl Batch {
             as u32
     }
 
+    /// The outcome of a collection made of one request per park: the batch when at least one park answered,
+    /// else the first failure (or drift, when there was no park to ask).
+    pub fn unless_no_park_answered(self, answered: usize) -> Result<Batch, Failure> {
+        if answered == 0 {
+            return Err(self
+                .partial_failure
+                .unwrap_or_else(|| Failure::drift("no parks configured")));
+        }
+        Ok(self)
+    }
+
     /// Keeps the first partial failure; later ones only add to its message count.
     pub fn record_failure(&mut self, failure: Failure) {
         if self.partial_failure.is_none() {

@@ -359,12 +359,7 @@ impl Collector for Citydata {
                 cancelled: false,
             }));
         }
-        if answered == 0 {
-            return Err(batch
-                .partial_failure
-                .unwrap_or_else(|| Failure::drift("no parks configured")));
-        }
-        Ok(batch)
+        batch.unless_no_park_answered(answered)
     }
 }
 
@@ -513,12 +508,7 @@ impl Collector for KmaWeather {
                 }
             }
         }
-        if answered == 0 {
-            return Err(batch
-                .partial_failure
-                .unwrap_or_else(|| Failure::drift("no parks configured")));
-        }
-        Ok(batch)
+        batch.unless_no_park_answered(answered)
     }
 }
 
