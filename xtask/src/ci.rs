@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::Context;
 use xshell::{Shell, cmd};
 
-use crate::{codegen, contracts};
+use crate::{codegen, contracts, manifests};
 
 pub fn run(sh: &Shell) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -22,6 +22,7 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
     stage("codegen drift", || codegen::run(codegen::Mode::Check))?;
     stage("migration lint", || migration_lint(sh))?;
     stage("contracts", contracts::run)?;
+    stage("manifests", || manifests::run(sh))?;
     // Tests need PostgreSQL and Redis; default to the local servers `.ci/run` starts.
     let _database = sh.push_env(
         "DATABASE_URL",

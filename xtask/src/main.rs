@@ -5,6 +5,7 @@
 //!   changes, localization keys): fast, no full test run.
 //! - `codegen` regenerates committed artifacts (gRPC code, descriptor set, JSON Schema documents);
 //!   `codegen --check` fails when they are stale.
+//! - `manifests` renders the kustomize overlays and validates them (schemas and deployment policies).
 
 #![allow(
     clippy::print_stderr,
@@ -18,6 +19,7 @@ mod codegen;
 mod contracts;
 mod dev;
 mod fuzz;
+mod manifests;
 
 use std::path::PathBuf;
 
@@ -57,6 +59,9 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         time: u32,
     },
+    /// Render every kustomize overlay with `kubectl kustomize`, validate it against the Kubernetes 1.32 schemas
+    /// and check the deployment policies (written under `target/manifests/<env>/`).
+    Manifests,
     /// Regenerate committed artifacts (gRPC code, descriptor set, JSON Schema documents).
     Codegen {
         /// Do not write; fail if any committed artifact differs from what would be generated.
@@ -82,6 +87,7 @@ fn main() -> anyhow::Result<()> {
             _ => anyhow::bail!("unknown evaluation `{target}`; available: forecast"),
         },
         Command::Fuzz { parser, time } => fuzz::run(&sh, &parser, time),
+        Command::Manifests => manifests::run(&sh),
         Command::Codegen { check } => {
             codegen::run(if check { codegen::Mode::Check } else { codegen::Mode::Write })
         }

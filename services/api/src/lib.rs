@@ -16,6 +16,7 @@ pub mod rate_limit;
 pub mod request;
 pub mod respond;
 pub mod routes;
+pub mod smoke;
 pub mod store;
 pub mod validate;
 

@@ -21,6 +21,10 @@ enum Command {
     /// Apply database migrations and sync the curated reference data, then exit. Safe to run repeatedly and
     /// concurrently (an advisory lock serializes runs).
     Migrate(MigrateConfig),
+    /// Check a deployed release end to end (every service's health and RELEASE_ID, source freshness, a core
+    /// route), retrying until a deadline; exits non-zero with the report when it does not pass. Run by the
+    /// Argo CD PostSync Job; the expected release is this process's RELEASE_ID.
+    Smoke(api::smoke::SmokeConfig),
 }
 
 #[derive(Debug, clap::Args)]
@@ -36,13 +40,14 @@ struct MigrateConfig {
 async fn main() -> anyhow::Result<()> {
     let args = settings::with_default_subcommand(
         std::env::args_os().collect(),
-        &["serve", "migrate"],
+        &["serve", "migrate", "smoke"],
         "serve",
     );
     let cli = Cli::parse_from(args);
     match cli.command {
         Command::Migrate(config) => migrate(config).await,
         Command::Serve(config) => serve(config).await,
+        Command::Smoke(config) => smoke(config).await,
     }
 }
 
@@ -65,6 +70,22 @@ async fn migrate(config: MigrateConfig) -> anyhow::Result<()> {
         parks = report.parks,
         lots = report.lots,
         "database migrated"
+    );
+    Ok(())
+}
+
+async fn smoke(config: api::smoke::SmokeConfig) -> anyhow::Result<()> {
+    let _telemetry = telemetry::init("api", &config.common.log_filter, config.common.log_format)?;
+    let report = api::smoke::run(&config).await?;
+    // The report is the command's output, for the Job's log and for a person at a terminal.
+    #[allow(clippy::print_stdout, reason = "the report is this subcommand's output")]
+    {
+        println!("smoke check of release {}:\n{report}", config.common.release_id);
+    }
+    anyhow::ensure!(
+        report.passed(),
+        "release {} did not pass the smoke check",
+        config.common.release_id
     );
     Ok(())
 }

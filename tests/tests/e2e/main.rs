@@ -4,4 +4,5 @@ mod alerts;
 mod forecasts;
 mod health;
 mod http;
+mod smoke;
 mod visibility;

@@ -1,0 +1,248 @@
+//! `hangang-api smoke`: proves that a deployed release works, for Argo CD's PostSync Job and for people.
+//!
+//! Passing means: every service answers `/healthz` with the expected `RELEASE_ID` (so a pod of the previous
+//! ReplicaSet still answering does not count, argo-cd#17408), every source the api reports is fresh, and a core
+//! route returns a body that parses as the v2 contract. A rollout converges over a minute or two, so the checks
+//! are retried until a deadline; the last round's report is printed either way.
+
+use std::{fmt, time::Duration};
+
+use contracts::{freshness::FreshnessState, v2};
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+/// Options of `hangang-api smoke`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct SmokeConfig {
+    /// Base URL of the api.
+    #[arg(long, env = "SMOKE_API_URL", default_value = "http://hangang-api:8080")]
+    pub api_url: String,
+
+    /// A worker's admin base URL as `name=url` (e.g. `push=http://hangang-push:9090`); repeat for each worker.
+    #[arg(long = "worker-url", value_parser = parse_worker)]
+    pub workers: Vec<Worker>,
+
+    /// Sources allowed not to be fresh, because this environment does not collect them (e.g. `weather` without
+    /// a KMA key). Repeatable.
+    #[arg(long = "allow-stale-source")]
+    pub allow_stale_sources: Vec<String>,
+
+    /// Give up after this many seconds of failing rounds.
+    #[arg(long, default_value_t = 300)]
+    pub deadline_seconds: u64,
+
+    /// Pause between rounds, in seconds.
+    #[arg(long, default_value_t = 5)]
+    pub retry_seconds: u64,
+
+    #[command(flatten)]
+    pub common: settings::CommonSettings,
+}
+
+/// A worker to check: its name and admin base URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Worker {
+    pub name: String,
+    pub url: String,
+}
+
+fn parse_worker(value: &str) -> Result<Worker, String> {
+    match value.split_once('=') {
+        Some((name, url)) if !name.is_empty() && url.starts_with("http") => {
+            Ok(Worker { name: name.to_owned(), url: url.trim_end_matches('/').to_owned() })
+        }
+        _ => Err(format!("expected name=http://host:port, got `{value}`")),
+    }
+}
+
+/// One check's outcome in a round.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Check {
+    pub name: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+/// One round of checks.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|check| check.passed)
+    }
+
+    fn record(&mut self, name: impl Into<String>, outcome: Result<String, String>) {
+        let (passed, detail) = match outcome {
+            Ok(detail) => (true, detail),
+            Err(detail) => (false, detail),
+        };
+        self.checks.push(Check { name: name.into(), passed, detail });
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let width = self.checks.iter().map(|check| check.name.len()).max().unwrap_or(0);
+        for check in &self.checks {
+            let mark = if check.passed { "ok  " } else { "FAIL" };
+            writeln!(f, "{mark} {:<width$}  {}", check.name, check.detail)?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs rounds until one passes or the deadline passes; returns the last round.
+pub async fn run(config: &SmokeConfig) -> anyhow::Result<Report> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .user_agent(concat!("hangang-api-smoke/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    let deadline = Instant::now() + Duration::from_secs(config.deadline_seconds);
+    let mut round = 1;
+    loop {
+        let report = check_once(&client, config).await;
+        if report.passed() || Instant::now() >= deadline {
+            return Ok(report);
+        }
+        let failing: Vec<_> = report
+            .checks
+            .iter()
+            .filter(|check| !check.passed)
+            .map(|check| check.name.as_str())
+            .collect();
+        tracing::info!(round, failing = ?failing, "smoke round failed; retrying");
+        round += 1;
+        tokio::time::sleep(Duration::from_secs(config.retry_seconds)).await;
+    }
+}
+
+/// One round: every check, none short-circuiting the others, so the report shows everything wrong at once.
+pub async fn check_once(client: &reqwest::Client, config: &SmokeConfig) -> Report {
+    let expected = config.common.release_id.as_str();
+    let api = config.api_url.trim_end_matches('/');
+    let mut report = Report::default();
+    report.record("api /healthz", health(client, api, "api", expected).await);
+    for worker in &config.workers {
+        report.record(
+            format!("{} /healthz", worker.name),
+            health(client, &worker.url, &worker.name, expected).await,
+        );
+    }
+    let status = get_json::<v2::Status>(client, &format!("{api}/v2/status")).await;
+    report.record(
+        "api /v2/status release",
+        status
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|status| same_release("api", &status.release_id, expected)),
+    );
+    report.record(
+        "sources fresh",
+        status.and_then(|status| sources_fresh(&status, &config.allow_stale_sources)),
+    );
+    report.record(
+        "api /v2/home-summary",
+        get_json::<v2::HomeSummary>(client, &format!("{api}/v2/home-summary")).await.and_then(
+            |summary| match summary.parks.len() {
+                0 => Err("valid v2 body, but no parks".to_owned()),
+                parks => Ok(format!(
+                    "valid v2 body, {parks} parks, served from {}",
+                    summary.served_from.as_str()
+                )),
+            },
+        ),
+    );
+    report
+}
+
+async fn health(
+    client: &reqwest::Client,
+    base: &str,
+    service: &str,
+    expected: &str,
+) -> Result<String, String> {
+    let body = get_json::<serde_json::Value>(client, &format!("{base}/healthz")).await?;
+    if body["status"] != "ok" {
+        return Err(format!("status is {}", body["status"]));
+    }
+    same_release(service, body["release_id"].as_str().unwrap_or("(none)"), expected)
+}
+
+fn same_release(service: &str, reported: &str, expected: &str) -> Result<String, String> {
+    if reported == expected {
+        Ok(format!("release {reported}"))
+    } else {
+        Err(format!(
+            "{service} reports release {reported}, expected {expected} (an old pod is answering)"
+        ))
+    }
+}
+
+/// Every source the api knows about is fresh, except those this environment does not collect.
+pub fn sources_fresh(status: &v2::Status, allowed_stale: &[String]) -> Result<String, String> {
+    let not_fresh: Vec<String> = status
+        .sources
+        .iter()
+        .filter(|source| source.state != FreshnessState::Fresh)
+        .filter(|source| !allowed_stale.iter().any(|allowed| allowed == source.source.as_str()))
+        .map(|source| {
+            let (name, state) = (source.source.as_str(), source.state.as_str());
+            format!("{name} is {state} (source {})", source.source_status.as_str())
+        })
+        .collect();
+    if status.sources.is_empty() {
+        return Err("the api reports no sources".to_owned());
+    }
+    if not_fresh.is_empty() {
+        Ok(format!("{} sources within their thresholds", status.sources.len()))
+    } else {
+        Err(not_fresh.join("; "))
+    }
+}
+
+/// GETs `url` and parses the body as `T`, with a readable error for each way that can fail.
+async fn get_json<T: DeserializeOwned>(client: &reqwest::Client, url: &str) -> Result<T, String> {
+    let response = client.get(url).send().await.map_err(|error| format!("GET {url}: {error}"))?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(|error| format!("GET {url}: {error}"))?;
+    if !status.is_success() {
+        return Err(format!("GET {url}: HTTP {status}"));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(&body);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        format!("GET {url}: not a valid body at `{}`: {}", error.path(), error.inner())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_urls_need_a_name_and_a_url() {
+        assert_eq!(
+            parse_worker("push=http://hangang-push:9090/").unwrap(),
+            Worker { name: "push".into(), url: "http://hangang-push:9090".into() }
+        );
+        assert!(parse_worker("http://hangang-push:9090").is_err());
+        assert!(parse_worker("push=hangang-push").is_err());
+    }
+
+    #[test]
+    fn a_stale_source_fails_unless_allowed() {
+        use contracts::Example;
+        let mut status = v2::Status::example();
+        for source in &mut status.sources {
+            source.state = FreshnessState::Fresh;
+        }
+        assert!(sources_fresh(&status, &[]).is_ok());
+        status.sources[0].state = FreshnessState::Stale;
+        let stale = status.sources[0].source.as_str().to_owned();
+        let error = sources_fresh(&status, &[]).unwrap_err();
+        assert!(error.starts_with(&format!("{stale} is stale")), "{error}");
+        assert!(sources_fresh(&status, &[stale]).is_ok());
+    }
+}

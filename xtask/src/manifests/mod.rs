@@ -1,0 +1,149 @@
+//! `cargo xtask manifests`: renders every kustomize overlay for a release, validates it against the Kubernetes
+//! 1.32 schemas and checks the project's own deployment policies, naming the object and rule of each failure.
+//!
+//! The same path serves CI (with validation-only image pins, see [`ReleaseImages::unreleased`]) and
+//! `cargo xtask release` (with the digests it just built).
+
+mod object;
+mod policy;
+mod render;
+mod schema;
+mod waves;
+
+use std::{collections::BTreeMap, path::PathBuf, time::Instant};
+
+use anyhow::Context;
+
+pub use render::Rendered;
+
+/// The environments with an overlay under `kustomize/overlays/`.
+pub const ENVIRONMENTS: [&str; 2] = ["staging", "production"];
+
+/// The Kubernetes version the manifests must validate against (K3s in production).
+pub const KUBERNETES_VERSION: &str = "1.32.0";
+
+/// Our four service images, by the name the base manifests use for them.
+pub const SERVICE_IMAGES: [&str; 4] =
+    ["hangang-api", "hangang-ingest", "hangang-forecast", "hangang-push"];
+
+/// An image pinned by digest, as the cluster will pull it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PinnedImage {
+    /// Repository, e.g. `registry.hangangjari.app/hangang-api`.
+    pub repository: String,
+    pub tag: String,
+    /// `sha256:<64 hex>`.
+    pub digest: String,
+}
+
+impl PinnedImage {
+    /// `repository:tag@sha256:…`, the form every manifest must use.
+    pub fn reference(&self) -> String {
+        format!("{}:{}@{}", self.repository, self.tag, self.digest)
+    }
+}
+
+/// What a release puts into the manifests: its id and the image of each service.
+#[derive(Clone, Debug)]
+pub struct ReleaseImages {
+    pub release_id: String,
+    /// Keyed by the base manifests' image name (`hangang-api`, …).
+    pub images: BTreeMap<String, PinnedImage>,
+    /// The `User` of the images' config (`65532:65532`), which pods must run as.
+    pub image_user: String,
+}
+
+impl ReleaseImages {
+    /// Validation-only pins for CI, where no image has been built: the digests are the SHA-256 of a
+    /// description of what they stand for, the repository is under the reserved `.invalid` domain and the tag
+    /// says `unreleased`, so nothing rendered this way could ever be pulled or mistaken for a release.
+    pub fn unreleased(commit: &str) -> Self {
+        use sha2::Digest;
+        let release_id = format!("unreleased-{commit}");
+        let images = SERVICE_IMAGES
+            .iter()
+            .map(|name| {
+                let digest = sha2::Sha256::digest(format!("unreleased {name} {commit}"));
+                let pinned = PinnedImage {
+                    repository: format!("registry.invalid/hangangjari/{name}"),
+                    tag: release_id.clone(),
+                    digest: format!("sha256:{}", hex::encode(digest)),
+                };
+                ((*name).to_owned(), pinned)
+            })
+            .collect();
+        ReleaseImages { release_id, images, image_user: "65532:65532".to_owned() }
+    }
+}
+
+/// Renders, validates and checks every environment for `release`, writing the results under `out_dir/<env>/`.
+/// Fails after reporting every problem of every environment, not at the first.
+pub fn check_all(
+    release: &ReleaseImages,
+    out_dir: &std::path::Path,
+) -> anyhow::Result<Vec<(&'static str, Rendered)>> {
+    let mut reports = Vec::new();
+    let mut failures = 0;
+    for environment in ENVIRONMENTS {
+        let started = Instant::now();
+        let rendered = render::render(environment, release, &out_dir.join(environment))?;
+        let schema = schema::validate(&rendered.manifests_path, KUBERNETES_VERSION)?;
+        let violations = policy::check(&rendered.objects, release);
+        println!(
+            "  {environment:<11} {:>3} objects  schema {}  policies {}  ({} ms)",
+            rendered.objects.len(),
+            if schema.is_ok() { "ok" } else { "FAILED" },
+            if violations.is_empty() {
+                "ok".to_owned()
+            } else {
+                format!("{} FAILED", violations.len())
+            },
+            started.elapsed().as_millis(),
+        );
+        if let Err(report) = &schema {
+            println!("{report}");
+            failures += 1;
+        }
+        for violation in &violations {
+            println!("    {violation}");
+        }
+        failures += violations.len();
+        reports.push((environment, rendered));
+    }
+    let argocd = policy::check_argocd(&render::render_argocd()?);
+    for violation in &argocd {
+        println!("    {violation}");
+    }
+    failures += argocd.len();
+    anyhow::ensure!(failures == 0, "the manifests failed {failures} check(s); see above");
+    Ok(reports)
+}
+
+/// `cargo xtask manifests`: the CI stage, with validation-only pins for the current commit.
+pub fn run(sh: &xshell::Shell) -> anyhow::Result<()> {
+    let commit = xshell::cmd!(sh, "git rev-parse --short=12 HEAD")
+        .read()
+        .context("cannot read the current commit")?;
+    let release = ReleaseImages::unreleased(&commit);
+    let out_dir = target_dir().join("manifests");
+    println!(
+        "rendering and checking kustomize overlays for {} into {}",
+        release.release_id,
+        out_dir.display()
+    );
+    for (environment, rendered) in check_all(&release, &out_dir)? {
+        println!(
+            "  {environment}: {} over {}",
+            rendered.manifests_path.display(),
+            rendered.kustomization_path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Cargo's target directory (honouring `CARGO_TARGET_DIR`), where rendered manifests are written.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::project_root().join("target"))
+}

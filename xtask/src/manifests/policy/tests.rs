@@ -1,0 +1,388 @@
+//! Each policy against the real rendered overlays: they pass as committed, and one broken field makes exactly
+//! the rule about it fire, naming the object.
+
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
+
+use super::{check, check_argocd};
+use crate::manifests::{ReleaseImages, render};
+
+fn release() -> ReleaseImages {
+    ReleaseImages::unreleased("0123456789ab")
+}
+
+/// The production overlay rendered once for the release above (needs kubectl, as CI has).
+fn production() -> Vec<Value> {
+    static RENDERED: OnceLock<Vec<Value>> = OnceLock::new();
+    RENDERED
+        .get_or_init(|| {
+            let dir =
+                std::env::temp_dir().join(format!("hangang-manifests-{}", std::process::id()));
+            let rendered =
+                render::render("production", &release(), &dir).expect("production renders");
+            let _ = std::fs::remove_dir_all(&dir);
+            rendered.objects
+        })
+        .clone()
+}
+
+/// The production objects with one object changed by `edit`.
+fn with(id: &str, edit: impl FnOnce(&mut Value)) -> Vec<Value> {
+    let mut objects = production();
+    let object = objects
+        .iter_mut()
+        .find(|object| {
+            format!(
+                "{}/{}",
+                object["kind"].as_str().unwrap(),
+                object["metadata"]["name"].as_str().unwrap()
+            ) == id
+        })
+        .unwrap_or_else(|| panic!("no {id} in the production overlay"));
+    edit(object);
+    objects
+}
+
+fn set(object: &mut Value, pointer: &str, value: Value) {
+    *object.pointer_mut(pointer).unwrap_or_else(|| panic!("no {pointer}")) = value;
+}
+
+fn remove(object: &mut Value, pointer: &str) {
+    let (parent, key) = pointer.rsplit_once('/').unwrap();
+    object
+        .pointer_mut(parent)
+        .unwrap()
+        .as_object_mut()
+        .unwrap()
+        .remove(&key.replace("~1", "/").replace("~0", "~"))
+        .unwrap_or_else(|| panic!("no {pointer}"));
+}
+
+/// The rules that fired, as `object [rule]`, in the order they fired, repeats removed.
+fn fired(objects: &[Value]) -> Vec<String> {
+    let mut fired: Vec<_> = check(objects, &release())
+        .iter()
+        .map(|violation| format!("{} [{}]", violation.object, violation.rule))
+        .collect();
+    fired.dedup();
+    fired
+}
+
+const CONTAINER: &str = "/spec/template/spec/containers/0";
+
+#[test]
+fn both_overlays_pass_every_policy() {
+    assert_eq!(fired(&production()), Vec::<String>::new());
+    let dir =
+        std::env::temp_dir().join(format!("hangang-manifests-staging-{}", std::process::id()));
+    let staging = render::render("staging", &release(), &dir).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(fired(&staging.objects), Vec::<String>::new());
+    assert_eq!(check_argocd(&render::render_argocd().unwrap()), vec![]);
+}
+
+#[test]
+fn production_has_the_expected_objects_in_the_expected_waves() {
+    let placements: Vec<(String, Option<String>, i64)> = production()
+        .iter()
+        .map(|object| {
+            let annotations = &object["metadata"]["annotations"];
+            let wave = annotations["argocd.argoproj.io/sync-wave"]
+                .as_str()
+                .map_or(0, |wave| wave.parse().unwrap());
+            let id = format!(
+                "{}/{}",
+                object["kind"].as_str().unwrap(),
+                object["metadata"]["name"].as_str().unwrap()
+            );
+            (id, annotations["argocd.argoproj.io/hook"].as_str().map(str::to_owned), wave)
+        })
+        .collect();
+    let place = |id: &str| {
+        placements
+            .iter()
+            .find(|(candidate, _, _)| candidate == id || candidate.starts_with(&format!("{id}-")))
+            .map(|(_, hook, wave)| (hook.clone(), *wave))
+            .unwrap_or_else(|| panic!("{id} is missing from the production overlay"))
+    };
+    let plain = |wave| (None, wave);
+    let hook = |phase: &str, wave| (Some(phase.to_owned()), wave);
+    let expected = [
+        ("ServiceAccount/hangang-api", plain(-3)),
+        ("ConfigMap/hangang-config", plain(-3)),
+        ("ConfigMap/hangang-release", plain(-3)),
+        ("NetworkPolicy/default-deny", plain(-3)),
+        ("StatefulSet/hangang-postgres", plain(-2)),
+        ("Service/hangang-postgres", plain(-2)),
+        ("Deployment/hangang-redis", plain(-2)),
+        ("Job/hangang-migrate", hook("Sync", -1)),
+        ("Deployment/hangang-api", plain(0)),
+        ("Service/hangang-api", plain(0)),
+        ("PodDisruptionBudget/hangang-api", plain(0)),
+        ("HorizontalPodAutoscaler/hangang-api", plain(0)),
+        ("Ingress/hangang-api", plain(0)),
+        ("Deployment/hangang-ingest", plain(1)),
+        ("Deployment/hangang-forecast", plain(1)),
+        ("Deployment/hangang-push", plain(1)),
+        ("Job/hangang-smoke", hook("PostSync", 0)),
+    ];
+    for (id, placement) in expected {
+        assert_eq!(place(id), placement, "{id}");
+    }
+    // And nothing else: 5 ServiceAccounts, 2 ConfigMaps, 9 NetworkPolicies, 6 Services, 5 Deployments, a
+    // StatefulSet, 2 Jobs, the api's PodDisruptionBudget, HorizontalPodAutoscaler and Ingress.
+    assert_eq!(placements.len(), 33, "{placements:#?}");
+}
+
+#[test]
+fn a_missing_probe_is_named() {
+    let objects =
+        with("Deployment/hangang-api", |api| remove(api, &format!("{CONTAINER}/readinessProbe")));
+    assert_eq!(fired(&objects), ["Deployment/hangang-api [probes]"]);
+    let violation = check(&objects, &release()).remove(0);
+    assert_eq!(
+        violation.to_string(),
+        "Deployment/hangang-api: [probes] container `api`: has no readinessProbe"
+    );
+}
+
+#[test]
+fn workers_need_grpc_probes_and_the_api_http_probes() {
+    let objects = with("Deployment/hangang-push", |push| {
+        set(
+            push,
+            &format!("{CONTAINER}/livenessProbe"),
+            json!({"httpGet": {"path": "/healthz", "port": "admin"}}),
+        );
+    });
+    assert_eq!(fired(&objects), ["Deployment/hangang-push [probes]"]);
+    let objects = with("Deployment/hangang-api", |api| {
+        set(api, &format!("{CONTAINER}/livenessProbe"), json!({"tcpSocket": {"port": "http"}}));
+    });
+    assert_eq!(fired(&objects), ["Deployment/hangang-api [probes]"]);
+}
+
+#[test]
+fn a_probe_on_an_undeclared_port_is_named() {
+    let objects = with("Deployment/hangang-ingest", |ingest| {
+        set(ingest, &format!("{CONTAINER}/readinessProbe/grpc/port"), json!(50099));
+    });
+    assert_eq!(fired(&objects), ["Deployment/hangang-ingest [probe-port]"]);
+}
+
+#[test]
+fn a_root_container_is_named() {
+    let objects = with("Deployment/hangang-push", |push| {
+        set(
+            push,
+            &format!("{CONTAINER}/securityContext"),
+            json!({
+                "runAsUser": 0, "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+                "capabilities": {"drop": ["ALL"]},
+            }),
+        );
+    });
+    // Root breaks both the non-root rule and the image's configured user.
+    assert_eq!(
+        fired(&objects),
+        ["Deployment/hangang-push [run-as-nonroot]", "Deployment/hangang-push [image-user]"]
+    );
+}
+
+#[test]
+fn a_user_other_than_the_images_is_named() {
+    let objects = with("Deployment/hangang-forecast", |forecast| {
+        set(forecast, "/spec/template/spec/securityContext/runAsGroup", json!(1000));
+    });
+    assert_eq!(fired(&objects), ["Deployment/hangang-forecast [image-user]"]);
+}
+
+#[test]
+fn each_container_hardening_is_checked() {
+    let cases = [
+        ("readOnlyRootFilesystem", json!(false), "read-only-root-fs"),
+        ("allowPrivilegeEscalation", json!(true), "no-privilege-escalation"),
+        ("privileged", json!(true), "no-privilege-escalation"),
+        ("capabilities", json!({"drop": ["ALL"], "add": ["NET_ADMIN"]}), "no-capabilities"),
+        ("capabilities", json!({"drop": ["NET_RAW"]}), "no-capabilities"),
+        ("seccompProfile", json!({"type": "Unconfined"}), "seccomp"),
+    ];
+    for (field, value, rule) in cases {
+        // Set on the container, where it overrides the pod's setting.
+        let objects = with("Deployment/hangang-redis", |redis| {
+            redis.pointer_mut(&format!("{CONTAINER}/securityContext")).unwrap()[field] = value;
+        });
+        assert_eq!(fired(&objects), [format!("Deployment/hangang-redis [{rule}]")], "{field}");
+    }
+    let objects = with("Deployment/hangang-api", |api| {
+        api["spec"]["template"]["spec"]["hostNetwork"] = json!(true)
+    });
+    assert!(fired(&objects).contains(&"Deployment/hangang-api [host-namespaces]".to_owned()));
+}
+
+#[test]
+fn missing_requests_or_limits_are_named() {
+    let objects = with("StatefulSet/hangang-postgres", |postgres| {
+        remove(postgres, &format!("{CONTAINER}/resources/limits"))
+    });
+    assert_eq!(fired(&objects), ["StatefulSet/hangang-postgres [resources]"]);
+}
+
+#[test]
+fn an_unpinned_image_is_named() {
+    let objects = with("Deployment/hangang-ingest", |ingest| {
+        set(ingest, &format!("{CONTAINER}/image"), json!("hangang-ingest:latest"))
+    });
+    assert_eq!(
+        fired(&objects),
+        [
+            "Deployment/hangang-ingest [image-digest]",
+            "Deployment/hangang-ingest [image-tag]",
+            "Deployment/hangang-ingest [release-image]"
+        ]
+    );
+    let objects = with("Deployment/hangang-redis", |redis| {
+        set(redis, &format!("{CONTAINER}/image"), json!("redis:7-alpine"))
+    });
+    assert_eq!(fired(&objects), ["Deployment/hangang-redis [image-digest]"]);
+}
+
+#[test]
+fn an_image_of_another_release_is_named() {
+    let other = ReleaseImages::unreleased("ba9876543210");
+    let stale = other.images["hangang-forecast"].reference();
+    let objects = with("Deployment/hangang-forecast", |forecast| {
+        set(forecast, &format!("{CONTAINER}/image"), json!(stale))
+    });
+    assert_eq!(fired(&objects), ["Deployment/hangang-forecast [release-image]"]);
+}
+
+#[test]
+fn every_service_container_must_report_this_release() {
+    let objects = with("Deployment/hangang-push", |push| {
+        let env = push.pointer_mut(&format!("{CONTAINER}/env")).unwrap().as_array_mut().unwrap();
+        env.retain(|var| var["name"] != "RELEASE_ID");
+    });
+    assert_eq!(fired(&objects), ["Deployment/hangang-push [release-id]"]);
+    let release_map = production()
+        .iter()
+        .find(|object| object["metadata"]["name"].as_str().unwrap().starts_with("hangang-release-"))
+        .map(|object| format!("ConfigMap/{}", object["metadata"]["name"].as_str().unwrap()))
+        .unwrap();
+    let objects = with(&release_map, |map| set(map, "/data/RELEASE_ID", json!("2026.01.01-1-old")));
+    let fired = fired(&objects);
+    assert_eq!(
+        fired.len(),
+        6,
+        "api, four workers' and both Jobs' containers less redis/postgres: {fired:?}"
+    );
+    assert!(fired.iter().all(|line| line.ends_with("[release-id]")), "{fired:?}");
+}
+
+#[test]
+fn a_hook_in_the_wrong_phase_is_named() {
+    let objects = with("Job/hangang-migrate", |job| {
+        set(job, "/metadata/annotations/argocd.argoproj.io~1hook", json!("PreSync"));
+    });
+    let violations = check(&objects, &release());
+    assert_eq!(violations.len(), 1);
+    assert_eq!(violations[0].rule, "hook-phase");
+    assert!(violations[0].message.contains("PreSync hook, wave -1"), "{}", violations[0]);
+}
+
+#[test]
+fn a_workload_in_the_wrong_wave_is_named() {
+    let objects = with("Deployment/hangang-push", |push| {
+        set(push, "/metadata/annotations/argocd.argoproj.io~1sync-wave", json!("0"));
+    });
+    assert_eq!(fired(&objects), ["Deployment/hangang-push [sync-wave]"]);
+    let objects = with("Deployment/hangang-push", |push| {
+        set(push, "/metadata/annotations/argocd.argoproj.io~1sync-wave", json!("soon"));
+    });
+    assert_eq!(fired(&objects), ["Deployment/hangang-push [sync-order]"]);
+}
+
+#[test]
+fn an_object_outside_the_order_is_named() {
+    let mut objects = production();
+    objects.push(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "stray"}, "spec": {
+        "selector": {"app.kubernetes.io/name": "hangang-api"}, "ports": [{"port": 8080, "targetPort": "http"}]}}));
+    assert_eq!(fired(&objects), ["Service/stray [sync-order]"]);
+}
+
+#[test]
+fn jobs_must_be_disposable_hooks_with_deadlines() {
+    let objects = with("Job/hangang-smoke", |job| {
+        remove(job, "/metadata/annotations/argocd.argoproj.io~1hook-delete-policy")
+    });
+    assert_eq!(fired(&objects), ["Job/hangang-smoke [hook-delete-policy]"]);
+    let objects = with("Job/hangang-smoke", |job| remove(job, "/spec/activeDeadlineSeconds"));
+    assert_eq!(fired(&objects), ["Job/hangang-smoke [job-deadline]"]);
+    let objects = with("Job/hangang-migrate", |job| {
+        remove(job, "/metadata/annotations/argocd.argoproj.io~1hook");
+    });
+    assert_eq!(
+        fired(&objects),
+        ["Job/hangang-migrate [hook-phase]", "Job/hangang-migrate [job-hook]"]
+    );
+}
+
+#[test]
+fn draining_needs_enough_grace() {
+    let objects = with("Deployment/hangang-api", |api| {
+        set(api, "/spec/template/spec/terminationGracePeriodSeconds", json!(10))
+    });
+    assert_eq!(fired(&objects), ["Deployment/hangang-api [graceful-termination]"]);
+    let objects =
+        with("Deployment/hangang-api", |api| remove(api, &format!("{CONTAINER}/lifecycle")));
+    assert_eq!(fired(&objects), ["Deployment/hangang-api [graceful-termination]"]);
+    let objects = with("Deployment/hangang-ingest", |ingest| {
+        set(ingest, "/spec/template/spec/terminationGracePeriodSeconds", json!(20))
+    });
+    assert_eq!(fired(&objects), ["Deployment/hangang-ingest [graceful-termination]"]);
+}
+
+#[test]
+fn services_must_select_a_workload_and_its_ports() {
+    let objects = with("Service/hangang-push", |service| {
+        set(service, "/spec/selector", json!({"app.kubernetes.io/name": "push"}))
+    });
+    assert_eq!(fired(&objects), ["Service/hangang-push [service-selector]"]);
+    let objects = with("Service/hangang-push", |service| {
+        set(service, "/spec/ports/1/targetPort", json!("metrics"))
+    });
+    assert_eq!(fired(&objects), ["Service/hangang-push [service-port]"]);
+}
+
+#[test]
+fn network_policies_deny_by_default_and_cover_every_workload() {
+    let mut objects = production();
+    objects.retain(|object| object["metadata"]["name"] != "default-deny");
+    assert_eq!(fired(&objects), ["NetworkPolicy/* [network-policy]"]);
+    let mut objects = production();
+    objects.retain(|object| {
+        !(object["kind"] == "NetworkPolicy" && object["metadata"]["name"] == "hangang-forecast")
+    });
+    assert_eq!(fired(&objects), ["Deployment/hangang-forecast [network-policy]"]);
+}
+
+#[test]
+fn secret_values_are_refused() {
+    let mut objects = production();
+    objects.push(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hangang-database",
+        "annotations": {"argocd.argoproj.io/sync-wave": "-3"}}, "stringData": {"url": "postgres://…"}}));
+    assert!(fired(&objects).contains(&"Secret/hangang-database [secret-values]".to_owned()));
+}
+
+#[test]
+fn production_must_not_sync_by_itself() {
+    let mut objects = render::render_argocd().unwrap();
+    let production = objects
+        .iter_mut()
+        .find(|object| object["metadata"]["name"] == "hangangjari-production")
+        .unwrap();
+    production["spec"]["syncPolicy"]["automated"] = json!({"prune": true});
+    let fired: Vec<_> = check_argocd(&objects).iter().map(|violation| violation.rule).collect();
+    assert_eq!(fired, ["argocd-manual-production"]);
+}
