@@ -6,6 +6,8 @@
 //! - `codegen` regenerates committed artifacts (gRPC code, descriptor set, JSON Schema documents);
 //!   `codegen --check` fails when they are stale.
 //! - `manifests` renders the kustomize overlays and validates them (schemas and deployment policies).
+//! - `release` / `rollback` publish a release (or roll back to one) through the deploy repository.
+//! - `images` builds the four service images as reproducible OCI layouts and optionally pushes them.
 
 #![allow(
     clippy::print_stderr,
@@ -17,9 +19,12 @@ mod bench;
 mod ci;
 mod codegen;
 mod contracts;
+mod deploy;
 mod dev;
 mod fuzz;
 mod manifests;
+mod release;
+mod supply_chain;
 
 use std::path::PathBuf;
 
@@ -62,6 +67,42 @@ enum Command {
     /// Render every kustomize overlay with `kubectl kustomize`, validate it against the Kubernetes 1.32 schemas
     /// and check the deployment policies (written under `target/manifests/<env>/`).
     Manifests,
+    /// Build the static service binaries and one reproducible OCI image layout per service
+    /// (`target/release-images/<service>/`), optionally push them, and print digests, sizes and timings.
+    Images {
+        /// Push to this registry, e.g. `http://127.0.0.1:5000` (plain http only on loopback).
+        #[arg(long, value_name = "REGISTRY_URL")]
+        push: Option<String>,
+        /// Where to write the layouts, `bin/` and `images.json` (default: `<target dir>/release-images`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The tag and image version (default: `git-<12 hex of HEAD>`).
+        #[arg(long)]
+        release_id: Option<String>,
+    },
+    /// Release HEAD: advisory scan, contracts, static images, SBOMs, signatures, provenance, manifests with
+    /// the real digests, push, release record, desired-state commit in the deploy repository. Only the
+    /// protected branch publishes; `--dry-run` does everything else and leaves the results under
+    /// `target/release/<release-id>/`.
+    Release(release::pipeline::Options),
+    /// Write an earlier release's desired state to the deploy repository as a new commit.
+    Rollback {
+        /// The release to return to (as recorded under `releases/` in the deploy repository).
+        release_id: String,
+        /// The deploy repository (a URL or a path).
+        #[arg(long, env = "RELEASE_DEPLOY_REPO")]
+        deploy_repo: String,
+        /// Write from a branch other than the protected one (for tests of the release path).
+        #[arg(long)]
+        allow_branch: bool,
+    },
+    /// Scan Cargo.lock against the vendored RustSec advisory database (offline; fails on unreviewed
+    /// vulnerabilities or a snapshot older than the limit).
+    Audit {
+        /// The oldest advisory snapshot accepted, in days.
+        #[arg(long, default_value_t = supply_chain::advisories::DEFAULT_MAX_AGE_DAYS)]
+        max_age_days: i64,
+    },
     /// Regenerate committed artifacts (gRPC code, descriptor set, JSON Schema documents).
     Codegen {
         /// Do not write; fail if any committed artifact differs from what would be generated.
@@ -88,6 +129,14 @@ fn main() -> anyhow::Result<()> {
         },
         Command::Fuzz { parser, time } => fuzz::run(&sh, &parser, time),
         Command::Manifests => manifests::run(&sh),
+        Command::Release(options) => release::pipeline::run(&sh, &options),
+        Command::Rollback { release_id, deploy_repo, allow_branch } => {
+            release::pipeline::rollback(&sh, &release_id, &deploy_repo, allow_branch)
+        }
+        Command::Audit { max_age_days } => supply_chain::advisories::run(max_age_days),
+        Command::Images { push, out, release_id } => {
+            release::run(&sh, release_id, out, push.as_deref())
+        }
         Command::Codegen { check } => {
             codegen::run(if check { codegen::Mode::Check } else { codegen::Mode::Write })
         }

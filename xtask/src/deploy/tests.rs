@@ -1,0 +1,173 @@
+//! The deploy repository against real git: a bare repository that refuses non-fast-forward pushes (so a
+//! forced write could not go unnoticed), releases racing, and rollbacks.
+
+use std::{path::Path, process::Command, sync::Barrier};
+
+use super::*;
+
+fn bare_repository(dir: &Path) -> String {
+    let path = dir.join("deploy.git");
+    let git = |args: &[&str]| assert!(Command::new("git").args(args).status().unwrap().success());
+    git(&["init", "--quiet", "--bare", "--initial-branch", "main", path.to_str().unwrap()]);
+    git(&["--git-dir", path.to_str().unwrap(), "config", "receive.denyNonFastForwards", "true"]);
+    path.to_str().unwrap().to_owned()
+}
+
+fn entry(release_id: &str, source_time: i64) -> ReleaseEntry {
+    ReleaseEntry {
+        release_id: release_id.to_owned(),
+        source_commit: format!("{:0<40}", release_id.len()),
+        source_time,
+    }
+}
+
+fn environments(marker: &str) -> Vec<EnvironmentFiles> {
+    ["staging", "production"]
+        .iter()
+        .map(|environment| EnvironmentFiles {
+            environment: (*environment).to_owned(),
+            manifests: format!("# {marker} for {environment}\n"),
+        })
+        .collect()
+}
+
+fn release(url: &str, checkout: &Path, entry: &ReleaseEntry) -> Published {
+    let repository = DeployRepository::open(url, checkout).unwrap();
+    let record = serde_json::to_vec(entry).unwrap();
+    publish_release(&repository, entry, &record, &environments(&entry.release_id), |previous| {
+        let previous =
+            previous.map_or("none".to_owned(), |record| record["release_id"].to_string());
+        format!("previous: {previous}")
+    })
+    .unwrap()
+}
+
+/// The remote's view: each environment's release and every recorded release.
+fn remote_state(url: &str, dir: &Path) -> (String, String, Vec<String>) {
+    let view = dir.join("view");
+    let _ = std::fs::remove_dir_all(&view);
+    assert!(
+        Command::new("git").args(["clone", "--quiet", url]).arg(&view).status().unwrap().success()
+    );
+    let running =
+        |environment: &str| state::current(&view, environment).unwrap().unwrap().release_id;
+    let mut recorded: Vec<String> = std::fs::read_dir(view.join("releases"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    recorded.sort();
+    (running("staging"), running("production"), recorded)
+}
+
+#[test]
+fn a_release_is_recorded_with_trailers() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = bare_repository(dir.path());
+    let (pushed, outcomes) = release(&url, &dir.path().join("a"), &entry("2026.11.27-1", 100));
+    assert_eq!(pushed.unwrap().attempts, 1);
+    assert_eq!(
+        outcomes,
+        [("staging".into(), Outcome::Deployed), ("production".into(), Outcome::Deployed)]
+    );
+    let repository = DeployRepository::open(&url, &dir.path().join("a")).unwrap();
+    let message = &repository.log().unwrap()[0];
+    assert!(message.starts_with("release 2026.11.27-1\n"), "{message}");
+    assert!(
+        message.ends_with(
+            "Release-Id: 2026.11.27-1\nSource-Commit: 1200000000000000000000000000000000000000"
+        ),
+        "{message}"
+    );
+    let kustomization =
+        std::fs::read_to_string(dir.path().join("a/environments/production/kustomization.yaml"))
+            .unwrap();
+    assert!(kustomization.contains("resources:\n  - manifests.yaml"));
+    // Releasing the same thing again changes nothing and commits nothing.
+    let (pushed, _) = release(&url, &dir.path().join("a"), &entry("2026.11.27-1", 100));
+    assert_eq!(pushed, None);
+}
+
+#[test]
+fn racing_releases_are_both_recorded_and_the_later_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = bare_repository(dir.path());
+    release(&url, &dir.path().join("seed"), &entry("0-seed", 1));
+    for round in 0..3 {
+        let older = entry(&format!("{round}-older"), 10 + round);
+        let newer = entry(&format!("{round}-newer"), 20 + round);
+        let barrier = Barrier::new(2);
+        std::thread::scope(|scope| {
+            for (name, entry) in [("older", &older), ("newer", &newer)] {
+                let (barrier, url, checkout) =
+                    (&barrier, &url, dir.path().join(format!("{name}-{round}")));
+                scope.spawn(move || {
+                    let repository = DeployRepository::open(url, &checkout).unwrap();
+                    let record = serde_json::to_vec(entry).unwrap();
+                    // Both fetch the same head, then both try to push.
+                    barrier.wait();
+                    publish_release(
+                        &repository,
+                        entry,
+                        &record,
+                        &environments(&entry.release_id),
+                        |_| String::new(),
+                    )
+                    .unwrap()
+                });
+            }
+        });
+        let (staging, production, recorded) = remote_state(&url, dir.path());
+        assert_eq!(
+            (staging.as_str(), production.as_str()),
+            (newer.release_id.as_str(), newer.release_id.as_str())
+        );
+        assert!(
+            recorded.contains(&older.release_id) && recorded.contains(&newer.release_id),
+            "{recorded:?}"
+        );
+    }
+    let repository = DeployRepository::open(&url, &dir.path().join("seed")).unwrap();
+    assert_eq!(repository.log().unwrap().len(), 7, "one commit per release, none lost");
+}
+
+#[test]
+fn an_older_release_pushed_last_is_only_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = bare_repository(dir.path());
+    release(&url, &dir.path().join("a"), &entry("2-newer", 20));
+    let (pushed, outcomes) = release(&url, &dir.path().join("b"), &entry("1-older", 10));
+    assert!(pushed.is_some());
+    assert_eq!(outcomes[0].1, Outcome::KeptNewer("2-newer".into()));
+    let (staging, _, recorded) = remote_state(&url, dir.path());
+    assert_eq!(staging, "2-newer");
+    assert_eq!(recorded, ["1-older", "2-newer"]);
+}
+
+#[test]
+fn a_rollback_is_a_new_commit_restoring_the_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = bare_repository(dir.path());
+    release(&url, &dir.path().join("a"), &entry("1-good", 10));
+    release(&url, &dir.path().join("a"), &entry("2-bad", 20));
+    let repository = DeployRepository::open(&url, &dir.path().join("a")).unwrap();
+    publish_rollback(&repository, "1-good").unwrap().unwrap();
+    let (staging, production, _) = remote_state(&url, dir.path());
+    assert_eq!((staging.as_str(), production.as_str()), ("1-good", "1-good"));
+    let manifests =
+        std::fs::read_to_string(dir.path().join("view/environments/production/manifests.yaml"))
+            .unwrap();
+    assert_eq!(manifests, "# 1-good for production\n");
+    let log = repository.log().unwrap();
+    assert_eq!(log.len(), 3);
+    assert!(log[0].starts_with("rollback to release 1-good"), "{}", log[0]);
+    // The summary of a release is written against the release production ran before it.
+    assert!(log[1].contains("previous: \"1-good\""), "{}", log[1]);
+    assert!(log[2].contains("previous: none"), "{}", log[2]);
+    assert!(
+        log[0].contains("Release-Id: 1-good\n") && log[0].ends_with("Rollback-From: 2-bad"),
+        "{}",
+        log[0]
+    );
+    let error = publish_rollback(&repository, "9-unknown").unwrap_err().to_string();
+    assert!(error.contains("release 9-unknown is not recorded"), "{error}");
+}

@@ -1,0 +1,816 @@
+//! `cargo xtask release`: one path from a commit to a signed, reproducible image set and a desired-state
+//! commit, leaving a record a person can follow in one line: commit → image digest → SBOM/signature →
+//! desired-state commit → release id.
+//!
+//! Steps, each timed and recorded in `release.json`: branch firewall → advisory scan → contracts → static
+//! build and images → SBOMs → signatures and provenance → manifests rendered and checked with the real digests
+//! → push (images, then `.sig`/`.sbom`/`.att` tags) → release record → desired state in the deploy
+//! repository. `--dry-run` runs everything but the push and the commit, and writes the desired state it would
+//! have committed under `target/release/<id>/desired-state/`. Off the protected branch every check and build
+//! runs and the release stops before publishing, saying so.
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    io::Read as _,
+    path::{Path, PathBuf},
+    time::Instant,
+};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use serde_json::json;
+use xshell::{Shell, cmd};
+
+use super::{ReleaseMeta, image, registry};
+use crate::{
+    deploy::{self, DeployRepository, EnvironmentFiles, ReleaseEntry},
+    manifests::{self, PinnedImage, ReleaseImages},
+    supply_chain::{advisories, provenance, sbom, signing},
+};
+
+/// The branch whose commits may change the desired state.
+pub const PROTECTED_BRANCH: &str = "main";
+
+/// Options of `cargo xtask release`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Options {
+    /// Run every step but the push and the deploy commit.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The registry to push to, e.g. `http://127.0.0.1:5000` (plain http only on loopback).
+    #[arg(long, env = "RELEASE_REGISTRY")]
+    pub registry: Option<String>,
+    /// The deploy repository (a URL or a path) whose desired state Argo CD syncs.
+    #[arg(long, env = "RELEASE_DEPLOY_REPO")]
+    pub deploy_repo: Option<String>,
+    /// The PKCS#8 PEM P-256 signing key; a dry run without one signs with a throwaway key.
+    #[arg(long, env = "RELEASE_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
+    /// Publish from a branch other than the protected one (for tests of the release path itself).
+    #[arg(long)]
+    pub allow_branch: bool,
+    /// The oldest advisory snapshot accepted, in days.
+    #[arg(long, default_value_t = advisories::DEFAULT_MAX_AGE_DAYS)]
+    pub max_advisory_age_days: i64,
+}
+
+/// One step's outcome, as the record and the summary show it.
+#[derive(Debug, Clone, Serialize)]
+struct Check {
+    name: &'static str,
+    result: &'static str,
+    duration_ms: u64,
+    detail: String,
+}
+
+/// Runs and times the steps, printing progress as it goes.
+#[derive(Debug, Default)]
+struct Steps {
+    checks: Vec<Check>,
+    total: usize,
+}
+
+impl Steps {
+    fn run<T>(
+        &mut self,
+        name: &'static str,
+        body: impl FnOnce() -> anyhow::Result<(T, String)>,
+    ) -> anyhow::Result<T> {
+        let number = self.checks.len() + 1;
+        eprintln!("release: [{number}/{}] {name} …", self.total);
+        let started = Instant::now();
+        let outcome = body();
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match outcome {
+            Ok((value, detail)) => {
+                eprintln!(
+                    "release: [{number}/{}] {name}: {detail} ({:.1} s)",
+                    self.total,
+                    duration_ms as f64 / 1000.0
+                );
+                self.checks.push(Check { name, result: "passed", duration_ms, detail });
+                Ok(value)
+            }
+            Err(error) => {
+                eprintln!(
+                    "release: [{number}/{}] {name} FAILED after {:.1} s",
+                    self.total,
+                    duration_ms as f64 / 1000.0
+                );
+                Err(error.context(format!("release step `{name}` failed")))
+            }
+        }
+    }
+
+    fn skip(&mut self, name: &'static str, why: &str) {
+        eprintln!("release: [{}/{}] {name}: skipped ({why})", self.checks.len() + 1, self.total);
+        self.checks.push(Check { name, result: "skipped", duration_ms: 0, detail: why.to_owned() });
+    }
+}
+
+/// Per image, what the supply-chain steps produced.
+#[derive(Debug, Clone, Serialize)]
+struct Attachments {
+    sbom_cyclonedx: String,
+    sbom_spdx: String,
+    sbom_components: usize,
+    signature_tag: String,
+    signature: String,
+    payload: String,
+}
+
+/// Whether this run publishes, decided before anything is built so a misconfiguration fails in a second.
+#[derive(Debug)]
+enum Mode {
+    Publish {
+        registry: registry::Registry,
+        deploy_repo: String,
+    },
+    /// Everything is checked and built, nothing leaves the machine; the reason is printed.
+    VerifyOnly(String),
+}
+
+fn mode(sh: &Shell, options: &Options) -> anyhow::Result<Mode> {
+    if options.dry_run {
+        return Ok(Mode::VerifyOnly("--dry-run".to_owned()));
+    }
+    let branch = current_branch(sh)?;
+    if branch != PROTECTED_BRANCH && !options.allow_branch {
+        return Ok(Mode::VerifyOnly(format!(
+            "branch `{branch}` is not the protected `{PROTECTED_BRANCH}`, and only `{PROTECTED_BRANCH}` changes the \
+             desired state"
+        )));
+    }
+    check_clean(sh)?;
+    let (Some(registry), Some(deploy_repo), Some(_)) =
+        (&options.registry, &options.deploy_repo, &options.signing_key)
+    else {
+        bail!("publishing needs --registry, --deploy-repo and --signing-key (or --dry-run)");
+    };
+    Ok(Mode::Publish {
+        registry: registry::Registry::parse(registry)?,
+        deploy_repo: deploy_repo.clone(),
+    })
+}
+
+fn check_clean(sh: &Shell) -> anyhow::Result<()> {
+    if !cmd!(sh, "git status --porcelain --untracked-files=no").quiet().read()?.is_empty() {
+        bail!("the working tree has uncommitted changes: a release must be exactly its commit");
+    }
+    Ok(())
+}
+
+/// The branch being released: CI's variables first (CI checks out a detached HEAD), then git's.
+fn current_branch(sh: &Shell) -> anyhow::Result<String> {
+    for variable in ["RELEASE_BRANCH", "CI_COMMIT_BRANCH", "GITHUB_REF_NAME"] {
+        if let Ok(branch) = std::env::var(variable)
+            && !branch.is_empty()
+        {
+            return Ok(branch);
+        }
+    }
+    Ok(cmd!(sh, "git rev-parse --abbrev-ref HEAD").quiet().read()?)
+}
+
+/// `<commit date>.<commit time>-<12 hex>` in UTC: sortable by commit time, the same for the same commit, so
+/// releasing a commit twice gives the same tags and digests.
+fn release_id(meta: &ReleaseMeta) -> anyhow::Result<String> {
+    let time = jiff::Timestamp::from_second(i64::try_from(meta.source_date_epoch)?)?;
+    Ok(format!("{}-{}", time.strftime("%Y.%m.%d.%H%M%S"), &meta.commit[..12]))
+}
+
+/// The dependency list `binary` embeds in its `.dep-v0` section, read back out of the binary itself, so the
+/// SBOM lists exactly what the shipped bytes say they contain.
+fn dependency_list(
+    sh: &Shell,
+    binary: &Path,
+    scratch: &Path,
+) -> anyhow::Result<sbom::DependencyList> {
+    let section = scratch.join(format!(
+        "{}.dep-v0",
+        binary.file_name().context("a binary has a file name")?.to_string_lossy()
+    ));
+    let dump = format!(".dep-v0={}", section.display());
+    cmd!(sh, "objcopy --dump-section {dump} {binary} /dev/null")
+        .quiet()
+        .run()
+        .with_context(|| format!("{} has no .dep-v0 section", binary.display()))?;
+    let compressed = std::fs::read(&section)?;
+    std::fs::remove_file(&section)?;
+    let mut json = Vec::new();
+    flate2::read::ZlibDecoder::new(compressed.as_slice()).read_to_end(&mut json)?;
+    let list: sbom::DependencyList = serde_json::from_slice(&json)
+        .with_context(|| format!("{}: .dep-v0 is not a cargo-auditable list", binary.display()))?;
+    anyhow::ensure!(
+        list.format == 1,
+        "{}: unsupported dependency list format {}",
+        binary.display(),
+        list.format
+    );
+    Ok(list)
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(value)?;
+    bytes.push(b'\n');
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(bytes)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Stores `payload` in the image's layout as a one-layer artifact manifest tagged `tag` (cosign's tag
+/// conventions: `.sig`, `.sbom`, `.att`), with a config that lists the payload, as cosign writes it.
+fn attach(
+    layout: &image::Layout,
+    tag: &str,
+    created: &str,
+    media_type: &str,
+    payload: &[u8],
+    annotations: BTreeMap<String, String>,
+) -> anyhow::Result<image::Descriptor> {
+    let mut layer = layout.write_blob(media_type, payload)?;
+    layer.annotations = annotations;
+    let config = image::ImageConfig {
+        created: created.to_owned(),
+        architecture: String::new(),
+        os: String::new(),
+        config: image::ContainerConfig {
+            user: String::new(),
+            env: Vec::new(),
+            entrypoint: Vec::new(),
+            labels: BTreeMap::new(),
+        },
+        rootfs: image::RootFs { kind: "layers".to_owned(), diff_ids: vec![layer.digest.clone()] },
+        history: Vec::new(),
+    };
+    let config = layout.write_blob(image::MEDIA_TYPE_CONFIG, &serde_json::to_vec(&config)?)?;
+    let manifest = image::Manifest {
+        schema_version: 2,
+        media_type: image::MEDIA_TYPE_MANIFEST.to_owned(),
+        config,
+        layers: vec![layer],
+        annotations: BTreeMap::new(),
+    };
+    let manifest =
+        layout.write_blob(image::MEDIA_TYPE_MANIFEST, &serde_json::to_vec(&manifest)?)?;
+    layout.tag(tag, manifest.clone())?;
+    Ok(manifest)
+}
+
+/// The tags cosign uses beside an image: signature, SBOM, attestation.
+fn artifact_tags(index: &str) -> [String; 3] {
+    let signature = signing::signature_tag(index);
+    let stem = signature.trim_end_matches(".sig").to_owned();
+    [signature, format!("{stem}.sbom"), format!("{stem}.att")]
+}
+
+/// Everything built for one release, on its way to the record.
+struct Built {
+    meta: ReleaseMeta,
+    out: PathBuf,
+    images: super::Images,
+    attachments: BTreeMap<&'static str, Attachments>,
+    release_images: ReleaseImages,
+    environments: Vec<EnvironmentFiles>,
+    scan: advisories::ScanReport,
+    toolchain: String,
+    lock_digest: String,
+    provenance: String,
+}
+
+pub fn run(sh: &Shell, options: &Options) -> anyhow::Result<()> {
+    let mode = mode(sh, options)?;
+    let mut steps = Steps { total: 8, ..Steps::default() };
+    let mut built = build(sh, options, &mode, &mut steps)?;
+
+    match &mode {
+        Mode::Publish { registry, .. } => steps.run("push", || {
+            push(registry, &mut built)?;
+            Ok((
+                (),
+                format!(
+                    "{} images with their signatures, SBOMs and provenance",
+                    built.images.services.len()
+                ),
+            ))
+        })?,
+        Mode::VerifyOnly(why) => steps.skip("push", why),
+    }
+    let entry = ReleaseEntry {
+        release_id: built.meta.release_id.clone(),
+        source_commit: built.meta.commit.clone(),
+        source_time: i64::try_from(built.meta.source_date_epoch)?,
+    };
+    let migrations = migrations()?;
+    let record_bytes =
+        write_json(&built.out.join("release.json"), &record(&built, &migrations, &steps.checks))?;
+    match &mode {
+        Mode::Publish { deploy_repo, .. } => {
+            let checks = steps.checks.clone();
+            let target = super::binaries::Metadata::load(sh)?.target_directory;
+            steps.run("desired state", || {
+                let repository =
+                    DeployRepository::open(deploy_repo, &deploy_checkout(&target, deploy_repo))?;
+                let (pushed, outcomes) = deploy::publish_release(
+                    &repository,
+                    &entry,
+                    &record_bytes,
+                    &built.environments,
+                    |previous| change_summary(&built, &migrations, &checks, previous),
+                )?;
+                let detail = match pushed {
+                    Some(pushed) => format!(
+                        "{} at {} (attempt {}): {}",
+                        repository.url(),
+                        &pushed.commit[..12],
+                        pushed.attempts,
+                        outcomes
+                            .iter()
+                            .map(|(env, outcome)| format!("{env} {outcome:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    None => "the deploy repository already holds this desired state".to_owned(),
+                };
+                Ok(((), detail))
+            })?;
+        }
+        Mode::VerifyOnly(why) => {
+            let preview = built.out.join("desired-state");
+            deploy::state::apply_release(&preview, &entry, &record_bytes, &built.environments)?;
+            steps.skip(
+                "desired state",
+                &format!("{why}; what would be committed is in {}", preview.display()),
+            );
+        }
+    }
+    write_json(&built.out.join("release.json"), &record(&built, &migrations, &steps.checks))?;
+    print_summary(&built, &steps.checks);
+    if let Mode::VerifyOnly(why) = &mode {
+        println!("release {} checked and built, not published ({why})", built.meta.release_id);
+    }
+    Ok(())
+}
+
+/// Every step up to the push: scan, contracts, images, SBOMs, signatures, provenance, manifests.
+fn build(sh: &Shell, options: &Options, mode: &Mode, steps: &mut Steps) -> anyhow::Result<Built> {
+    let started_on = jiff::Timestamp::now();
+    let mut meta = ReleaseMeta::from_git(sh, None)?;
+    meta.release_id = release_id(&meta)?;
+    let target = super::binaries::Metadata::load(sh)?.target_directory;
+    let out = target.join("release").join(&meta.release_id);
+    std::fs::create_dir_all(&out)?;
+    let repository_prefix = match mode {
+        Mode::Publish { registry, .. } => registry.host(),
+        // No registry named: references under a reserved domain, so nothing rendered could be pulled.
+        Mode::VerifyOnly(_) => {
+            options.registry.as_deref().map(registry::Registry::parse).transpose()?.map_or_else(
+                || "registry.invalid/hangangjari".to_owned(),
+                |registry| registry.host(),
+            )
+        }
+    };
+    println!("release {} of commit {} → {}", meta.release_id, meta.commit, out.display());
+    if let Mode::VerifyOnly(why) = mode {
+        println!("release: checks and builds only: {why}");
+    }
+
+    let scan = steps.run("advisory scan", || {
+        let report = advisories::scan(&advisories::ScanSettings::for_project(
+            options.max_advisory_age_days,
+        ))?;
+        std::fs::write(out.join("advisories.txt"), format!("{report}\n"))?;
+        anyhow::ensure!(report.passed(), "unreviewed vulnerabilities:\n{report}");
+        let summary = report.summary();
+        Ok((report, summary))
+    })?;
+    steps.run("contracts", || {
+        crate::contracts::run()?;
+        Ok(((), "compatible with every released API and protobuf baseline".to_owned()))
+    })?;
+    let images = steps.run("static build and images", || {
+        let images = super::images(sh, &meta, &out.join("images"), None)?;
+        let slowest = images.services.iter().map(|service| service.assemble_ms).max().unwrap_or(0);
+        let detail = format!(
+            "{} images, static build {:.0} s, slowest assembly {slowest} ms",
+            images.services.len(),
+            images.build_seconds
+        );
+        Ok((images, detail))
+    })?;
+
+    let lockfile_path = crate::project_root().join("Cargo.lock");
+    let lockfile = rustsec::Lockfile::load(&lockfile_path)?;
+    let checksums = sbom::lockfile_checksums(&lockfile);
+    let created = meta.created()?;
+    let base = [sbom::BaseComponent {
+        name: "hangangjari-base".to_owned(),
+        version: images.base_layer.as_str().to_owned(),
+        purl: None,
+        description: "the synthesized base layer: /etc/passwd and /etc/group (root, nonroot 65532), \
+                      /etc/nsswitch.conf, /home/nonroot, /root, /tmp (1777); CA roots (webpki-roots) and the \
+                      time zone database (jiff) are compiled into the binary"
+            .to_owned(),
+    }];
+    let sboms = steps.run("SBOMs", || {
+        let mut written = BTreeMap::new();
+        for service in &images.services {
+            let binary = out.join("images/bin").join(service.binary);
+            let list = dependency_list(sh, &binary, &out)?;
+            let document = sbom::Sbom {
+                subject: sbom::Subject {
+                    name: service.binary,
+                    digest: service.index.as_str(),
+                    created: &created,
+                },
+                dependencies: &list,
+                checksums: &checksums,
+                base: &base,
+            };
+            let sbom_dir = out.join("sbom");
+            let cyclonedx = write_json(
+                &sbom_dir.join(format!("{}.cdx.json", service.binary)),
+                &document.cyclonedx(),
+            )?;
+            let spdx = write_json(
+                &sbom_dir.join(format!("{}.spdx.json", service.binary)),
+                &document.spdx(),
+            )?;
+            written.insert(service.binary, (cyclonedx, spdx, document.component_count()));
+        }
+        let components: usize = written.values().map(|(_, _, count)| count).sum();
+        Ok((
+            written,
+            format!(
+                "CycloneDX 1.5 and SPDX 2.3, {components} components over {} images",
+                images.services.len()
+            ),
+        ))
+    })?;
+
+    let key = match &options.signing_key {
+        Some(path) => signing::ReleaseKey::load(path)?,
+        None => signing::ReleaseKey::throwaway(),
+    };
+    std::fs::write(out.join("cosign.pub"), key.public_pem()?)?;
+    let toolchain = cmd!(sh, "rustc -V").quiet().read()?;
+    let lock_digest = sha256_hex(&std::fs::read(&lockfile_path)?);
+    let (attachments, provenance) = steps.run("signatures and provenance", || {
+        let signatures = out.join("signatures");
+        std::fs::create_dir_all(&signatures)?;
+        let statement = provenance::Provenance {
+            subjects: images
+                .services
+                .iter()
+                .map(|service| provenance::Subject {
+                    name: format!("{repository_prefix}/{}", service.binary),
+                    digest: service.index.as_str().to_owned(),
+                })
+                .collect(),
+            source: format!(
+                "git+{}",
+                meta.source
+                    .clone()
+                    .unwrap_or_else(|| format!("file://{}", crate::project_root().display()))
+            ),
+            commit: meta.commit.clone(),
+            arguments: std::env::args().skip(1).collect(),
+            dependencies: vec![
+                provenance::Dependency {
+                    uri: "file:Cargo.lock".to_owned(),
+                    digest: ("sha256".to_owned(), lock_digest.clone()),
+                },
+                provenance::Dependency {
+                    uri: format!("rustc:{toolchain}"),
+                    digest: ("sha256".to_owned(), sha256_hex(toolchain.as_bytes())),
+                },
+                provenance::Dependency {
+                    uri: scan.snapshot.source.clone(),
+                    digest: ("gitCommit".to_owned(), scan.snapshot.commit.clone()),
+                },
+                provenance::Dependency {
+                    uri: "oci:hangangjari-base".to_owned(),
+                    digest: ("sha256".to_owned(), images.base_layer.hex().to_owned()),
+                },
+            ],
+            release_id: meta.release_id.clone(),
+            builder_id: "https://hangangjari.app/builders/cargo-xtask-release".to_owned(),
+            started_on: started_on.to_string(),
+            finished_on: jiff::Timestamp::now().to_string(),
+        }
+        .statement();
+        write_json(&out.join("provenance.intoto.json"), &statement)?;
+        let envelope =
+            key.envelope(signing::IN_TOTO_PAYLOAD_TYPE, &serde_json::to_vec(&statement)?);
+        let envelope = write_json(&out.join("provenance.dsse.json"), &envelope)?;
+
+        let mut attachments = BTreeMap::new();
+        for service in &images.services {
+            let layout = image::Layout::open(&service.layout)?;
+            let repository = format!("{repository_prefix}/{}", service.binary);
+            let payload = signing::simple_signing_payload(&repository, service.index.as_str());
+            let signature = key.sign(&payload);
+            std::fs::write(signatures.join(format!("{}.payload.json", service.binary)), &payload)?;
+            std::fs::write(signatures.join(format!("{}.sig", service.binary)), &signature)?;
+            let [signature_tag, sbom_tag, attestation_tag] = artifact_tags(service.index.as_str());
+            let annotation =
+                (signing::SIGNATURE_ANNOTATION.to_owned(), signing::encode_signature(&signature));
+            attach(
+                &layout,
+                &signature_tag,
+                &created,
+                signing::SIMPLE_SIGNING_MEDIA_TYPE,
+                &payload,
+                BTreeMap::from([annotation]),
+            )?;
+            let (cyclonedx, spdx, components) = &sboms[service.binary];
+            attach(
+                &layout,
+                &sbom_tag,
+                &created,
+                "application/vnd.cyclonedx+json",
+                cyclonedx,
+                BTreeMap::new(),
+            )?;
+            attach(
+                &layout,
+                &attestation_tag,
+                &created,
+                "application/vnd.dsse.envelope.v1+json",
+                &envelope,
+                BTreeMap::new(),
+            )?;
+            layout.fsck().with_context(|| {
+                format!("the layout of {} is inconsistent after signing", service.binary)
+            })?;
+            attachments.insert(
+                service.binary,
+                Attachments {
+                    sbom_cyclonedx: format!("sha256:{}", sha256_hex(cyclonedx)),
+                    sbom_spdx: format!("sha256:{}", sha256_hex(spdx)),
+                    sbom_components: *components,
+                    signature_tag,
+                    signature: format!("sha256:{}", sha256_hex(&signature)),
+                    payload: format!("sha256:{}", sha256_hex(&payload)),
+                },
+            );
+        }
+        let detail = format!(
+            "{} images signed (ECDSA P-256, cosign simple signing), SLSA v1 provenance",
+            attachments.len()
+        );
+        Ok(((attachments, format!("sha256:{}", sha256_hex(&envelope))), detail))
+    })?;
+
+    let release_images = ReleaseImages {
+        release_id: meta.release_id.clone(),
+        images: images
+            .services
+            .iter()
+            .map(|service| {
+                let pinned = PinnedImage {
+                    repository: format!("{repository_prefix}/{}", service.binary),
+                    tag: meta.release_id.clone(),
+                    digest: service.index.as_str().to_owned(),
+                };
+                (service.binary.to_owned(), pinned)
+            })
+            .collect(),
+        image_user: super::IMAGE_USER.to_owned(),
+    };
+    let environments = steps.run("manifests", || {
+        let rendered = manifests::check_all(&release_images, &out.join("manifests"))?;
+        let environments = rendered
+            .iter()
+            .map(|(environment, rendered)| {
+                Ok(EnvironmentFiles {
+                    environment: (*environment).to_owned(),
+                    manifests: std::fs::read_to_string(&rendered.manifests_path)?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let detail = format!(
+            "{} environments rendered with these digests; Kubernetes {} schemas and policies passed",
+            environments.len(),
+            manifests::KUBERNETES_VERSION
+        );
+        Ok((environments, detail))
+    })?;
+    Ok(Built {
+        meta,
+        out,
+        images,
+        attachments,
+        release_images,
+        environments,
+        scan,
+        toolchain,
+        lock_digest,
+        provenance,
+    })
+}
+
+/// Pushes every image, then the artifacts tagged beside it; the image is verified by the digest the registry
+/// reports.
+fn push(registry: &registry::Registry, built: &mut Built) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    for service in &mut built.images.services {
+        let layout = image::Layout::open(&service.layout)?;
+        let pushed =
+            runtime.block_on(registry.push(&layout, &built.meta.release_id, service.binary))?;
+        anyhow::ensure!(
+            pushed.digest == service.index,
+            "{} was stored as {}, its index is {}",
+            service.binary,
+            pushed.digest,
+            service.index
+        );
+        for tag in artifact_tags(service.index.as_str()) {
+            runtime.block_on(registry.push(&layout, &tag, service.binary))?;
+        }
+        service.pushed = Some(pushed);
+    }
+    Ok(())
+}
+
+/// The migrations this commit ships, by file name.
+fn migrations() -> anyhow::Result<Vec<String>> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(crate::project_root().join("libs/db/migrations"))?
+            .map(|entry| entry.map(|entry| entry.file_name().to_string_lossy().into_owned()))
+            .collect::<Result<_, _>>()?;
+    names.sort();
+    Ok(names)
+}
+
+/// `release.json`: the whole release graph in one file.
+fn record(built: &Built, migrations: &[String], checks: &[Check]) -> serde_json::Value {
+    let images: BTreeMap<&str, serde_json::Value> = built
+        .images
+        .services
+        .iter()
+        .map(|service| {
+            let attached = &built.attachments[service.binary];
+            let image = json!({
+                "reference": built.release_images.images[service.binary].reference(),
+                "index": service.index.as_str(),
+                "manifest": service.manifest.as_str(),
+                "config": service.config.as_str(),
+                "layers": service.layers.iter().map(super::Digest::as_str).collect::<Vec<_>>(),
+                "binary_sha256": service.binary_digest.as_str(),
+                "binary_size": service.binary_size,
+                "image_size": service.image_size,
+                "assemble_ms": service.assemble_ms,
+                "sbom": {"cyclonedx": attached.sbom_cyclonedx, "spdx": attached.sbom_spdx,
+                         "components": attached.sbom_components},
+                "signature": {"tag": attached.signature_tag, "payload": attached.payload,
+                              "signature": attached.signature},
+                "pushed": service.pushed.as_ref().map(|pushed| &pushed.reference),
+            });
+            (service.binary, image)
+        })
+        .collect();
+    json!({
+        "release_id": built.meta.release_id,
+        "source_commit": built.meta.commit,
+        "source_time": built.meta.source_date_epoch,
+        "source": built.meta.source,
+        "toolchain": built.toolchain,
+        "cargo_lock_sha256": built.lock_digest,
+        "advisory_db": {"commit": built.scan.snapshot.commit, "committed_at": built.scan.snapshot.committed_at,
+                        "age_days": built.scan.age_days, "result": built.scan.summary()},
+        "base_layer": built.images.base_layer.as_str(),
+        "images": images,
+        "provenance": built.provenance,
+        "migrations": migrations,
+        "checks": checks,
+    })
+}
+
+/// What changed since the release production runs, for the deploy commit's reader: images, migrations
+/// (flagging the kinds that rewrite or lock tables), checks.
+fn change_summary(
+    built: &Built,
+    migrations: &[String],
+    checks: &[Check],
+    previous: Option<&serde_json::Value>,
+) -> String {
+    let mut text = String::new();
+    let since = previous
+        .and_then(|record| record["release_id"].as_str())
+        .unwrap_or("nothing (first release)");
+    let _ = writeln!(text, "Changes since {since}:");
+    let changed: Vec<&str> = built
+        .images
+        .services
+        .iter()
+        .filter(|service| {
+            previous.is_none_or(|record| {
+                record["images"][service.binary]["index"] != service.index.as_str()
+            })
+        })
+        .map(|service| service.binary)
+        .collect();
+    let _ = writeln!(
+        text,
+        "- images changed: {}",
+        if changed.is_empty() { "none".to_owned() } else { changed.join(", ") }
+    );
+    let shipped: Vec<&str> = previous
+        .and_then(|record| record["migrations"].as_array())
+        .map(|names| names.iter().filter_map(serde_json::Value::as_str).collect())
+        .unwrap_or_default();
+    let new: Vec<&String> =
+        migrations.iter().filter(|name| !shipped.contains(&name.as_str())).collect();
+    if new.is_empty() {
+        let _ = writeln!(text, "- migrations: none");
+    }
+    for name in new {
+        let sql =
+            std::fs::read_to_string(crate::project_root().join("libs/db/migrations").join(name))
+                .unwrap_or_default()
+                .to_lowercase();
+        let risky = ["drop ", "rename ", "alter column", "truncate", "lock table"]
+            .iter()
+            .any(|marker| sql.contains(marker));
+        let flag = if risky { " — REVIEW: destructive or locking statements" } else { "" };
+        let _ = writeln!(text, "- migration {name}{flag}");
+    }
+    let _ = writeln!(text, "Checks:");
+    for check in checks {
+        let _ = writeln!(
+            text,
+            "- {} {} ({} ms): {}",
+            check.name, check.result, check.duration_ms, check.detail
+        );
+    }
+    text
+}
+
+fn print_summary(built: &Built, checks: &[Check]) {
+    const MIB: f64 = 1024.0 * 1024.0;
+    println!();
+    println!("release {} (commit {})", built.meta.release_id, built.meta.commit);
+    println!(
+        "image             index digest        image MiB binary MiB   assembly SBOM parts signature  pushed"
+    );
+    for service in &built.images.services {
+        let attached = &built.attachments[service.binary];
+        println!(
+            "{:<17} {:<19} {:>9.2} {:>10.2} {:>8} ms {:>10} {:<10} {}",
+            service.binary,
+            &service.index.as_str()[..19],
+            service.image_size as f64 / MIB,
+            service.binary_size as f64 / MIB,
+            service.assemble_ms,
+            attached.sbom_components,
+            "ECDSA P-256",
+            service.pushed.as_ref().map_or("no", |pushed| pushed.reference.as_str()),
+        );
+    }
+    println!("advisories: {}", built.scan.summary());
+    for check in checks {
+        println!(
+            "  {:<26} {:<8} {:>8} ms  {}",
+            check.name, check.result, check.duration_ms, check.detail
+        );
+    }
+    println!("record: {}", built.out.join("release.json").display());
+}
+
+/// xtask's own checkout of a deploy repository, one per repository URL.
+fn deploy_checkout(target: &Path, url: &str) -> PathBuf {
+    target.join("deploy-checkouts").join(&sha256_hex(url.as_bytes())[..16])
+}
+
+/// `cargo xtask rollback <release-id>`: that release's desired state, written again as a new commit.
+pub fn rollback(
+    sh: &Shell,
+    release_id: &str,
+    deploy_repo: &str,
+    allow_branch: bool,
+) -> anyhow::Result<()> {
+    let branch = current_branch(sh)?;
+    if branch != PROTECTED_BRANCH && !allow_branch {
+        bail!(
+            "rollbacks are written only from `{PROTECTED_BRANCH}` (this is `{branch}`; --allow-branch for tests)"
+        );
+    }
+    let target = super::binaries::Metadata::load(sh)?.target_directory;
+    let repository = DeployRepository::open(deploy_repo, &deploy_checkout(&target, deploy_repo))?;
+    match deploy::publish_rollback(&repository, release_id)? {
+        Some(pushed) => {
+            println!("rolled back to {release_id}: {} at {}", repository.url(), pushed.commit)
+        }
+        None => println!("{release_id} is already the desired state"),
+    }
+    Ok(())
+}
