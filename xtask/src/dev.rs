@@ -6,8 +6,10 @@
 //! SIGTERM, leaving no process behind.
 //!
 //! A local APNs sink (`replay::apns`) receives the alerts, verifying the provider token of a key made for the
-//! run. Still to come (issue "cargo xtask dev and the end-to-end sandbox"): private PostgreSQL and Redis
-//! under `target/` when none is reachable, a richer status screen.
+//! run. When no PostgreSQL or Redis answers at `DATABASE_URL`/`REDIS_URL` (or the local defaults), private
+//! ones are started from the installed server binaries on free ports ([`local_servers`]): Redis under
+//! `target/dev/`, PostgreSQL there too or, when running as root, under the temporary directory. Still to come
+//! (issue "cargo xtask dev and the end-to-end sandbox"): a richer status screen.
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -19,7 +21,7 @@ use std::{
 use anyhow::{Context, bail};
 use xshell::{Shell, cmd};
 
-use crate::project_root;
+use crate::{local_servers, project_root};
 
 /// How many simulated seconds pass per real second in the replay upstream.
 const DAY_SPEED: i64 = 60;
@@ -38,15 +40,32 @@ impl Drop for Children {
 }
 
 pub fn run(sh: &Shell) -> anyhow::Result<()> {
-    let admin_url = std::env::var("DATABASE_URL")
+    let dev_dir = std::env::var("CARGO_TARGET_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|_| project_root().join("target"))
+        .join("dev");
+    // Servers this run starts itself, stopped (last) when it ends.
+    let mut private = Vec::new();
+    let mut admin_url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     if cmd!(sh, "psql {admin_url} -Atqc 'select 1'").quiet().ignore_stderr().read().is_err() {
-        bail!(
-            "PostgreSQL is not reachable at DATABASE_URL ({}): start it (Debian: apt-get install postgresql; \
-             pg_ctlcluster 15 main start) or point DATABASE_URL at one",
-            redact(&admin_url)
+        let cluster = local_servers::postgres_dir(&dev_dir.join("postgres"));
+        eprintln!(
+            "dev: no PostgreSQL answers at {}; starting a private one in {}",
+            redact(&admin_url),
+            cluster.display()
         );
+        let server = local_servers::postgres(&cluster)?;
+        admin_url = server.url.clone();
+        private.push(server);
+    }
+    let mut redis_url =
+        std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    if !local_servers::redis_answers(&redis_url) {
+        eprintln!("dev: no Redis answers at {}; starting a private one", redact(&redis_url));
+        let server = local_servers::redis(&dev_dir.join("redis"))?;
+        redis_url = server.url.clone();
+        private.push(server);
     }
     let query = "select 1 from pg_database where datname = 'hangang_dev'";
     let exists = cmd!(sh, "psql {admin_url} -Atqc {query}").read()?;
@@ -96,10 +115,7 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
     });
 
     // Apple's side: a local APNs sink that verifies the provider token of a key made for this run.
-    let key_dir = std::env::var("CARGO_TARGET_DIR")
-        .map(Into::into)
-        .unwrap_or_else(|_| project_root().join("target"))
-        .join("dev");
+    let key_dir = dev_dir.clone();
     std::fs::create_dir_all(&key_dir)?;
     let private_pem = push::jwt::generate_pem();
     let key_path = key_dir.join("AuthKey_DEVKEY0001.p8");
@@ -201,6 +217,7 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
     });
     shutdown.cancel();
     drop(children);
+    drop(private);
     interrupted
 }
 

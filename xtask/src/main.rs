@@ -22,6 +22,7 @@ mod contracts;
 mod deploy;
 mod dev;
 mod fuzz;
+mod local_servers;
 mod manifests;
 mod release;
 mod supply_chain;
