@@ -1,6 +1,7 @@
 //! End-to-end scenarios against the sandbox. One test binary; one module per scenario family.
 
 mod alerts;
+mod apns_faults;
 mod faults;
 mod forecasts;
 mod health;
