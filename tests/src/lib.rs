@@ -25,7 +25,48 @@ pub struct Sandbox {
     pub apns: replay::apns::FakeApns,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    running: Vec<RunningWorker>,
     database: Option<db::testing::TestDatabase>,
+}
+
+/// A worker's configuration, kept so a scenario can stop the worker and start it again.
+#[derive(Clone, Debug)]
+enum WorkerConfig {
+    Ingest(ingest::Config),
+    Forecast(forecast::Config),
+    Push(push::Config),
+}
+
+/// A worker started by the sandbox, with its own shutdown (a child of the sandbox's).
+#[derive(Debug)]
+struct RunningWorker {
+    name: &'static str,
+    config: WorkerConfig,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl RunningWorker {
+    fn spawn(
+        name: &'static str,
+        config: WorkerConfig,
+        pool: sqlx::PgPool,
+        listeners: server::WorkerListeners,
+        parent: &CancellationToken,
+    ) -> RunningWorker {
+        let shutdown = parent.child_token();
+        let token = shutdown.clone();
+        let task = match config.clone() {
+            WorkerConfig::Ingest(config) => {
+                tokio::spawn(ingest::run(config, pool, listeners, token))
+            }
+            WorkerConfig::Forecast(config) => {
+                tokio::spawn(forecast::run(config, pool, listeners, token))
+            }
+            WorkerConfig::Push(config) => tokio::spawn(push::run(config, pool, listeners, token)),
+        };
+        RunningWorker { name, config, shutdown, task: Some(task) }
+    }
 }
 
 /// Addresses of one gRPC worker.
@@ -131,12 +172,13 @@ impl Sandbox {
             admin: admin(admin_addr),
             common: common(),
         };
-        tasks.push(tokio::spawn(ingest::run(
-            config,
+        let mut running = vec![RunningWorker::spawn(
+            "ingest",
+            WorkerConfig::Ingest(config),
             database.pool.clone(),
             listeners,
-            shutdown.clone(),
-        )));
+            &shutdown,
+        )];
 
         let listeners = forecast_listeners;
         let (grpc, admin_addr) = (listeners.grpc.local_addr()?, listeners.admin.local_addr()?);
@@ -148,12 +190,13 @@ impl Sandbox {
             admin: admin(admin_addr),
             common: common(),
         };
-        tasks.push(tokio::spawn(forecast::run(
-            config,
+        running.push(RunningWorker::spawn(
+            "forecast",
+            WorkerConfig::Forecast(config),
             database.pool.clone(),
             listeners,
-            shutdown.clone(),
-        )));
+            &shutdown,
+        ));
 
         let listeners = push_listeners;
         let (grpc, admin_addr) = (listeners.grpc.local_addr()?, listeners.admin.local_addr()?);
@@ -189,14 +232,24 @@ impl Sandbox {
             admin: admin(admin_addr),
             common: common(),
         };
-        tasks.push(tokio::spawn(push::run(
-            config,
+        running.push(RunningWorker::spawn(
+            "push",
+            WorkerConfig::Push(config),
             database.pool.clone(),
             listeners,
-            shutdown.clone(),
-        )));
+            &shutdown,
+        ));
 
-        Ok(Sandbox { api_http, workers, world, apns, shutdown, tasks, database: Some(database) })
+        Ok(Sandbox {
+            api_http,
+            workers,
+            world,
+            apns,
+            shutdown,
+            tasks,
+            running,
+            database: Some(database),
+        })
     }
 
     /// Stops every service and waits for each to finish cleanly; an error from any of them is returned.
@@ -204,6 +257,11 @@ impl Sandbox {
         self.shutdown.cancel();
         for task in self.tasks.drain(..) {
             task.await??;
+        }
+        for worker in &mut self.running {
+            if let Some(task) = worker.task.take() {
+                task.await??;
+            }
         }
         if let Some(database) = self.database.take() {
             database.drop_now().await?;
@@ -213,6 +271,33 @@ impl Sandbox {
 }
 
 impl Sandbox {
+    /// Stops one worker (`ingest`, `forecast` or `push`) the way SIGTERM does, waiting until it has finished
+    /// its current unit of work and closed its listeners.
+    pub async fn stop_worker(&mut self, name: &str) -> anyhow::Result<()> {
+        let worker = self.running.iter_mut().find(|worker| worker.name == name);
+        let worker = worker.ok_or_else(|| anyhow::anyhow!("no worker `{name}`"))?;
+        worker.shutdown.cancel();
+        if let Some(task) = worker.task.take() {
+            task.await??;
+        }
+        Ok(())
+    }
+
+    /// Starts a stopped worker again on the same addresses, as a restarted pod would come back.
+    pub async fn start_worker(&mut self, name: &str) -> anyhow::Result<()> {
+        let pool = self.database().clone();
+        let addresses = self.workers.iter().find(|worker| worker.name == name);
+        let addresses = *addresses.ok_or_else(|| anyhow::anyhow!("no worker `{name}`"))?;
+        let listeners = server::WorkerListeners::bind(addresses.grpc, addresses.admin).await?;
+        let index =
+            self.running.iter().position(|worker| worker.name == name).expect("listed above");
+        anyhow::ensure!(self.running[index].task.is_none(), "`{name}` is running");
+        let config = self.running[index].config.clone();
+        self.running[index] =
+            RunningWorker::spawn(addresses.name, config, pool, listeners, &self.shutdown);
+        Ok(())
+    }
+
     /// The sandbox's database, for seeding and inspecting what the services wrote.
     pub fn database(&self) -> &sqlx::PgPool {
         &self.database.as_ref().expect("present until stop").pool

@@ -159,12 +159,16 @@ async fn write_batch(
             .into_iter()
             .map(|(lot_id, available, name, park_id)| (lot_id, (available, name, park_id)))
             .collect();
-        sqlx::query(
+        // Only observations actually stored may become facts: a second run within the same second (a new
+        // leader right after a failover) finds its rows already there and must not report a change the
+        // history does not show; the next run reports it once.
+        let stored: Vec<(String,)> = sqlx::query_as(
             "insert into ingest.lot_observation (lot_id, observed_at, fetched_at, available, capacity, not_linked, run_id)
              select lot_id, observed_at, $3, available, capacity, not_linked, $7
              from unnest($1::text[], $2::timestamptz[], $4::int[], $5::int[], $6::bool[])
                   as t(lot_id, observed_at, available, capacity, not_linked)
-             on conflict (lot_id, observed_at) do nothing",
+             on conflict (lot_id, observed_at) do nothing
+             returning lot_id",
         )
         .bind(&lot_ids)
         .bind(batch.lots.iter().map(|lot| db_time(lot.observed_at)).collect::<Vec<_>>())
@@ -173,9 +177,11 @@ async fn write_batch(
         .bind(batch.lots.iter().map(|lot| int(lot.capacity)).collect::<Vec<_>>())
         .bind(batch.lots.iter().map(|lot| lot.not_linked).collect::<Vec<_>>())
         .bind(run_id)
-        .execute(&mut **tx)
+        .fetch_all(&mut **tx)
         .await?;
-        for lot in &batch.lots {
+        let stored: std::collections::BTreeSet<String> =
+            stored.into_iter().map(|(lot_id,)| lot_id).collect();
+        for lot in batch.lots.iter().filter(|lot| stored.contains(&lot.lot_id)) {
             let (Some((Some(before), name, park_id)), Some(now_available)) =
                 (previous.get(&lot.lot_id), int(lot.available))
             else {

@@ -6,5 +6,6 @@ mod faults;
 mod forecasts;
 mod health;
 mod http;
+mod restarts;
 mod smoke;
 mod visibility;
