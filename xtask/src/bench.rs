@@ -44,7 +44,9 @@ pub fn run(sh: &Shell, target: &str) -> anyhow::Result<()> {
             Ok(cmd!(sh, "cargo run --release --locked -p forecast --example bench_forecast")
                 .run()?)
         }
-        _ => bail!("unknown benchmark `{target}`; available: api, ingest, forecast"),
+        // The whole system as processes under a steady load: see bench_e2e.rs.
+        "e2e" => crate::bench_e2e::run(sh, 60),
+        _ => bail!("unknown benchmark `{target}`; available: api, ingest, forecast, e2e"),
     }
 }
 

@@ -27,7 +27,8 @@ use crate::{local_servers, project_root};
 const DAY_SPEED: i64 = 60;
 const API_ADDR: &str = "127.0.0.1:8080";
 
-struct Children(Vec<(&'static str, Child)>);
+/// The service processes; dropping them kills and reaps every one.
+pub struct Children(pub Vec<(&'static str, Child)>);
 
 impl Drop for Children {
     fn drop(&mut self) {
@@ -39,11 +40,50 @@ impl Drop for Children {
     }
 }
 
-pub fn run(sh: &Shell) -> anyhow::Result<()> {
-    let dev_dir = std::env::var("CARGO_TARGET_DIR")
+/// The whole system running on this machine: private servers (if any), the replay upstream and APNs sink in
+/// this process, the four services as child processes. Dropping it stops everything, services first.
+pub struct System {
+    // Field order is drop order: services, then the in-process fakes, then the private servers they used.
+    pub children: Children,
+    pub runtime: tokio::runtime::Runtime,
+    shutdown: tokio_util::sync::CancellationToken,
+    pub world: replay::World,
+    pub apns: replay::apns::FakeApns,
+    pub upstream: String,
+    pub database_url: String,
+    _private: Vec<local_servers::LocalServer>,
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        // Stops the in-process fakes' tasks; the fields then drop in order (services, runtime, servers).
+        self.shutdown.cancel();
+    }
+}
+
+/// The target directory (honouring `CARGO_TARGET_DIR`).
+pub fn target_dir() -> std::path::PathBuf {
+    std::env::var("CARGO_TARGET_DIR")
         .map(Into::into)
         .unwrap_or_else(|_| project_root().join("target"))
-        .join("dev");
+}
+
+/// How to start the system.
+#[derive(Debug, Default)]
+pub struct Options<'a> {
+    /// Extra variables for the api's environment.
+    pub api_env: &'a [(&'a str, &'a str)],
+    /// Let the replay upstream play its scripted day (lots filling and emptying, a failing hour).
+    pub advance_day: bool,
+    /// The database to migrate and use (created when missing).
+    pub database: &'a str,
+    /// Start from an empty database (drop it first).
+    pub fresh: bool,
+}
+
+/// Starts the system with the service binaries in `bin`.
+pub fn start(sh: &Shell, bin: &std::path::Path, options: &Options<'_>) -> anyhow::Result<System> {
+    let dev_dir = target_dir().join("dev");
     // Servers this run starts itself, stopped (last) when it ends.
     let mut private = Vec::new();
     let mut admin_url = std::env::var("DATABASE_URL")
@@ -67,20 +107,18 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
         redis_url = server.url.clone();
         private.push(server);
     }
-    let query = "select 1 from pg_database where datname = 'hangang_dev'";
+    let name = options.database;
+    if options.fresh {
+        let drop = format!("drop database if exists {name} with (force)");
+        cmd!(sh, "psql {admin_url} -qc {drop}").run()?;
+    }
+    let query = format!("select 1 from pg_database where datname = '{name}'");
     let exists = cmd!(sh, "psql {admin_url} -Atqc {query}").read()?;
     if exists.trim() != "1" {
-        cmd!(sh, "psql {admin_url} -qc 'create database hangang_dev'").run()?;
+        let create = format!("create database {name}");
+        cmd!(sh, "psql {admin_url} -qc {create}").run()?;
     }
-    let database_url = replace_database(&admin_url, "hangang_dev");
-
-    eprintln!("dev: building the services");
-    cmd!(sh, "cargo build --locked --bin hangang-api --bin hangang-ingest --bin hangang-forecast --bin hangang-push").run()?;
-    let bin = std::env::var("CARGO_TARGET_DIR")
-        .map(Into::into)
-        .unwrap_or_else(|_| project_root().join("target"))
-        .join("debug");
-
+    let database_url = replace_database(&admin_url, name);
     let migrate = Command::new(bin.join("hangang-api"))
         .arg("migrate")
         .env("DATABASE_URL", &database_url)
@@ -101,7 +139,11 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
     };
     let world = replay::World::at(&at(0))?;
     let upstream = runtime.block_on(replay::spawn(world.clone(), shutdown.clone()))?;
-    runtime.spawn({
+    if !options.advance_day {
+        // A still world: whoever drives the system sets every value, and no scripted outage interferes.
+        world.update(|state| state.scripted_faults.clear());
+    }
+    let advancing = options.advance_day.then(|| {
         let world = world.clone();
         let at = at.clone();
         async move {
@@ -113,9 +155,12 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
             }
         }
     });
+    if let Some(advancing) = advancing {
+        runtime.spawn(advancing);
+    }
 
     // Apple's side: a local APNs sink that verifies the provider token of a key made for this run.
-    let key_dir = dev_dir.clone();
+    let key_dir = dev_dir;
     std::fs::create_dir_all(&key_dir)?;
     let private_pem = push::jwt::generate_pem();
     let key_path = key_dir.join("AuthKey_DEVKEY0001.p8");
@@ -144,7 +189,8 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
         Ok(())
     };
     spawn("hangang-api", &|c| {
-        c.env("HTTP_ADDR", API_ADDR)
+        c.envs(options.api_env.iter().copied())
+            .env("HTTP_ADDR", API_ADDR)
             .env("REDIS_URL", &redis_url)
             .env("REDIS_KEY_PREFIX", "dev:")
             .env("PUSH_GRPC_URL", "http://127.0.0.1:50053");
@@ -181,6 +227,27 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
             .env("REDIS_KEY_PREFIX", "dev:");
     })?;
 
+    Ok(System {
+        children,
+        runtime,
+        shutdown,
+        world,
+        apns,
+        upstream,
+        database_url,
+        _private: private,
+    })
+}
+
+pub fn run(sh: &Shell) -> anyhow::Result<()> {
+    eprintln!("dev: building the services");
+    cmd!(sh, "cargo build --locked --bin hangang-api --bin hangang-ingest --bin hangang-forecast --bin hangang-push").run()?;
+    let mut system = start(
+        sh,
+        &target_dir().join("debug"),
+        &Options { api_env: &[], advance_day: true, database: "hangang_dev", fresh: false },
+    )?;
+    let upstream = system.upstream.clone();
     eprintln!(
         "dev: replay upstream  {upstream} (a day passes every {} minutes)",
         24 * 60 / DAY_SPEED
@@ -193,7 +260,7 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
     );
     eprintln!("dev: Ctrl-C stops everything");
 
-    let interrupted = runtime.block_on(async {
+    let interrupted = system.runtime.block_on(async {
         let mut ticker = tokio::time::interval(Duration::from_secs(5));
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -205,19 +272,17 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
             }
             eprintln!(
                 "dev: {}; {} alerts delivered to the APNs sink",
-                status_line(&at_now(&world)),
-                apns.deliveries().len()
+                status_line(&at_now(&system.world)),
+                system.apns.deliveries().len()
             );
-            for (name, child) in &mut children.0 {
+            for (name, child) in &mut system.children.0 {
                 if let Some(status) = child.try_wait()? {
                     bail!("{name} exited: {status}");
                 }
             }
         }
     });
-    shutdown.cancel();
-    drop(children);
-    drop(private);
+    drop(system);
     interrupted
 }
 

@@ -16,6 +16,7 @@
 )]
 
 mod bench;
+mod bench_e2e;
 mod ci;
 mod codegen;
 mod contracts;
