@@ -26,7 +26,17 @@ pub struct Sandbox {
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
     running: Vec<RunningWorker>,
+    /// A Redis of this sandbox's own, when a scenario needs to stop it (see [`Sandbox::start_with_private_redis`]).
+    private_redis: Option<PrivateRedis>,
     database: Option<db::testing::TestDatabase>,
+}
+
+/// A Redis server only this sandbox uses: its port survives a restart, its files a temporary directory.
+#[derive(Debug)]
+struct PrivateRedis {
+    server: Option<local_servers::LocalServer>,
+    port: u16,
+    dir: std::path::PathBuf,
 }
 
 /// A worker's configuration, kept so a scenario can stop the worker and start it again.
@@ -94,8 +104,21 @@ async fn worker_listeners() -> anyhow::Result<server::WorkerListeners> {
 }
 
 impl Sandbox {
-    /// Starts api, ingest, forecast and push on loopback port 0.
+    /// Starts api, ingest, forecast and push on loopback port 0, with the machine's Redis (`REDIS_URL`).
     pub async fn start() -> anyhow::Result<Sandbox> {
+        Self::start_with(None).await
+    }
+
+    /// Like [`Sandbox::start`], with a Redis server of its own that [`Sandbox::stop_redis`] can stop.
+    pub async fn start_with_private_redis() -> anyhow::Result<Sandbox> {
+        let dir =
+            std::env::temp_dir().join(format!("hangang-sandbox-redis-{}", std::process::id()));
+        let server = local_servers::redis(&dir)?;
+        let port = server.port();
+        Self::start_with(Some(PrivateRedis { server: Some(server), port, dir })).await
+    }
+
+    async fn start_with(private_redis: Option<PrivateRedis>) -> anyhow::Result<Sandbox> {
         let shutdown = CancellationToken::new();
         let mut tasks = Vec::new();
         let mut workers = Vec::new();
@@ -109,8 +132,12 @@ impl Sandbox {
         let forecast_url = format!("http://{}", forecast_listeners.grpc.local_addr()?);
         let api_listener = TcpListener::bind(loopback()).await?;
         let api_http = api_listener.local_addr()?;
-        let redis_url =
-            std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+        let redis_url = match &private_redis {
+            Some(private) => format!("redis://127.0.0.1:{}", private.port),
+            None => {
+                std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+            }
+        };
         let redis = cache::RedisSettings {
             redis_url: settings::REDIS_URL.parse_url(&redis_url)?,
             redis_timeout_ms: 150,
@@ -248,6 +275,7 @@ impl Sandbox {
             shutdown,
             tasks,
             running,
+            private_redis,
             database: Some(database),
         })
     }
@@ -296,6 +324,33 @@ impl Sandbox {
         self.running[index] =
             RunningWorker::spawn(addresses.name, config, pool, listeners, &self.shutdown);
         Ok(())
+    }
+
+    /// Stops the sandbox's own Redis (started with [`Sandbox::start_with_private_redis`]).
+    pub fn stop_redis(&mut self) -> anyhow::Result<()> {
+        let private =
+            self.private_redis.as_mut().ok_or_else(|| anyhow::anyhow!("no private Redis"))?;
+        drop(private.server.take());
+        Ok(())
+    }
+
+    /// Starts the sandbox's own Redis again, empty, on the port the services know.
+    pub fn start_redis(&mut self) -> anyhow::Result<()> {
+        let private =
+            self.private_redis.as_mut().ok_or_else(|| anyhow::anyhow!("no private Redis"))?;
+        private.server = Some(local_servers::redis_on(private.port, &private.dir)?);
+        Ok(())
+    }
+
+    /// The keys in the sandbox's own Redis.
+    pub fn redis_keys(&self) -> anyhow::Result<Vec<String>> {
+        let private =
+            self.private_redis.as_ref().ok_or_else(|| anyhow::anyhow!("no private Redis"))?;
+        let output = std::process::Command::new("redis-cli")
+            .args(["-p", &private.port.to_string(), "--scan"])
+            .output()?;
+        anyhow::ensure!(output.status.success(), "redis-cli failed");
+        Ok(String::from_utf8_lossy(&output.stdout).lines().map(str::to_owned).collect())
     }
 
     /// The sandbox's database, for seeding and inspecting what the services wrote.

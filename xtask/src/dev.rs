@@ -21,7 +21,7 @@ use std::{
 use anyhow::{Context, bail};
 use xshell::{Shell, cmd};
 
-use crate::{local_servers, project_root};
+use crate::project_root;
 
 /// How many simulated seconds pass per real second in the replay upstream.
 const DAY_SPEED: i64 = 60;
@@ -58,6 +58,9 @@ impl Drop for System {
     fn drop(&mut self) {
         // Stops the in-process fakes' tasks; the fields then drop in order (services, runtime, servers).
         self.shutdown.cancel();
+        for server in &self._private {
+            eprintln!("dev: stopping the private {} after the services", server.name());
+        }
     }
 }
 

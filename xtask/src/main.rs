@@ -23,7 +23,6 @@ mod contracts;
 mod deploy;
 mod dev;
 mod fuzz;
-mod local_servers;
 mod manifests;
 mod release;
 mod supply_chain;

@@ -6,6 +6,7 @@ mod faults;
 mod forecasts;
 mod health;
 mod http;
+mod redis_outage;
 mod restarts;
 mod smoke;
 mod visibility;

@@ -1,6 +1,6 @@
-//! Private PostgreSQL and Redis for `cargo xtask dev` when none is reachable: started from the installed
-//! server binaries on free loopback ports, their data under a directory of the caller's (`target/dev/`), and
-//! stopped when dropped, so a run leaves no process behind.
+//! Private PostgreSQL and Redis processes, started from the installed server binaries on free loopback ports
+//! with their data under a directory of the caller's, and stopped when dropped, so nothing is left behind:
+//! `cargo xtask dev` uses them when no server is reachable, the end-to-end sandbox to stop Redis mid-run.
 
 use std::{
     io::{Read as _, Write as _},
@@ -22,6 +22,22 @@ pub struct LocalServer {
     pub url: String,
 }
 
+impl LocalServer {
+    /// `PostgreSQL` or `Redis`.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The loopback port it listens on.
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit(':')
+            .next()
+            .and_then(|tail| tail.split('/').next()?.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
 impl Drop for LocalServer {
     fn drop(&mut self) {
         if let Some(stop) = &mut self.stop {
@@ -30,7 +46,6 @@ impl Drop for LocalServer {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                eprintln!("dev: stopped the private {}", self.name);
                 return;
             }
             if self.stop.is_none() {
@@ -144,8 +159,12 @@ pub fn postgres(dir: &Path) -> anyhow::Result<LocalServer> {
 
 /// Starts Redis on a free port; it keeps nothing on disk (the caches are rebuildable), `dir` is its cwd.
 pub fn redis(dir: &Path) -> anyhow::Result<LocalServer> {
+    redis_on(free_port()?, dir)
+}
+
+/// Starts Redis on `port` (to bring one back where its clients expect it).
+pub fn redis_on(port: u16, dir: &Path) -> anyhow::Result<LocalServer> {
     std::fs::create_dir_all(dir)?;
-    let port = free_port()?;
     let child = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         .arg("--dir")
@@ -206,6 +225,7 @@ mod tests {
             String::from_utf8_lossy(&answer.stderr)
         );
         assert!(redis_answers(&redis.url));
+        assert_eq!(redis.url, format!("redis://127.0.0.1:{}", redis.port()));
 
         let postgres_address = postgres
             .url

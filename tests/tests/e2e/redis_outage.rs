@@ -1,0 +1,67 @@
+//! Redis stopped mid-run: the api keeps answering from memory and PostgreSQL, with no 5xx and new data still
+//! visible; when Redis comes back, empty, the next build refills it.
+
+use std::time::{Duration, Instant};
+
+use tests::Sandbox;
+
+use crate::http::{get, get_json};
+
+async fn served(sandbox: &Sandbox, value: u32) -> anyhow::Result<bool> {
+    let park = get_json(sandbox.api_http, "/v2/parks/yeouido").await?;
+    let lots = park["lots"].as_array().cloned().unwrap_or_default();
+    Ok(lots.iter().any(|lot| lot["lot_id"] == "yeouido-2" && lot["available"] == value))
+}
+
+async fn wait_served(sandbox: &Sandbox, value: u32) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !served(sandbox, value).await? {
+        anyhow::ensure!(Instant::now() < deadline, "{value} never served");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_api_rides_out_a_redis_outage_and_refills_it() -> anyhow::Result<()> {
+    let mut sandbox = Sandbox::start_with_private_redis().await?;
+    sandbox.world.set_available("여의도2주차장", Some(321));
+    wait_served(&sandbox, 321).await?;
+    assert!(!sandbox.redis_keys()?.is_empty(), "the api caches its builds in Redis");
+
+    sandbox.stop_redis()?;
+    // New data while Redis is gone still reaches the app, and no route fails.
+    sandbox.world.set_available("여의도2주차장", Some(123));
+    wait_served(&sandbox, 123).await?;
+    for path in [
+        "/v2/home-summary",
+        "/v2/parks/yeouido",
+        "/v2/status",
+        "/v2/widgets/parking?lot_ids=yeouido-2",
+    ] {
+        let (status, body) = get(sandbox.api_http, path).await?;
+        assert_eq!(status, "HTTP/1.1 200 OK", "{path} without Redis: {body}");
+    }
+    let ready = get_json(sandbox.api_http, "/readyz").await?;
+    assert_eq!(
+        (ready["status"].as_str(), ready["redis"].as_bool()),
+        (Some("ok"), Some(false)),
+        "{ready}"
+    );
+
+    sandbox.start_redis()?;
+    assert!(sandbox.redis_keys()?.is_empty(), "a restarted Redis starts empty");
+    // The next change makes the api build again, and the build lands in Redis again.
+    sandbox.world.set_available("여의도2주차장", Some(222));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if served(&sandbox, 222).await? && !sandbox.redis_keys()?.is_empty() {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "Redis was never refilled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ready = get_json(sandbox.api_http, "/readyz").await?;
+    assert_eq!(ready["redis"], true, "{ready}");
+    sandbox.stop().await
+}
