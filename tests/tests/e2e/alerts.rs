@@ -6,49 +6,30 @@ use std::time::{Duration, Instant};
 
 use tests::Sandbox;
 
-use crate::http::{get, metric, send};
+use crate::{
+    app,
+    http::{get, metric, send},
+};
 
 const JSON: (&str, &str) = ("content-type", "application/json");
 const TOKEN: &str = "5b0c2a4e9f1d3c7b8a6e0f2d4c6b8a0e1f3d5c7b9a1e3f5d7c9b1a3e5f7d9c1b";
 
+/// Registers and subscribes an installation; a wrong secret on its routes is answered like an unknown one.
 async fn register(sandbox: &Sandbox, enabled: bool) -> anyhow::Result<String> {
-    let body = format!(
-        r#"{{"apns_token":"{TOKEN}","apns_environment":"sandbox","locale":"ko-KR","app_version":"2.3.0 (412)"}}"#
-    );
-    let (status, created) =
-        send(sandbox.api_http, "POST", "/v2/installations", &[JSON], Some(&body)).await?;
-    anyhow::ensure!(status == 201, "{status}: {created}");
-    let created: serde_json::Value = serde_json::from_str(&created)?;
-    let (id, secret) = (
-        created["installation_id"].as_str().unwrap().to_owned(),
-        created["secret"].as_str().unwrap().to_owned(),
-    );
-    let preferences = format!(
-        r#"{{"subscriptions":[{{"target_kind":"lot","target_id":"yeouido-2","signal":"lot_available_below","threshold":100,"enabled":{enabled}}}]}}"#
-    );
-    let bearer = format!("Bearer {secret}");
-    let (status, answer) = send(
-        sandbox.api_http,
-        "PUT",
-        &format!("/v2/installations/{id}/preferences"),
-        &[JSON, ("authorization", &bearer)],
-        Some(&preferences),
-    )
-    .await?;
-    anyhow::ensure!(status == 200, "{status}: {answer}");
+    let installation = app::subscribe(sandbox, TOKEN, enabled).await?;
     let (status, _) = send(
         sandbox.api_http,
         "PUT",
-        &format!("/v2/installations/{id}/preferences"),
+        &app::preferences_path(&installation.id),
         &[JSON, ("authorization", "Bearer hjs_wrong")],
-        Some(&preferences),
+        Some(&app::preferences(enabled)),
     )
     .await?;
     anyhow::ensure!(
         status == 404,
         "a wrong secret is answered like an unknown installation, got {status}"
     );
-    Ok(id)
+    Ok(installation.id)
 }
 
 async fn wait_for_value(sandbox: &Sandbox, value: i32) -> anyhow::Result<()> {

@@ -6,37 +6,11 @@ use std::time::{Duration, Instant};
 use replay::apns::Behaviour;
 use tests::Sandbox;
 
-use crate::http::{get_json, send};
+use crate::app;
 
-const JSON: (&str, &str) = ("content-type", "application/json");
 const UNREGISTERED: &str = "410a0000000000000000000000000000000000000000000000000000000000aa";
 const THROTTLED: &str = "429a0000000000000000000000000000000000000000000000000000000000bb";
 const BROKEN: &str = "500a0000000000000000000000000000000000000000000000000000000000cc";
-
-/// Registers an installation with `token`, subscribed to yeouido-2 dropping below 100 free spaces.
-async fn subscribe(sandbox: &Sandbox, token: &str) -> anyhow::Result<String> {
-    let body = format!(
-        r#"{{"apns_token":"{token}","apns_environment":"sandbox","locale":"en-US","app_version":"2.3.0 (412)"}}"#
-    );
-    let (status, created) =
-        send(sandbox.api_http, "POST", "/v2/installations", &[JSON], Some(&body)).await?;
-    anyhow::ensure!(status == 201, "{status}: {created}");
-    let created: serde_json::Value = serde_json::from_str(&created)?;
-    let id = created["installation_id"].as_str().unwrap().to_owned();
-    let bearer = format!("Bearer {}", created["secret"].as_str().unwrap());
-    let preferences = r#"{"subscriptions":[{"target_kind":"lot","target_id":"yeouido-2","signal":"lot_available_below","threshold":100,"enabled":true}]}"#;
-    let path = format!("/v2/installations/{id}/preferences");
-    let (status, answer) = send(
-        sandbox.api_http,
-        "PUT",
-        &path,
-        &[JSON, ("authorization", &bearer)],
-        Some(preferences),
-    )
-    .await?;
-    anyhow::ensure!(status == 200, "{status}: {answer}");
-    Ok(id)
-}
 
 async fn wait_for<T>(
     what: &str,
@@ -56,18 +30,10 @@ async fn wait_for<T>(
 async fn apns_errors_deactivate_or_retry_and_nothing_is_lost_or_doubled() -> anyhow::Result<()> {
     let sandbox = Sandbox::start().await?;
     sandbox.world.set_available("여의도2주차장", Some(500));
-    wait_for("the first count", async || {
-        let park = get_json(sandbox.api_http, "/v2/parks/yeouido").await?;
-        let lots = park["lots"].as_array().cloned().unwrap_or_default();
-        Ok(lots
-            .iter()
-            .any(|lot| lot["lot_id"] == "yeouido-2" && lot["available"] == 500)
-            .then_some(()))
-    })
-    .await?;
-    let unregistered = subscribe(&sandbox, UNREGISTERED).await?;
-    let throttled = subscribe(&sandbox, THROTTLED).await?;
-    let broken = subscribe(&sandbox, BROKEN).await?;
+    app::wait_served(&sandbox, 500).await?;
+    let unregistered = app::subscribe(&sandbox, UNREGISTERED, true).await?.id;
+    let throttled = app::subscribe(&sandbox, THROTTLED, true).await?.id;
+    let broken = app::subscribe(&sandbox, BROKEN, true).await?.id;
     sandbox.apns.behave(UNREGISTERED, Behaviour::Fail(410, "Unregistered"));
     sandbox.apns.behave(THROTTLED, Behaviour::Fail(429, "TooManyRequests"));
     sandbox.apns.behave(BROKEN, Behaviour::Fail(500, "InternalServerError"));

@@ -6,12 +6,10 @@ use std::time::{Duration, Instant};
 use replay::{Endpoint, Fault};
 use tests::Sandbox;
 
-use crate::http::{get, get_json};
-
-fn yeouido_2(body: &serde_json::Value) -> serde_json::Value {
-    let lots = body["lots"].as_array().cloned().unwrap_or_default();
-    lots.into_iter().find(|lot| lot["lot_id"] == "yeouido-2").unwrap_or_default()
-}
+use crate::{
+    app,
+    http::{get, get_json},
+};
 
 fn parking_source(status: &serde_json::Value) -> serde_json::Value {
     let sources = status["sources"].as_array().cloned().unwrap_or_default();
@@ -39,11 +37,7 @@ async fn wait_for_parking(
 async fn a_failing_portal_keeps_the_last_value_and_says_so() -> anyhow::Result<()> {
     let sandbox = Sandbox::start().await?;
     sandbox.world.set_available("여의도2주차장", Some(123));
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while yeouido_2(&get_json(sandbox.api_http, "/v2/parks/yeouido").await?)["available"] != 123 {
-        anyhow::ensure!(Instant::now() < deadline, "the first value never arrived");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app::wait_served(&sandbox, 123).await?;
 
     sandbox.world.fail(Endpoint::ParkingPortal, Fault::Status(503));
     // The portal "changes" while failing: nobody can see that, so the api must keep serving 123.
@@ -58,7 +52,7 @@ async fn a_failing_portal_keeps_the_last_value_and_says_so() -> anyhow::Result<(
         assert_eq!(status, "HTTP/1.1 200 OK", "{path} while the portal fails");
     }
     let park = get_json(sandbox.api_http, "/v2/parks/yeouido").await?;
-    let lot = yeouido_2(&park);
+    let lot = app::yeouido_2(&park);
     assert_eq!(lot["available"], 123, "{lot}");
     assert_eq!(lot["freshness"]["source_status"], "failing", "{lot}");
 
@@ -66,7 +60,7 @@ async fn a_failing_portal_keeps_the_last_value_and_says_so() -> anyhow::Result<(
     wait_for_parking(&sandbox, "recovered", |source| source["source_status"] == "ok").await?;
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let lot = yeouido_2(&get_json(sandbox.api_http, "/v2/parks/yeouido").await?);
+        let lot = app::yeouido_2(&get_json(sandbox.api_http, "/v2/parks/yeouido").await?);
         if lot["available"] == 5 {
             assert_eq!(lot["freshness"]["state"], "fresh", "{lot}");
             assert_eq!(lot["freshness"]["source_status"], "ok", "{lot}");

@@ -2,6 +2,7 @@
 
 mod alerts;
 mod apns_faults;
+mod app;
 mod faults;
 mod forecasts;
 mod health;

@@ -5,34 +5,27 @@ use std::time::{Duration, Instant};
 
 use tests::Sandbox;
 
-use crate::http::{get, get_json};
+use crate::{
+    app,
+    http::{get, get_json},
+};
 
 async fn served(sandbox: &Sandbox, value: u32) -> anyhow::Result<bool> {
-    let park = get_json(sandbox.api_http, "/v2/parks/yeouido").await?;
-    let lots = park["lots"].as_array().cloned().unwrap_or_default();
-    Ok(lots.iter().any(|lot| lot["lot_id"] == "yeouido-2" && lot["available"] == value))
-}
-
-async fn wait_served(sandbox: &Sandbox, value: u32) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !served(sandbox, value).await? {
-        anyhow::ensure!(Instant::now() < deadline, "{value} never served");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
+    Ok(app::yeouido_2(&get_json(sandbox.api_http, "/v2/parks/yeouido").await?)["available"]
+        == value)
 }
 
 #[tokio::test]
 async fn the_api_rides_out_a_redis_outage_and_refills_it() -> anyhow::Result<()> {
     let mut sandbox = Sandbox::start_with_private_redis().await?;
     sandbox.world.set_available("여의도2주차장", Some(321));
-    wait_served(&sandbox, 321).await?;
+    app::wait_served(&sandbox, 321).await?;
     assert!(!sandbox.redis_keys()?.is_empty(), "the api caches its builds in Redis");
 
     sandbox.stop_redis()?;
     // New data while Redis is gone still reaches the app, and no route fails.
     sandbox.world.set_available("여의도2주차장", Some(123));
-    wait_served(&sandbox, 123).await?;
+    app::wait_served(&sandbox, 123).await?;
     for path in [
         "/v2/home-summary",
         "/v2/parks/yeouido",

@@ -5,62 +5,21 @@ use std::time::{Duration, Instant};
 
 use tests::Sandbox;
 
-use crate::http::{get_json, send};
+use crate::app;
 
-const JSON: (&str, &str) = ("content-type", "application/json");
 const TOKEN: &str = "7e57000000000000000000000000000000000000000000000000000000000001";
-
-async fn lot_value(sandbox: &Sandbox) -> anyhow::Result<serde_json::Value> {
-    let park = get_json(sandbox.api_http, "/v2/parks/yeouido").await?;
-    let lots = park["lots"].as_array().cloned().unwrap_or_default();
-    Ok(lots.into_iter().find(|lot| lot["lot_id"] == "yeouido-2").unwrap_or_default()["available"]
-        .clone())
-}
-
-async fn wait_until_served(sandbox: &Sandbox, value: u32) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while lot_value(sandbox).await? != value {
-        anyhow::ensure!(Instant::now() < deadline, "{value} was never served");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
-}
-
-async fn subscribe(sandbox: &Sandbox) -> anyhow::Result<()> {
-    let body = format!(
-        r#"{{"apns_token":"{TOKEN}","apns_environment":"sandbox","locale":"ko-KR","app_version":"2.3.0 (412)"}}"#
-    );
-    let (status, created) =
-        send(sandbox.api_http, "POST", "/v2/installations", &[JSON], Some(&body)).await?;
-    anyhow::ensure!(status == 201, "{status}: {created}");
-    let created: serde_json::Value = serde_json::from_str(&created)?;
-    let bearer = format!("Bearer {}", created["secret"].as_str().unwrap());
-    let path =
-        format!("/v2/installations/{}/preferences", created["installation_id"].as_str().unwrap());
-    let preferences = r#"{"subscriptions":[{"target_kind":"lot","target_id":"yeouido-2","signal":"lot_available_below","threshold":100,"enabled":true}]}"#;
-    let (status, answer) = send(
-        sandbox.api_http,
-        "PUT",
-        &path,
-        &[JSON, ("authorization", &bearer)],
-        Some(preferences),
-    )
-    .await?;
-    anyhow::ensure!(status == 200, "{status}: {answer}");
-    Ok(())
-}
 
 #[tokio::test]
 async fn facts_stored_while_push_is_down_are_delivered_when_it_returns() -> anyhow::Result<()> {
     let mut sandbox = Sandbox::start().await?;
     sandbox.world.set_available("여의도2주차장", Some(500));
-    wait_until_served(&sandbox, 500).await?;
-    subscribe(&sandbox).await?;
+    app::wait_served(&sandbox, 500).await?;
+    app::subscribe(&sandbox, TOKEN, true).await?;
 
     sandbox.stop_worker("push").await?;
     sandbox.world.set_available("여의도2주차장", Some(20));
     // Ingest keeps collecting and the app keeps seeing fresh numbers while push is away.
-    wait_until_served(&sandbox, 20).await?;
+    app::wait_served(&sandbox, 20).await?;
     let db = sandbox.database().clone();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -100,7 +59,7 @@ async fn restarting_ingest_mid_cycle_loses_and_duplicates_nothing() -> anyhow::R
         tokio::time::sleep(Duration::from_millis(300 + 200 * round as u64)).await;
         sandbox.stop_worker("ingest").await?;
         sandbox.start_worker("ingest").await?;
-        wait_until_served(&sandbox, value).await?;
+        app::wait_served(&sandbox, value).await?;
     }
     let db = sandbox.database().clone();
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -5,12 +5,7 @@ use std::time::{Duration, Instant};
 
 use tests::Sandbox;
 
-use crate::http::get_json;
-
-fn yeouido_2(body: &serde_json::Value) -> serde_json::Value {
-    let lots = body["lots"].as_array().cloned().unwrap_or_default();
-    lots.into_iter().find(|lot| lot["lot_id"] == "yeouido-2").unwrap_or_default()
-}
+use crate::{app, http::get_json};
 
 #[tokio::test]
 async fn an_upstream_change_is_served_within_a_second_of_being_stored() -> anyhow::Result<()> {
@@ -36,7 +31,7 @@ async fn an_upstream_change_is_served_within_a_second_of_being_stored() -> anyho
     // ...then for the api to serve it.
     let seen = loop {
         let body = get_json(sandbox.api_http, "/v2/parks/yeouido").await?;
-        if yeouido_2(&body)["available"] == 77 {
+        if app::yeouido_2(&body)["available"] == 77 {
             break body;
         }
         anyhow::ensure!(
@@ -46,7 +41,7 @@ async fn an_upstream_change_is_served_within_a_second_of_being_stored() -> anyho
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     let lag = stored.elapsed();
-    let lot = yeouido_2(&seen);
+    let lot = app::yeouido_2(&seen);
     assert_eq!(lot["freshness"]["state"], "fresh");
     assert_eq!(lot["freshness"]["source_status"], "ok");
     assert!(lag < Duration::from_secs(1), "visible {lag:?} after it was stored");

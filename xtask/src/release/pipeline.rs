@@ -221,11 +221,6 @@ fn write_json(path: &Path, value: &impl Serialize) -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
-
 /// Stores `payload` in the image's layout as a one-layer artifact manifest tagged `tag` (cosign's tag
 /// conventions: `.sig`, `.sbom`, `.att`), with a config that lists the payload, as cosign writes it.
 fn attach(
@@ -311,6 +306,8 @@ pub fn run(sh: &Shell, options: &Options) -> anyhow::Result<()> {
     };
     let migrations = migrations()?;
     let record_bytes =
+        // The deploy repository gets the record as it stands before its own commit; the local copy is
+        // rewritten at the end with that step too.
         write_json(&built.out.join("release.json"), &record(&built, &migrations, &steps.checks))?;
     match &mode {
         Mode::Publish { deploy_repo, .. } => {
@@ -462,7 +459,7 @@ fn build(sh: &Shell, options: &Options, mode: &Mode, steps: &mut Steps) -> anyho
     };
     std::fs::write(out.join("cosign.pub"), key.public_pem()?)?;
     let toolchain = cmd!(sh, "rustc -V").quiet().read()?;
-    let lock_digest = sha256_hex(&std::fs::read(&lockfile_path)?);
+    let lock_digest = super::Digest::of(&std::fs::read(&lockfile_path)?).hex().to_owned();
     let (attachments, provenance) = steps.run("signatures and provenance", || {
         let signatures = out.join("signatures");
         std::fs::create_dir_all(&signatures)?;
@@ -490,7 +487,10 @@ fn build(sh: &Shell, options: &Options, mode: &Mode, steps: &mut Steps) -> anyho
                 },
                 provenance::Dependency {
                     uri: format!("rustc:{toolchain}"),
-                    digest: ("sha256".to_owned(), sha256_hex(toolchain.as_bytes())),
+                    digest: (
+                        "sha256".to_owned(),
+                        super::Digest::of(toolchain.as_bytes()).hex().to_owned(),
+                    ),
                 },
                 provenance::Dependency {
                     uri: scan.snapshot.source.clone(),
@@ -554,12 +554,12 @@ fn build(sh: &Shell, options: &Options, mode: &Mode, steps: &mut Steps) -> anyho
             attachments.insert(
                 service.binary,
                 Attachments {
-                    sbom_cyclonedx: format!("sha256:{}", sha256_hex(cyclonedx)),
-                    sbom_spdx: format!("sha256:{}", sha256_hex(spdx)),
+                    sbom_cyclonedx: super::Digest::of(cyclonedx).as_str().to_owned(),
+                    sbom_spdx: super::Digest::of(spdx).as_str().to_owned(),
                     sbom_components: *components,
                     signature_tag,
-                    signature: format!("sha256:{}", sha256_hex(&signature)),
-                    payload: format!("sha256:{}", sha256_hex(&payload)),
+                    signature: super::Digest::of(&signature).as_str().to_owned(),
+                    payload: super::Digest::of(&payload).as_str().to_owned(),
                 },
             );
         }
@@ -567,7 +567,7 @@ fn build(sh: &Shell, options: &Options, mode: &Mode, steps: &mut Steps) -> anyho
             "{} images signed (ECDSA P-256, cosign simple signing), SLSA v1 provenance",
             attachments.len()
         );
-        Ok(((attachments, format!("sha256:{}", sha256_hex(&envelope))), detail))
+        Ok(((attachments, super::Digest::of(&envelope).as_str().to_owned()), detail))
     })?;
 
     let release_images = ReleaseImages {
@@ -788,7 +788,7 @@ fn print_summary(built: &Built, checks: &[Check]) {
 
 /// xtask's own checkout of a deploy repository, one per repository URL.
 fn deploy_checkout(target: &Path, url: &str) -> PathBuf {
-    target.join("deploy-checkouts").join(&sha256_hex(url.as_bytes())[..16])
+    target.join("deploy-checkouts").join(&super::Digest::of(url.as_bytes()).hex()[..16])
 }
 
 /// `cargo xtask rollback <release-id>`: that release's desired state, written again as a new commit.
