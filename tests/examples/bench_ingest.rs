@@ -48,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
             notices_url: Some(format!("{upstream}/notices")),
         },
         peers: Peers { forecast: true, push: true },
+        clock: server::clock::Clock::System,
     };
 
     // Full cycles: every upstream source once (the reference sync is a daily job, not part of a cycle).

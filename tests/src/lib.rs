@@ -23,6 +23,8 @@ pub struct Sandbox {
     pub world: replay::World,
     /// Apple's push service, faked: what was delivered, and how to make it fail.
     pub apns: replay::apns::FakeApns,
+    /// Every service's clock: [`server::clock::Clock::advance`] makes the whole system live later.
+    pub clock: server::clock::Clock,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
     running: Vec<RunningWorker>,
@@ -124,6 +126,7 @@ impl Sandbox {
         let mut workers = Vec::new();
 
         let database = db::testing::TestDatabase::create().await?;
+        let clock = server::clock::Clock::shifted();
         // Push listens first: the api and ingest are configured with its address.
         let push_listeners = worker_listeners().await?;
         let push_url = format!("http://{}", push_listeners.grpc.local_addr()?);
@@ -160,7 +163,7 @@ impl Sandbox {
             &api_config,
             database.pool.clone(),
             cache::Cache::connect(&redis)?,
-            api::clock::Clock::System,
+            clock.clone(),
         );
         tasks.push(tokio::spawn(api::run(api_state, api_listener, shutdown.clone())));
 
@@ -186,6 +189,7 @@ impl Sandbox {
             translator_api_key: None,
             // A hundred times faster than production: parking every 1.2 s.
             schedule_scale: 0.01,
+            clock: clock.clone(),
             upstream: ingest::UpstreamSettings {
                 parking_portal_url: upstream.clone(),
                 seoul_openapi_url: upstream.clone(),
@@ -213,6 +217,7 @@ impl Sandbox {
         let config = forecast::Config {
             grpc_addr: grpc,
             api_url: Some(format!("http://{api_http}")),
+            clock: clock.clone(),
             database: api_config.database.clone(),
             admin: admin(admin_addr),
             common: common(),
@@ -246,6 +251,7 @@ impl Sandbox {
             senders: 2,
             redis_url: Some(redis.redis_url.clone()),
             redis_key_prefix: redis.redis_key_prefix.clone(),
+            clock: clock.clone(),
             apns: push::apns::ApnsSettings {
                 apns_url: apns_url.clone(),
                 apns_sandbox_url: apns_url,
@@ -272,6 +278,7 @@ impl Sandbox {
             workers,
             world,
             apns,
+            clock,
             shutdown,
             tasks,
             running,

@@ -1,6 +1,8 @@
 //! Process plumbing every service shares: the shutdown signal, liveness/readiness endpoints, and the gRPC
 //! health and reflection services that Kubernetes probes and operators use.
 
+pub mod clock;
+
 use std::{future::Future, net::SocketAddr};
 
 use anyhow::Context;

@@ -9,7 +9,7 @@
 //! - `request.rs` / `respond.rs`: query parameters and language; pre-serialized bodies, ETags, cache headers.
 //! - `validate.rs`: installation and preference input rules. `rate_limit.rs`: write-route limits.
 
-pub mod clock;
+pub use server::clock;
 pub mod error;
 pub mod metrics;
 pub mod rate_limit;

@@ -1,12 +1,9 @@
 //! `hangang.forecast.v1.Forecast`: `Refresh` (from ingest after a cycle), `GetLotForecast`, `GetBacktestReport`.
 
-use contracts::{
-    Timestamp,
-    proto::forecast::v1::{
-        Confidence as ProtoConfidence, GetBacktestReportRequest, GetBacktestReportResponse,
-        GetLotForecastRequest, GetLotForecastResponse, Horizon, HorizonScore, LotForecast,
-        RefreshRequest, RefreshResponse, RiskCalibration, forecast_server::Forecast,
-    },
+use contracts::proto::forecast::v1::{
+    Confidence as ProtoConfidence, GetBacktestReportRequest, GetBacktestReportResponse,
+    GetLotForecastRequest, GetLotForecastResponse, Horizon, HorizonScore, LotForecast,
+    RefreshRequest, RefreshResponse, RiskCalibration, forecast_server::Forecast,
 };
 use sqlx::PgPool;
 use time::OffsetDateTime;
@@ -20,6 +17,8 @@ pub struct ForecastService {
     pub pool: PgPool,
     pub metrics: Metrics,
     pub warmer: Option<Warmer>,
+    /// Forecasts are issued as of this clock's now.
+    pub clock: server::clock::Clock,
 }
 
 fn unavailable(error: sqlx::Error) -> Status {
@@ -50,7 +49,7 @@ impl Forecast for ForecastService {
         // Forecasts are issued as of now; `as_of` only says which observations prompted the refresh.
         let began = std::time::Instant::now();
         let refreshed =
-            refresh::refresh(&self.pool, &request.lot_ids, &request.park_ids, Timestamp::now())
+            refresh::refresh(&self.pool, &request.lot_ids, &request.park_ids, self.clock.now())
                 .await;
         self.metrics.observe_refresh(began.elapsed(), refreshed.as_ref().ok());
         let refreshed = refreshed.map_err(unavailable)?;

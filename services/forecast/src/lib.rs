@@ -42,6 +42,10 @@ pub struct Config {
     #[arg(long, env = "API_URL")]
     pub api_url: Option<String>,
 
+    /// The service's notion of now: the system clock, except in the end-to-end sandbox.
+    #[arg(skip)]
+    pub clock: server::clock::Clock,
+
     #[command(flatten)]
     pub database: DatabaseSettings,
 
@@ -68,7 +72,12 @@ pub async fn run(
         .map(warm::Warmer::new)
         .transpose()
         .context("cannot build the warming HTTP client")?;
-    let service = grpc::ForecastService { pool: pool.clone(), metrics: metrics.clone(), warmer };
+    let service = grpc::ForecastService {
+        pool: pool.clone(),
+        metrics: metrics.clone(),
+        warmer,
+        clock: config.clock.clone(),
+    };
     server::serve_worker_with_admin(
         identity,
         listeners,

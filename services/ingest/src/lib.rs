@@ -128,6 +128,10 @@ pub struct Config {
     #[arg(long, env = "SCHEDULE_SCALE", default_value_t = 1.0)]
     pub schedule_scale: f64,
 
+    /// The service's notion of now: the system clock, except in the end-to-end sandbox.
+    #[arg(skip)]
+    pub clock: server::clock::Clock,
+
     #[command(flatten)]
     pub upstream: UpstreamSettings,
 
@@ -158,6 +162,7 @@ pub fn runner(
         fetcher: Fetcher::new(Duration::from_secs(upstream.upstream_timeout_seconds.max(1)))?,
         upstreams: upstream.upstreams(),
         peers,
+        clock: server::clock::Clock::System,
     })
 }
 
@@ -168,7 +173,9 @@ pub async fn run(
     listeners: WorkerListeners,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let runner = Arc::new(runner(pool, &config.upstream, config.peers())?);
+    let runner =
+        Runner { clock: config.clock.clone(), ..runner(pool, &config.upstream, config.peers())? };
+    let runner = Arc::new(runner);
     match translate::sync_curated(&runner.pool).await {
         Ok(rows) => tracing::info!(rows, "curated translations synced"),
         Err(error) => {

@@ -35,12 +35,14 @@ pub struct Runner {
     pub fetcher: Fetcher,
     pub upstreams: Upstreams,
     pub peers: Peers,
+    /// Collections run as of this clock's now.
+    pub clock: server::clock::Clock,
 }
 
 impl Runner {
     /// Runs one collection of `source` now.
     pub async fn run_once(&self, source: SourceName) -> anyhow::Result<RunReport> {
-        self.run_once_at(source, Timestamp::now()).await
+        self.run_once_at(source, self.clock.now()).await
     }
 
     /// Runs one collection as of `now` (tests pin the instant).
@@ -73,7 +75,7 @@ impl Runner {
         let outcome =
             store::finish_run(&self.pool, source_id, run_id, now, result, self.peers).await?;
         let store_time = store_started.elapsed();
-        let finished_at = Timestamp::now().max(now);
+        let finished_at = self.clock.now().max(now);
         match &outcome {
             Outcome::Failed(failure) => {
                 tracing::warn!(class = failure.class.as_str(), message = %failure.message, "collection failed")

@@ -28,6 +28,8 @@ pub struct PushService {
     /// The Redis preference index, when configured.
     pub index: Option<crate::index::PreferenceIndex>,
     pub metrics: crate::metrics::Metrics,
+    /// Decisions are made as of this clock's now.
+    pub clock: server::clock::Clock,
 }
 
 impl From<InstallationError> for Status {
@@ -283,7 +285,7 @@ impl Push for PushService {
             .filter_map(|fact| Some((fact_from_proto(fact)?, fact_body(fact))))
             .unzip();
         let submitted =
-            pipeline::submit(&self.pool, self.index.as_ref(), &facts, &bodies, Timestamp::now())
+            pipeline::submit(&self.pool, self.index.as_ref(), &facts, &bodies, self.clock.now())
                 .await
                 .map_err(|error| {
                     tracing::error!(%error, "storing facts failed");
@@ -304,7 +306,7 @@ impl Push for PushService {
         let request = request.into_inner();
         installations::authorize(&self.pool, &request.installation_id, &request.secret).await?;
         let outbox_id =
-            pipeline::queue_test(&self.pool, &request.installation_id, Timestamp::now())
+            pipeline::queue_test(&self.pool, &request.installation_id, self.clock.now())
                 .await
                 .map_err(InstallationError::Database)?;
         Ok(Response::new(SendTestResponse { outbox_id: outbox_id.to_string() }))

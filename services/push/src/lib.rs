@@ -45,6 +45,10 @@ pub struct Config {
     #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "")]
     pub redis_key_prefix: String,
 
+    /// The service's notion of now: the system clock, except in the end-to-end sandbox.
+    #[arg(skip)]
+    pub clock: server::clock::Clock,
+
     #[command(flatten)]
     pub apns: apns::ApnsSettings,
 
@@ -103,7 +107,12 @@ pub async fn run(
         }
         None => None,
     };
-    let service = grpc::PushService { pool: pool.clone(), index, metrics: metrics.clone() };
+    let service = grpc::PushService {
+        pool: pool.clone(),
+        index,
+        metrics: metrics.clone(),
+        clock: config.clock.clone(),
+    };
     let served = server::serve_worker_with_admin(
         identity,
         listeners,

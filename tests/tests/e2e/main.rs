@@ -7,6 +7,7 @@ mod faults;
 mod forecasts;
 mod health;
 mod http;
+mod outage_hour;
 mod redis_outage;
 mod restarts;
 mod smoke;

@@ -48,6 +48,7 @@ impl Harness {
                 notices_url: Some(format!("{base}/notices")),
             },
             peers,
+            clock: server::clock::Clock::System,
         };
         Harness { runner, world, database, shutdown }
     }
