@@ -2,10 +2,13 @@
 //! them, so tests walk the same paths a user's request and an ingest cycle take.
 //!
 //! Only the outside world is faked (Seoul's APIs, APNs) and only in the formats it really speaks; PostgreSQL
-//! and Redis are real: each sandbox gets a fresh migrated database and its own Redis key prefix. So far
-//! the sandbox starts the services and exposes their addresses; the data path joins as the services gain it.
+//! and Redis are real: each sandbox gets a fresh migrated database and its own Redis key prefix. Scenarios
+//! can stop and restart workers, stop a private Redis, cut the api off from PostgreSQL ([`link`]) and move
+//! every service's clock forward together.
 
-use std::net::SocketAddr;
+pub mod link;
+
+use std::{net::SocketAddr, time::Duration};
 
 use settings::{AdminSettings, CommonSettings, LogFormat};
 use tokio::{net::TcpListener, task::JoinHandle};
@@ -26,6 +29,8 @@ pub struct Sandbox {
     /// Every service's clock: [`server::clock::Clock::advance`] makes the whole system live later.
     pub clock: server::clock::Clock,
     shutdown: CancellationToken,
+    /// The api's only way to PostgreSQL (the workers connect directly).
+    api_database_link: link::Link,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
     running: Vec<RunningWorker>,
     /// A Redis of this sandbox's own, when a scenario needs to stop it (see [`Sandbox::start_with_private_redis`]).
@@ -97,6 +102,18 @@ fn common() -> CommonSettings {
     }
 }
 
+/// The TCP address of the PostgreSQL server in `url` (the sandbox needs one to put a link in front of it).
+async fn postgres_address(url: &str) -> anyhow::Result<SocketAddr> {
+    let options: sqlx::postgres::PgConnectOptions = url.parse()?;
+    let host = options.get_host();
+    anyhow::ensure!(
+        !host.starts_with('/'),
+        "the sandbox needs PostgreSQL over TCP, not the socket {host}"
+    );
+    let mut addresses = tokio::net::lookup_host((host, options.get_port())).await?;
+    addresses.next().ok_or_else(|| anyhow::anyhow!("{host} does not resolve"))
+}
+
 fn loopback() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
@@ -159,9 +176,21 @@ impl Sandbox {
             redis: redis.clone(),
             common: common(),
         };
+        let api_database_link =
+            link::Link::start(postgres_address(&database.url).await?, shutdown.clone()).await?;
+        let api_database = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(api_config.database.database_max_connections)
+            .acquire_timeout(Duration::from_millis(api_config.database.database_acquire_timeout_ms))
+            .connect_lazy_with(
+                database
+                    .url
+                    .parse::<sqlx::postgres::PgConnectOptions>()?
+                    .host("127.0.0.1")
+                    .port(api_database_link.addr.port()),
+            );
         let api_state = api::AppState::new(
             &api_config,
-            database.pool.clone(),
+            api_database,
             cache::Cache::connect(&redis)?,
             clock.clone(),
         );
@@ -280,6 +309,7 @@ impl Sandbox {
             apns,
             clock,
             shutdown,
+            api_database_link,
             tasks,
             running,
             private_redis,
@@ -331,6 +361,16 @@ impl Sandbox {
         self.running[index] =
             RunningWorker::spawn(addresses.name, config, pool, listeners, &self.shutdown);
         Ok(())
+    }
+
+    /// Cuts the api off from PostgreSQL (the workers still reach it), as a network partition would.
+    pub fn cut_api_database(&self) {
+        self.api_database_link.cut();
+    }
+
+    /// Lets the api reach PostgreSQL again.
+    pub fn restore_api_database(&self) {
+        self.api_database_link.restore(&self.shutdown);
     }
 
     /// Stops the sandbox's own Redis (started with [`Sandbox::start_with_private_redis`]).

@@ -3,6 +3,7 @@
 mod alerts;
 mod apns_faults;
 mod app;
+mod database_outage;
 mod faults;
 mod forecasts;
 mod health;
