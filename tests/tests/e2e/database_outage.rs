@@ -9,6 +9,7 @@ use tests::Sandbox;
 use crate::{
     app,
     http::{get, get_json},
+    poll,
 };
 
 #[tokio::test]
@@ -21,20 +22,12 @@ async fn an_unreachable_database_serves_the_last_good_build_as_stale_fallback() 
     sandbox.cut_api_database();
     // Ingest still reaches PostgreSQL and stores a new number the api cannot read.
     sandbox.world.set_available("여의도2주차장", Some(7));
-    let db = sandbox.database().clone();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let (stored,): (i64,) = sqlx::query_as(
-            "select count(*) from ingest.lot_observation where lot_id = 'yeouido-2' and available = 7",
-        )
-        .fetch_one(&db)
-        .await?;
-        if stored > 0 {
-            break;
-        }
-        anyhow::ensure!(Instant::now() < deadline, "ingest never stored the new number");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    poll::until_rows(
+        &sandbox,
+        "ingest storing the new number",
+        "select count(*) from ingest.lot_observation where lot_id = 'yeouido-2' and available = 7",
+    )
+    .await?;
     // Twenty minutes pass: the hot copy has long expired, so every request needs PostgreSQL.
     sandbox.clock.advance(20 * 60);
 

@@ -9,6 +9,7 @@ mod forecasts;
 mod health;
 mod http;
 mod outage_hour;
+mod poll;
 mod redis_outage;
 mod restarts;
 mod smoke;

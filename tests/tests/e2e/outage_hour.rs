@@ -5,32 +5,17 @@
 //! The hour passes on the sandbox's shared clock; everything else (collection, delivery, retries) runs in
 //! real time.
 
-use std::time::{Duration, Instant};
-
 use replay::{Endpoint, Fault};
 use serde_json::Value;
 use tests::Sandbox;
 
-use crate::{app, http::get_json};
+use crate::{app, http::get_json, poll};
 
 const TOKEN: &str = "7e57000000000000000000000000000000000000000000000000000000000a11";
 const MINUTE: i64 = 60;
 
 async fn yeouido_2(sandbox: &Sandbox) -> anyhow::Result<Value> {
     Ok(app::yeouido_2(&get_json(sandbox.api_http, "/v2/parks/yeouido").await?))
-}
-
-/// Polls until `query` (one `bigint` column) returns at least one.
-async fn wait_for_row(sandbox: &Sandbox, what: &str, query: &'static str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (rows,): (i64,) = sqlx::query_as(query).fetch_one(sandbox.database()).await?;
-        if rows > 0 {
-            return Ok(());
-        }
-        anyhow::ensure!(Instant::now() < deadline, "{what} never happened");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test]
@@ -46,7 +31,7 @@ async fn an_hour_of_failing_portal_ages_the_value_and_sends_no_alert_on_it() -> 
     sandbox.world.set_available("여의도2주차장", Some(30));
     app::wait_served(&sandbox, 30).await?;
     sandbox.world.fail(Endpoint::ParkingPortal, Fault::Status(503));
-    wait_for_row(
+    poll::until_rows(
         &sandbox,
         "a failed portal run",
         "select count(*) from ingest.ingestion_run where source = 'parking_portal' and outcome = 'failed'",
@@ -65,7 +50,7 @@ async fn an_hour_of_failing_portal_ages_the_value_and_sends_no_alert_on_it() -> 
 
     // Push returns an hour later (by the sandbox's clock) and finally receives the crossing.
     sandbox.start_worker("push").await?;
-    wait_for_row(
+    poll::until_rows(
         &sandbox,
         "a source_stale suppression",
         "select count(*) from push.decision where decision = 'suppress' and reason = 'source_stale'",

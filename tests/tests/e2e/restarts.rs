@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use tests::Sandbox;
 
-use crate::app;
+use crate::{app, poll};
 
 const TOKEN: &str = "7e57000000000000000000000000000000000000000000000000000000000001";
 
@@ -20,20 +20,12 @@ async fn facts_stored_while_push_is_down_are_delivered_when_it_returns() -> anyh
     sandbox.world.set_available("여의도2주차장", Some(20));
     // Ingest keeps collecting and the app keeps seeing fresh numbers while push is away.
     app::wait_served(&sandbox, 20).await?;
-    let db = sandbox.database().clone();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (failed,): (i64,) = sqlx::query_as(
-            "select count(*) from ingest.outbox where destination = 'push' and delivered_at is null and attempts > 0",
-        )
-        .fetch_one(&db)
-        .await?;
-        if failed > 0 {
-            break;
-        }
-        anyhow::ensure!(Instant::now() < deadline, "ingest never tried to reach the stopped push");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    poll::until_rows(
+        &sandbox,
+        "ingest trying to reach the stopped push",
+        "select count(*) from ingest.outbox where destination = 'push' and delivered_at is null and attempts > 0",
+    )
+    .await?;
     assert!(sandbox.apns.deliveries().is_empty());
 
     sandbox.start_worker("push").await?;

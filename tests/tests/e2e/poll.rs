@@ -1,0 +1,19 @@
+//! Waiting for the system to reach a state it reaches asynchronously, with a deadline that names what never
+//! happened.
+
+use std::time::{Duration, Instant};
+
+use tests::Sandbox;
+
+/// Polls until `query` (one `bigint` column) returns at least one, for up to 30 seconds.
+pub async fn until_rows(sandbox: &Sandbox, what: &str, query: &'static str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (rows,): (i64,) = sqlx::query_as(query).fetch_one(sandbox.database()).await?;
+        if rows > 0 {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{what} never happened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
