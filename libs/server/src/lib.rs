@@ -2,6 +2,7 @@
 //! health and reflection services that Kubernetes probes and operators use.
 
 pub mod clock;
+pub mod trace;
 
 use std::{future::Future, net::SocketAddr};
 
@@ -130,6 +131,7 @@ where
     tracing::info!(%addr, "grpc listening");
     let incoming = tokio_stream_from(listener);
     tonic::transport::Server::builder()
+        .trace_fn(trace::incoming_span)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await

@@ -2,7 +2,9 @@
 //! and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, OpenTelemetry export over OTLP/gRPC with W3C trace-context
 //! propagation, so one trace follows a request across services.
 //!
-//! [`extract_parent`] and [`inject_current`] move the trace context in and out of HTTP/gRPC headers.
+//! [`extract_parent`] and [`inject_current`] move the trace context in and out of HTTP/gRPC headers;
+//! [`current_traceparent`] and [`set_parent_traceparent`] carry it through a stored row (an outbox), so work
+//! done later by another task still belongs to the trace that queued it.
 
 use opentelemetry::{
     Context,
@@ -137,6 +139,23 @@ pub fn inject_current(headers: &mut http::HeaderMap) {
     TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
 }
 
+/// The current span's W3C `traceparent`, to store beside work queued for later; `None` when no trace is
+/// being recorded.
+pub fn current_traceparent() -> Option<String> {
+    let mut headers = http::HeaderMap::new();
+    inject_current(&mut headers);
+    headers.get("traceparent").and_then(|value| value.to_str().ok()).map(str::to_owned)
+}
+
+/// Makes `span` a child of a stored `traceparent` (see [`current_traceparent`]).
+pub fn set_parent_traceparent(span: &tracing::Span, traceparent: &str) {
+    let mut headers = http::HeaderMap::new();
+    if let Ok(value) = http::HeaderValue::from_str(traceparent) {
+        headers.insert("traceparent", value);
+    }
+    extract_parent(span, &headers);
+}
+
 #[cfg(test)]
 mod tests {
     use opentelemetry::trace::TraceContextExt;
@@ -180,5 +199,29 @@ mod tests {
         assert_eq!(spans[0].parent_span_id.to_string(), "00f067aa0ba902b7");
         let traceparent = outgoing["traceparent"].to_str().unwrap();
         assert!(traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{traceparent}");
+    }
+
+    #[test]
+    fn a_stored_traceparent_continues_the_trace_that_queued_the_work() {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+        let subscriber = tracing_subscriber::registry().with(otel_layer("test", &provider));
+
+        tracing::subscriber::with_default(subscriber, || {
+            let queued = tracing::info_span!("collect").in_scope(current_traceparent);
+            let stored = queued.expect("a recorded span has a traceparent");
+            let delivery = tracing::info_span!("deliver");
+            set_parent_traceparent(&delivery, &stored);
+            drop(delivery);
+        });
+        assert_eq!(current_traceparent(), None, "nothing is recorded without the layer");
+        provider.force_flush().unwrap();
+
+        let spans = exporter.get_finished_spans().unwrap();
+        let [collect, deliver] = [&spans[0], &spans[1]];
+        assert_eq!(collect.name, "collect");
+        assert_eq!(deliver.name, "deliver");
+        assert_eq!(deliver.span_context.trace_id(), collect.span_context.trace_id());
+        assert_eq!(deliver.parent_span_id, collect.span_context.span_id());
     }
 }

@@ -31,9 +31,13 @@ impl Warmer {
     /// Warms in the background; a failure is logged, never passed to the refresh's caller.
     pub fn after_refresh(&self) {
         let warmer = self.clone();
+        // The warming request belongs to the refresh's trace, though it runs after the refresh answered.
+        let mut trace_context = reqwest::header::HeaderMap::new();
+        telemetry::inject_current(&mut trace_context);
         tokio::spawn(async move {
             tokio::time::sleep(SETTLE).await;
-            let outcome = warmer.client.get(&warmer.home_summary_url).send().await;
+            let request = warmer.client.get(&warmer.home_summary_url).headers(trace_context);
+            let outcome = request.send().await;
             match outcome.and_then(reqwest::Response::error_for_status) {
                 Ok(_) => tracing::debug!("home summary warmed"),
                 Err(error) => tracing::warn!(%error, "home summary warming failed"),

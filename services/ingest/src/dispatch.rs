@@ -16,6 +16,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
+use tracing::Instrument;
 
 /// How long one delivery may take.
 const DEADLINE: Duration = Duration::from_secs(5);
@@ -58,8 +59,8 @@ impl Dispatcher {
     /// One round: claims due rows, sends them, records each result. Returns how many were delivered.
     pub async fn deliver_due(&self) -> sqlx::Result<usize> {
         let mut tx = self.pool.begin().await?;
-        let rows: Vec<(i64, String, Value, i32)> = sqlx::query_as(
-            "select outbox_id, destination, payload, attempts from ingest.outbox
+        let rows: Vec<(i64, String, Value, i32, Option<String>)> = sqlx::query_as(
+            "select outbox_id, destination, payload, attempts, traceparent from ingest.outbox
              where delivered_at is null and next_attempt_at <= now()
              order by outbox_id
              limit $1
@@ -69,8 +70,13 @@ impl Dispatcher {
         .fetch_all(&mut *tx)
         .await?;
         let mut delivered = 0;
-        for (outbox_id, destination, payload, attempts) in rows {
-            match self.send(&destination, &payload).await {
+        for (outbox_id, destination, payload, attempts, traceparent) in rows {
+            // The delivery continues the trace of the cycle that queued the row.
+            let span = tracing::info_span!("outbox delivery", %destination, outbox_id, attempts);
+            if let Some(traceparent) = &traceparent {
+                telemetry::set_parent_traceparent(&span, traceparent);
+            }
+            match self.send(&destination, &payload).instrument(span).await {
                 Ok(()) => {
                     sqlx::query("update ingest.outbox set delivered_at = now(), attempts = attempts + 1 where outbox_id = $1")
                         .bind(outbox_id)
@@ -105,6 +111,7 @@ impl Dispatcher {
                 };
                 let mut request = tonic::Request::new(refresh_request(payload));
                 request.set_timeout(DEADLINE);
+                server::trace::propagate(&mut request);
                 client
                     .clone()
                     .refresh(request)
@@ -118,6 +125,7 @@ impl Dispatcher {
                 };
                 let mut request = tonic::Request::new(facts_request(payload));
                 request.set_timeout(DEADLINE);
+                server::trace::propagate(&mut request);
                 client
                     .clone()
                     .submit_facts(request)

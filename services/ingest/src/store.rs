@@ -468,16 +468,19 @@ async fn enqueue(
     Ok(())
 }
 
-/// Queues one notification for a peer.
+/// Queues one notification for a peer, with the current trace so its delivery joins the cycle's trace.
 pub async fn enqueue_one(
     tx: &mut Transaction<'_, Postgres>,
     destination: &str,
     payload: Value,
 ) -> sqlx::Result<()> {
-    sqlx::query("insert into ingest.outbox (destination, payload) values ($1, $2)")
-        .bind(destination)
-        .bind(payload)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "insert into ingest.outbox (destination, payload, traceparent) values ($1, $2, $3)",
+    )
+    .bind(destination)
+    .bind(payload)
+    .bind(telemetry::current_traceparent())
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }

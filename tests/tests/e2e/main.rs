@@ -13,4 +13,5 @@ mod poll;
 mod redis_outage;
 mod restarts;
 mod smoke;
+mod traces;
 mod visibility;

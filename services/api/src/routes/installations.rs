@@ -96,6 +96,7 @@ fn push_client(
 fn with_deadline<T>(message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.set_timeout(PUSH_DEADLINE);
+    server::trace::propagate(&mut request);
     request
 }
 
