@@ -2,17 +2,16 @@
 //!
 //! Builds the four services, migrates the database (`DATABASE_URL`, default the local PostgreSQL, database
 //! `hangang_dev`), serves the replay upstream in this process (the scripted day, sped up), starts the
-//! services against it, prints the URLs and a status line that refreshes, and stops everything on Ctrl-C or
-//! SIGTERM, leaving no process behind.
+//! services against it, prints the URLs and a status screen that refreshes ([`crate::dev_screen`]), and stops
+//! everything on Ctrl-C or SIGTERM, leaving no process behind.
 //!
 //! A local APNs sink (`replay::apns`) receives the alerts, verifying the provider token of a key made for the
 //! run. When no PostgreSQL or Redis answers at `DATABASE_URL`/`REDIS_URL` (or the local defaults), private
 //! ones are started from the installed server binaries on free ports ([`local_servers`]): Redis under
-//! `target/dev/`, PostgreSQL there too or, when running as root, under the temporary directory. Still to come
-//! (issue "cargo xtask dev and the end-to-end sandbox"): a richer status screen.
+//! `target/dev/`, PostgreSQL there too or, when running as root, under the temporary directory.
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{BufRead, BufReader, IsTerminal, Read, Write},
     net::TcpStream,
     process::{Child, Command, Stdio},
     time::Duration,
@@ -21,7 +20,7 @@ use std::{
 use anyhow::{Context, bail};
 use xshell::{Shell, cmd};
 
-use crate::project_root;
+use crate::{dev_screen, project_root};
 
 /// How many simulated seconds pass per real second in the replay upstream.
 const DAY_SPEED: i64 = 60;
@@ -250,21 +249,23 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
         &target_dir().join("debug"),
         &Options { api_env: &[], advance_day: true, database: "hangang_dev", fresh: false },
     )?;
-    let upstream = system.upstream.clone();
-    eprintln!(
-        "dev: replay upstream  {upstream} (a day passes every {} minutes)",
-        24 * 60 / DAY_SPEED
-    );
-    eprintln!(
-        "dev: api              http://{API_ADDR}/v2/home-summary?lang=en   (status: /v2/status)"
-    );
-    eprintln!(
-        "dev: workers          gRPC 50051 ingest, 50052 forecast, 50053 push; admin 9091-9093"
-    );
-    eprintln!("dev: Ctrl-C stops everything");
+    let header = [
+        "Hangangjari · cargo xtask dev · Ctrl-C stops everything".to_owned(),
+        format!("api       http://{API_ADDR}/v2/home-summary?lang=en   (also /v2/status, /metrics)"),
+        format!(
+            "upstream  {} (replayed; a day passes every {} minutes) · APNs sink in this process",
+            system.upstream,
+            24 * 60 / DAY_SPEED
+        ),
+        "workers   gRPC 50051 ingest, 50052 forecast, 50053 push; admin 9091-9093 (/readyz, /metrics)"
+            .to_owned(),
+    ];
+    // On a terminal the screen is redrawn in place; in a log it is appended less often.
+    let terminal = std::io::stderr().is_terminal();
+    let every = Duration::from_secs(if terminal { 2 } else { 10 });
 
     let interrupted = system.runtime.block_on(async {
-        let mut ticker = tokio::time::interval(Duration::from_secs(5));
+        let mut ticker = tokio::time::interval(every);
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         loop {
@@ -273,15 +274,17 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
                 _ = terminate.recv() => return Ok(()),
                 _ = ticker.tick() => {}
             }
-            eprintln!(
-                "dev: {}; {} alerts delivered to the APNs sink",
-                status_line(&at_now(&system.world)),
-                system.apns.deliveries().len()
-            );
             for (name, child) in &mut system.children.0 {
                 if let Some(status) = child.try_wait()? {
                     bail!("{name} exited: {status}");
                 }
+            }
+            let reading = read(&system.children, &system.world, &system.apns, &system.database_url);
+            let screen = dev_screen::render(&reading, &header);
+            if terminal {
+                eprint!("\x1b[2J\x1b[H{screen}");
+            } else {
+                eprintln!("{screen}");
             }
         }
     });
@@ -289,36 +292,54 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
     interrupted
 }
 
-fn at_now(world: &replay::World) -> String {
-    let free: u32 = world.update(|state| state.lots.iter().filter_map(|lot| lot.available).sum());
-    format!("upstream shows {free} free spaces")
+/// Where each service answers `/readyz`.
+const READINESS: [(&str, &str); 4] = [
+    ("hangang-api", API_ADDR),
+    ("hangang-ingest", "127.0.0.1:9091"),
+    ("hangang-forecast", "127.0.0.1:9092"),
+    ("hangang-push", "127.0.0.1:9093"),
+];
+
+/// One reading for the status screen.
+fn read(
+    children: &Children,
+    world: &replay::World,
+    apns: &replay::apns::FakeApns,
+    database_url: &str,
+) -> dev_screen::Reading {
+    let services = children
+        .0
+        .iter()
+        .map(|(name, child)| {
+            let addr = READINESS.iter().find(|(service, _)| service == name).map(|(_, addr)| *addr);
+            let ready = match addr {
+                Some(addr) => {
+                    http_get(addr, "/readyz").map(drop).map_err(|error| error.to_string())
+                }
+                None => Err("no readiness endpoint known".to_owned()),
+            };
+            dev_screen::ServiceState {
+                name: name.trim_start_matches("hangang-"),
+                pid: child.id(),
+                ready,
+            }
+        })
+        .collect();
+    dev_screen::Reading {
+        services,
+        status: api_json("/v2/status"),
+        home: api_json("/v2/home-summary?lang=en"),
+        database: dev_screen::database_counts(database_url),
+        upstream_free: world
+            .update(|state| state.lots.iter().filter_map(|lot| lot.available).sum()),
+        alerts_delivered: apns.deliveries().len(),
+    }
 }
 
-/// One line: each source's state from `/v2/status`.
-fn status_line(upstream: &str) -> String {
-    match http_get(API_ADDR, "/v2/status") {
-        Ok(body) => {
-            let status: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-            let sources: Vec<String> = status["sources"]
-                .as_array()
-                .map(|sources| {
-                    sources
-                        .iter()
-                        .map(|s| {
-                            format!(
-                                "{} {}/{}",
-                                s["source"].as_str().unwrap_or("?"),
-                                s["state"].as_str().unwrap_or("?"),
-                                s["source_status"].as_str().unwrap_or("?")
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            format!("{upstream}; {}", sources.join(", "))
-        }
-        Err(error) => format!("{upstream}; api not answering yet ({error})"),
-    }
+/// A JSON body from the api, or why there is none.
+fn api_json<T: serde::de::DeserializeOwned>(path: &str) -> Result<T, String> {
+    let body = http_get(API_ADDR, path).map_err(|error| error.to_string())?;
+    serde_json::from_str(&body).map_err(|error| format!("unexpected body: {error}"))
 }
 
 fn http_get(addr: &str, path: &str) -> anyhow::Result<String> {

@@ -22,6 +22,7 @@ mod codegen;
 mod contracts;
 mod deploy;
 mod dev;
+mod dev_screen;
 mod fuzz;
 mod manifests;
 mod release;
