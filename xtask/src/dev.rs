@@ -26,15 +26,40 @@ use crate::{dev_screen, project_root};
 const DAY_SPEED: i64 = 60;
 const API_ADDR: &str = "127.0.0.1:8080";
 
-/// The service processes; dropping them kills and reaps every one.
+/// The service processes; dropping them stops and reaps every one.
 pub struct Children(pub Vec<(&'static str, Child)>);
 
+/// How long services get to finish their current work after SIGTERM, as Kubernetes would give them.
+const GRACE: Duration = Duration::from_secs(10);
+
 impl Drop for Children {
+    /// SIGTERM to all (each finishes its unit of work and closes its listeners), then SIGKILL to any still
+    /// running after [`GRACE`].
     fn drop(&mut self) {
+        for (_, child) in &mut self.0 {
+            let terminated = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            if !terminated.is_ok_and(|status| status.success()) {
+                let _ = child.kill();
+            }
+        }
+        let deadline = std::time::Instant::now() + GRACE;
         for (name, child) in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-            eprintln!("dev: stopped {name}");
+            let status = loop {
+                match child.try_wait() {
+                    Ok(Some(status)) => break Some(status),
+                    Ok(None) if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(50))
+                    }
+                    _ => {
+                        let _ = child.kill();
+                        break child.wait().ok();
+                    }
+                }
+            };
+            match status {
+                Some(status) => eprintln!("dev: stopped {name} ({status})"),
+                None => eprintln!("dev: stopped {name}"),
+            }
         }
     }
 }
