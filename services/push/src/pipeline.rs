@@ -229,8 +229,8 @@ async fn decide_for(
     }
     if !outbox_decisions.is_empty() {
         sqlx::query(
-            "insert into push.outbox (decision_id, installation_id, collapse_id, payload, expires_at)
-             select decision_id, installation_id, collapse_id, payload, $5
+            "insert into push.outbox (decision_id, installation_id, collapse_id, payload, expires_at, traceparent)
+             select decision_id, installation_id, collapse_id, payload, $5, $6
              from unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[])
                   as t(decision_id, installation_id, collapse_id, payload)",
         )
@@ -239,6 +239,8 @@ async fn decide_for(
         .bind(&collapse_ids)
         .bind(&payloads)
         .bind(expires_at)
+        // The alert's send continues the trace of the facts that caused it.
+        .bind(telemetry::current_traceparent())
         .execute(&mut **tx)
         .await?;
     }
@@ -358,9 +360,9 @@ pub async fn queue_test(pool: &PgPool, installation_id: &str, now: Timestamp) ->
     let payload = json!({"aps": {"alert": {"loc-key": PushKey::Test.as_str(), "loc-args": []}, "sound": "default"},
                          "deeplink": "hangangjari://settings/notifications"});
     let (outbox_id,): (i64,) = sqlx::query_as(
-        "insert into push.outbox (decision_id, installation_id, collapse_id, payload, expires_at)
-         values ($1, $2, 'test', $3, $4)
-         on conflict (decision_id) do update set payload = excluded.payload
+        "insert into push.outbox (decision_id, installation_id, collapse_id, payload, expires_at, traceparent)
+         values ($1, $2, 'test', $3, $4, $5)
+         on conflict (decision_id) do update set payload = excluded.payload, traceparent = excluded.traceparent
          returning outbox_id",
     )
     .bind(decision_id)
@@ -370,6 +372,7 @@ pub async fn queue_test(pool: &PgPool, installation_id: &str, now: Timestamp) ->
         Timestamp::from_unix_seconds(now.as_unix_seconds() + ALERT_LIFETIME_SECONDS)
             .expect("in range"),
     ))
+    .bind(telemetry::current_traceparent())
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -18,6 +18,7 @@ use contracts::Timestamp;
 use sqlx::PgPool;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::{
     apns::{ApnsClient, MAX_PAYLOAD_BYTES, Notification},
@@ -99,10 +100,11 @@ impl Sender {
             String,
             bool,
             String,
+            Option<String>,
         );
         let rows: Vec<Row> = sqlx::query_as(
             "select o.outbox_id, o.collapse_id, o.payload, o.expires_at, o.attempts,
-                    i.apns_token, i.apns_environment, i.active, i.installation_id
+                    i.apns_token, i.apns_environment, i.active, i.installation_id, o.traceparent
              from push.outbox o join push.installation i using (installation_id)
              -- `$1` has whole seconds; rows queued within that second are due too.
              where o.status = 'pending' and o.next_attempt_at < $1 + interval '1 second'
@@ -126,6 +128,7 @@ impl Sender {
             environment,
             active,
             installation_id,
+            traceparent,
         ) in rows
         {
             let expires_at = db::wire_time(expires_at);
@@ -147,7 +150,12 @@ impl Sender {
                 continue;
             }
             let apns = self.apns.clone();
-            sends.spawn(async move {
+            // The send continues the trace of the facts that caused the alert.
+            let span = tracing::info_span!("apns send", outbox_id, attempt = attempts + 1);
+            if let Some(traceparent) = &traceparent {
+                telemetry::set_parent_traceparent(&span, traceparent);
+            }
+            let send = async move {
                 let notification = Notification {
                     device_token: &token,
                     sandbox: environment == "sandbox",
@@ -158,7 +166,8 @@ impl Sender {
                 };
                 let answer = apns.send(&notification, now.as_unix_seconds()).await;
                 (outbox_id, attempts, installation_id, answer)
-            });
+            };
+            sends.spawn(send.instrument(span));
         }
         // Record the results in a few set-based statements, however many alerts the round sent.
         let attempted_at = db::db_time(Timestamp::now().max(now));

@@ -1,6 +1,6 @@
 //! One trace across services: an app request follows from the api into push over gRPC, and an ingest cycle
-//! follows through its outbox into forecast and push, and on into the api the forecast warms; recorded by an
-//! in-memory OpenTelemetry exporter.
+//! follows through its outbox into forecast and push, through push's outbox to the alert's send to APNs, and
+//! on into the api the forecast warms; recorded by an in-memory OpenTelemetry exporter.
 
 use std::time::{Duration, Instant};
 
@@ -75,9 +75,10 @@ async fn one_trace_follows_a_request_and_an_ingest_cycle_across_services() -> an
     let parking_cycle = |span: &SpanData| {
         span.name == "collect" && attribute(span, "source").as_deref() == Some("parking_portal")
     };
-    let calls: [(&str, SpanTest); 3] = [
+    let calls: [(&str, SpanTest); 4] = [
         ("forecast's Refresh", |span| is_call(span, "/Refresh")),
         ("push's SubmitFacts", |span| is_call(span, "/SubmitFacts")),
+        ("the alert's send to APNs", |span| span.name == "apns send"),
         ("the api's warmed home summary", |span| is_request(span, "/v2/home-summary")),
     ];
     for (called, call) in calls {
