@@ -32,21 +32,23 @@ const FIXED_RATE: u32 = 1_000;
 const FIXED_SECONDS: u64 = 10;
 const FIXED_CONNECTIONS: u32 = 16;
 
-pub fn run(sh: &Shell, target: &str) -> anyhow::Result<()> {
+pub fn run(sh: &Shell, target: &str, e2e_seconds: u64) -> anyhow::Result<()> {
     match target {
         "api" => api(sh),
         // Runs in process against the replay upstream and a throwaway database: see tests/examples/bench_ingest.rs.
         "ingest" => {
             Ok(cmd!(sh, "cargo run --release --locked -p tests --example bench_ingest").run()?)
         }
+        // Fan-out through the real pipeline to the fake APNs: see tests/examples/bench_push.rs.
+        "push" => Ok(cmd!(sh, "cargo run --release --locked -p tests --example bench_push").run()?),
         // A throwaway database with 90 days of simulated history: see services/forecast/examples/bench_forecast.rs.
         "forecast" => {
             Ok(cmd!(sh, "cargo run --release --locked -p forecast --example bench_forecast")
                 .run()?)
         }
         // The whole system as processes under a steady load: see bench_e2e.rs.
-        "e2e" => crate::bench_e2e::run(sh, 60),
-        _ => bail!("unknown benchmark `{target}`; available: api, ingest, forecast, e2e"),
+        "e2e" => crate::bench_e2e::run(sh, e2e_seconds),
+        _ => bail!("unknown benchmark `{target}`; available: api, ingest, push, forecast, e2e"),
     }
 }
 

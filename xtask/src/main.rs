@@ -49,10 +49,14 @@ enum Command {
     /// Check the API and gRPC contracts against every released baseline, and the localization keys.
     Contracts,
     /// Run a benchmark and print its table (`api`: hot path vs nginx, fixed-rate latency, cold rebuild, RSS;
-    /// `ingest`: collection cycle, history inserts, change-to-visible; `forecast`: rollup, refresh).
+    /// `ingest`: collection cycle, history inserts, change-to-visible; `push`: fan-out to APNs; `forecast`:
+    /// rollup, refresh; `e2e`: the whole system under steady load).
     Bench {
         /// What to measure.
         target: String,
+        /// How long `e2e` keeps the load on (a soak: `--seconds 1800`).
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
     },
     /// Backtest a model on its seeded evaluation set and print the table (`forecast`).
     Eval {
@@ -121,7 +125,7 @@ fn main() -> anyhow::Result<()> {
         Command::Ci => ci::run(&sh),
         Command::Dev => dev::run(&sh),
         Command::Contracts => contracts::run(),
-        Command::Bench { target } => bench::run(&sh, &target),
+        Command::Bench { target, seconds } => bench::run(&sh, &target, seconds),
         Command::Eval { target } => match target.as_str() {
             // The seed and the scoring code live in services/forecast (examples/eval.rs); the data is regenerated.
             "forecast" => {

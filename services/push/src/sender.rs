@@ -231,12 +231,14 @@ impl Sender {
             .execute(&mut *tx)
             .await?;
         }
+        // `sent_at` is the moment APNs' answer is recorded, to the microsecond (`now` has whole seconds and was
+        // read before the sends): the outbox's lag is measured from it.
         sqlx::query(
-            "update push.outbox set status = 'sent', sent_at = $2, attempts = attempts + 1, last_error = null
+            "update push.outbox set status = 'sent', sent_at = clock_timestamp(), attempts = attempts + 1,
+                    last_error = null
              where outbox_id = any($1)",
         )
         .bind(&sent)
-        .bind(db::db_time(now))
         .execute(&mut *tx)
         .await?;
         sqlx::query(
