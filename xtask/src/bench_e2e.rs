@@ -58,7 +58,7 @@ pub fn run(sh: &Shell, seconds: u64) -> anyhow::Result<()> {
     eprintln!("bench: building the static release binaries");
     crate::release::static_binaries(sh, &bin)?;
     let api_env = [("TRUST_FORWARDED_FOR", "true")];
-    let system = dev::start(
+    let mut system = dev::start(
         sh,
         &bin,
         &dev::Options {
@@ -129,6 +129,14 @@ pub fn run(sh: &Shell, seconds: u64) -> anyhow::Result<()> {
         let mut n = 0_usize;
         while started.elapsed() < Duration::from_secs(seconds) {
             ticker.tick().await;
+            // A service that died would make every figure below meaningless: stop at once.
+            if n.is_multiple_of(READ_RATE as usize) {
+                for (name, child) in &mut system.children.0 {
+                    if let Some(status) = child.try_wait()? {
+                        anyhow::bail!("{name} exited during the load: {status}");
+                    }
+                }
+            }
             if Instant::now() >= next_flip && !yeouido.is_empty() {
                 let round = flips / yeouido.len();
                 let value = if round.is_multiple_of(2) { LOW } else { HIGH };
@@ -169,8 +177,8 @@ pub fn run(sh: &Shell, seconds: u64) -> anyhow::Result<()> {
         for request in requests {
             let _ = request.await;
         }
-        flips
-    });
+        Ok(flips)
+    })?;
     let rss_end: Vec<f64> = pids.iter().map(|(_, pid)| rss_mib(*pid)).collect();
 
     // Let the last crossing's alerts drain, then read the outbox.

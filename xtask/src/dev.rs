@@ -25,6 +25,14 @@ use crate::{dev_screen, project_root};
 /// How many simulated seconds pass per real second in the replay upstream.
 const DAY_SPEED: i64 = 60;
 const API_ADDR: &str = "127.0.0.1:8080";
+// The workers' fixed local addresses. The gRPC ports sit below Linux's ephemeral range (32768-60999), where a
+// listener can find its port already taken by some outgoing connection's local end.
+const INGEST_GRPC: &str = "127.0.0.1:15051";
+const FORECAST_GRPC: &str = "127.0.0.1:15052";
+const PUSH_GRPC: &str = "127.0.0.1:15053";
+const INGEST_ADMIN: &str = "127.0.0.1:9091";
+const FORECAST_ADMIN: &str = "127.0.0.1:9092";
+const PUSH_ADMIN: &str = "127.0.0.1:9093";
 
 /// The service processes; dropping them stops and reaps every one.
 pub struct Children(pub Vec<(&'static str, Child)>);
@@ -220,30 +228,30 @@ pub fn start(sh: &Shell, bin: &std::path::Path, options: &Options<'_>) -> anyhow
             .env("HTTP_ADDR", API_ADDR)
             .env("REDIS_URL", &redis_url)
             .env("REDIS_KEY_PREFIX", "dev:")
-            .env("PUSH_GRPC_URL", "http://127.0.0.1:50053");
+            .env("PUSH_GRPC_URL", format!("http://{PUSH_GRPC}"));
     })?;
     spawn("hangang-ingest", &|c| {
-        c.env("GRPC_ADDR", "127.0.0.1:50051")
-            .env("ADMIN_ADDR", "127.0.0.1:9091")
+        c.env("GRPC_ADDR", INGEST_GRPC)
+            .env("ADMIN_ADDR", INGEST_ADMIN)
             .env("PARKING_PORTAL_URL", &upstream)
             .env("SEOUL_OPENAPI_URL", &upstream)
             .env("SEOUL_OPENAPI_KEY", "dev")
             .env("KMA_API_URL", &upstream)
             .env("KMA_API_KEY", "dev")
             .env("HANGANG_NOTICES_URL", format!("{upstream}/notices"))
-            .env("PUSH_GRPC_URL", "http://127.0.0.1:50053")
-            .env("FORECAST_GRPC_URL", "http://127.0.0.1:50052")
+            .env("PUSH_GRPC_URL", format!("http://{PUSH_GRPC}"))
+            .env("FORECAST_GRPC_URL", format!("http://{FORECAST_GRPC}"))
             // Parking every 6 s, city data every 15 s.
             .env("SCHEDULE_SCALE", "0.05");
     })?;
     spawn("hangang-forecast", &|c| {
-        c.env("GRPC_ADDR", "127.0.0.1:50052")
-            .env("ADMIN_ADDR", "127.0.0.1:9092")
+        c.env("GRPC_ADDR", FORECAST_GRPC)
+            .env("ADMIN_ADDR", FORECAST_ADMIN)
             .env("API_URL", format!("http://{API_ADDR}"));
     })?;
     spawn("hangang-push", &|c| {
-        c.env("GRPC_ADDR", "127.0.0.1:50053")
-            .env("ADMIN_ADDR", "127.0.0.1:9093")
+        c.env("GRPC_ADDR", PUSH_GRPC)
+            .env("ADMIN_ADDR", PUSH_ADMIN)
             .env("APNS_URL", &apns_url)
             .env("APNS_SANDBOX_URL", &apns_url)
             .env("APNS_KEY_PATH", &key_path)
@@ -276,14 +284,18 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
     )?;
     let header = [
         "Hangangjari · cargo xtask dev · Ctrl-C stops everything".to_owned(),
-        format!("api       http://{API_ADDR}/v2/home-summary?lang=en   (also /v2/status, /metrics)"),
+        format!(
+            "api       http://{API_ADDR}/v2/home-summary?lang=en   (also /v2/status, /metrics)"
+        ),
         format!(
             "upstream  {} (replayed; a day passes every {} minutes) · APNs sink in this process",
             system.upstream,
             24 * 60 / DAY_SPEED
         ),
-        "workers   gRPC 50051 ingest, 50052 forecast, 50053 push; admin 9091-9093 (/readyz, /metrics)"
-            .to_owned(),
+        format!(
+            "workers   gRPC {INGEST_GRPC} ingest, {FORECAST_GRPC} forecast, {PUSH_GRPC} push; admin \
+             {INGEST_ADMIN}, {FORECAST_ADMIN}, {PUSH_ADMIN} (/readyz, /metrics)"
+        ),
     ];
     // On a terminal the screen is redrawn in place; in a log it is appended less often.
     let terminal = std::io::stderr().is_terminal();
@@ -320,9 +332,9 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
 /// Where each service answers `/readyz`.
 const READINESS: [(&str, &str); 4] = [
     ("hangang-api", API_ADDR),
-    ("hangang-ingest", "127.0.0.1:9091"),
-    ("hangang-forecast", "127.0.0.1:9092"),
-    ("hangang-push", "127.0.0.1:9093"),
+    ("hangang-ingest", INGEST_ADMIN),
+    ("hangang-forecast", FORECAST_ADMIN),
+    ("hangang-push", PUSH_ADMIN),
 ];
 
 /// One reading for the status screen.
