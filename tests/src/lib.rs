@@ -8,7 +8,7 @@
 
 pub mod link;
 
-use std::{net::SocketAddr, time::Duration};
+use std::net::SocketAddr;
 
 use settings::{AdminSettings, CommonSettings, LogFormat};
 use tokio::{net::TcpListener, task::JoinHandle};
@@ -178,16 +178,13 @@ impl Sandbox {
         };
         let api_database_link =
             link::Link::start(postgres_address(&database.url).await?, shutdown.clone()).await?;
-        let api_database = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(api_config.database.database_max_connections)
-            .acquire_timeout(Duration::from_millis(api_config.database.database_acquire_timeout_ms))
-            .connect_lazy_with(
-                database
-                    .url
-                    .parse::<sqlx::postgres::PgConnectOptions>()?
-                    .host("127.0.0.1")
-                    .port(api_database_link.addr.port()),
-            );
+        let api_database = db::pool_options(&api_config.database).connect_lazy_with(
+            database
+                .url
+                .parse::<sqlx::postgres::PgConnectOptions>()?
+                .host("127.0.0.1")
+                .port(api_database_link.addr.port()),
+        );
         let api_state = api::AppState::new(
             &api_config,
             api_database,

@@ -68,7 +68,7 @@ pub fn run(sh: &Shell, seconds: u64) -> anyhow::Result<()> {
             fresh: true,
         },
     )?;
-    let api = "http://127.0.0.1:8080";
+    let api = &format!("http://{}", dev::API_ADDR);
     let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
     let runtime = &system.runtime;
 

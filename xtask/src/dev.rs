@@ -24,7 +24,7 @@ use crate::{dev_screen, project_root};
 
 /// How many simulated seconds pass per real second in the replay upstream.
 const DAY_SPEED: i64 = 60;
-const API_ADDR: &str = "127.0.0.1:8080";
+pub const API_ADDR: &str = "127.0.0.1:8080";
 // The workers' fixed local addresses. The gRPC ports sit below Linux's ephemeral range (32768-60999), where a
 // listener can find its port already taken by some outgoing connection's local end.
 const INGEST_GRPC: &str = "127.0.0.1:15051";

@@ -44,11 +44,16 @@ pub struct DatabaseSettings {
 /// Opens a pool. Connections are made lazily, so a process can start (and serve stale data) while PostgreSQL
 /// is down; readiness reports the outage.
 pub fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
+    pool_options(settings)
+        .connect_lazy(settings.database_url.expose())
+        .context("DATABASE_URL is not a valid PostgreSQL URL")
+}
+
+/// The pool's size and acquire timeout from `settings`, for a caller that connects with options of its own.
+pub fn pool_options(settings: &DatabaseSettings) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(settings.database_max_connections)
         .acquire_timeout(Duration::from_millis(settings.database_acquire_timeout_ms))
-        .connect_lazy(settings.database_url.expose())
-        .context("DATABASE_URL is not a valid PostgreSQL URL")
 }
 
 /// Applies pending migrations (under sqlx's advisory lock) and syncs the curated reference data, so a migrated

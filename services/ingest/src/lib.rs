@@ -156,13 +156,14 @@ pub fn runner(
     pool: sqlx::PgPool,
     upstream: &UpstreamSettings,
     peers: Peers,
+    clock: server::clock::Clock,
 ) -> anyhow::Result<Runner> {
     Ok(Runner {
         pool,
         fetcher: Fetcher::new(Duration::from_secs(upstream.upstream_timeout_seconds.max(1)))?,
         upstreams: upstream.upstreams(),
         peers,
-        clock: server::clock::Clock::System,
+        clock,
     })
 }
 
@@ -173,9 +174,7 @@ pub async fn run(
     listeners: WorkerListeners,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let runner =
-        Runner { clock: config.clock.clone(), ..runner(pool, &config.upstream, config.peers())? };
-    let runner = Arc::new(runner);
+    let runner = Arc::new(runner(pool, &config.upstream, config.peers(), config.clock.clone())?);
     match translate::sync_curated(&runner.pool).await {
         Ok(rows) => tracing::info!(rows, "curated translations synced"),
         Err(error) => {

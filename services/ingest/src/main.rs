@@ -98,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
                 db::connect(&database)?,
                 &upstream,
                 ingest::store::Peers::default(),
+                server::clock::Clock::System,
             )?;
             let report = runner.run_once(source).await?;
             let outcome = match &report.outcome {

@@ -9,6 +9,7 @@ use tests::Sandbox;
 use crate::{
     app,
     http::{get, metric, send},
+    poll,
 };
 
 const JSON: (&str, &str) = ("content-type", "application/json");
@@ -87,11 +88,7 @@ async fn crossing_a_threshold_delivers_one_alert_and_records_the_suppression() -
     assert_eq!(payload["aps"]["alert"]["loc-args"], serde_json::json!(["여의도2주차장", "20"]));
 
     // The sender delivers it to APNs, once.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while sandbox.apns.deliveries().is_empty() {
-        anyhow::ensure!(Instant::now() < deadline, "nothing reached APNs");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll::until_delivered(&sandbox, "nothing reached APNs", Duration::from_secs(10)).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let deliveries = sandbox.apns.deliveries();
     assert_eq!(deliveries.len(), 1, "{deliveries:#?}");

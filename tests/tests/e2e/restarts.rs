@@ -29,11 +29,8 @@ async fn facts_stored_while_push_is_down_are_delivered_when_it_returns() -> anyh
     assert!(sandbox.apns.deliveries().is_empty());
 
     sandbox.start_worker("push").await?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while sandbox.apns.deliveries().is_empty() {
-        anyhow::ensure!(Instant::now() < deadline, "the held-back fact never became an alert");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let within = Duration::from_secs(30);
+    poll::until_delivered(&sandbox, "the held-back fact never became an alert", within).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let deliveries = sandbox.apns.deliveries();
     assert_eq!(deliveries.len(), 1, "{deliveries:#?}");
