@@ -77,7 +77,20 @@ open_enum! {
     }
 }
 
+open_enum! {
+    /// Something the server did to a value before showing it, so the app can say so.
+    pub enum EvidenceNote {
+        /// The source reported more free spaces than the lot has (double parking is counted upstream); the
+        /// value shown was lowered to the lot's capacity.
+        ClampedToCapacity => "clamped_to_capacity",
+    }
+}
+
 /// Evidence attached to every sourced value.
+///
+/// `state` is judged when the body is generated. A body kept for later display (a widget timeline entry) must
+/// re-judge it from `stale_at` and `expires_at`: the value is `expired` from `expires_at` on, else `stale` from
+/// `stale_at` on, else what `state` says.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Freshness {
     /// When the source observed the value (converted from KST); `null` when the source gives no time.
@@ -87,4 +100,23 @@ pub struct Freshness {
     pub source: SourceId,
     pub state: FreshnessState,
     pub source_status: SourceStatus,
+    /// When this value turns `stale` by its source's thresholds (in the past once it has); `null` when it never
+    /// will: its age is unknown (`state: unknown`) or its source does not age (an operator's notice).
+    pub stale_at: Option<Timestamp>,
+    /// When this value turns `expired`; `null` under the same conditions as `stale_at`.
+    pub expires_at: Option<Timestamp>,
+    /// What the server changed before showing the value (e.g. `clamped_to_capacity`); usually empty.
+    pub notes: Vec<EvidenceNote>,
+}
+
+impl Freshness {
+    /// The state this value has at `at`, judged only from what the body carries: what a client re-evaluating a
+    /// kept body computes. Equal to the server's judgement at `at` as long as no new collection happened.
+    pub fn state_at(&self, at: Timestamp) -> FreshnessState {
+        match (self.stale_at, self.expires_at) {
+            (_, Some(expires_at)) if expires_at <= at => FreshnessState::Expired,
+            (Some(stale_at), _) if stale_at <= at => FreshnessState::Stale,
+            _ => self.state,
+        }
+    }
 }

@@ -35,6 +35,8 @@ pub enum PushKey {
     CongestionRose,
     /// `[park name, event title]`
     EventCancelled,
+    /// `[park name, event title]`
+    EventReinstated,
     /// `[park name]`
     ParkClosed,
     /// `[]`
@@ -42,13 +44,14 @@ pub enum PushKey {
 }
 
 impl PushKey {
-    pub const ALL: [PushKey; 8] = [
+    pub const ALL: [PushKey; 9] = [
         PushKey::LotAvailableBelow,
         PushKey::LotAvailableAbove,
         PushKey::LotFull,
         PushKey::CongestionEased,
         PushKey::CongestionRose,
         PushKey::EventCancelled,
+        PushKey::EventReinstated,
         PushKey::ParkClosed,
         PushKey::Test,
     ];
@@ -61,6 +64,7 @@ impl PushKey {
             PushKey::CongestionEased => "PUSH_CONGESTION_EASED",
             PushKey::CongestionRose => "PUSH_CONGESTION_ROSE",
             PushKey::EventCancelled => "PUSH_EVENT_CANCELLED",
+            PushKey::EventReinstated => "PUSH_EVENT_REINSTATED",
             PushKey::ParkClosed => "PUSH_PARK_CLOSED",
             PushKey::Test => "PUSH_TEST",
         }
@@ -73,7 +77,8 @@ impl PushKey {
             | PushKey::LotAvailableAbove
             | PushKey::CongestionEased
             | PushKey::CongestionRose
-            | PushKey::EventCancelled => 2,
+            | PushKey::EventCancelled
+            | PushKey::EventReinstated => 2,
             PushKey::LotFull | PushKey::ParkClosed => 1,
             PushKey::Test => 0,
         }

@@ -90,6 +90,7 @@ async fn main() -> anyhow::Result<()> {
                     available: Some((second % 300) as u32),
                     capacity: Some(300),
                     not_linked: false,
+                    reported_available: None,
                 });
             }
         }

@@ -68,6 +68,9 @@ pub enum Outcome {
     NoData = 2,
     /// Could not read the source; `error_class` says how.
     Failed = 3,
+    /// Collected per park and some parks failed (a region page, an area); the others were stored. `items`
+    /// counts what was stored, `error_class` is the first failure's class.
+    Partial = 4,
 }
 impl Outcome {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -80,6 +83,7 @@ impl Outcome {
             Self::Ok => "OUTCOME_OK",
             Self::NoData => "OUTCOME_NO_DATA",
             Self::Failed => "OUTCOME_FAILED",
+            Self::Partial => "OUTCOME_PARTIAL",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -89,6 +93,7 @@ impl Outcome {
             "OUTCOME_OK" => Some(Self::Ok),
             "OUTCOME_NO_DATA" => Some(Self::NoData),
             "OUTCOME_FAILED" => Some(Self::Failed),
+            "OUTCOME_PARTIAL" => Some(Self::Partial),
             _ => None,
         }
     }

@@ -224,6 +224,7 @@ pub enum SignalType {
     CongestionRose = 5,
     EventCancelled = 6,
     ParkClosed = 7,
+    EventReinstated = 8,
 }
 impl SignalType {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -240,6 +241,7 @@ impl SignalType {
             Self::CongestionRose => "SIGNAL_TYPE_CONGESTION_ROSE",
             Self::EventCancelled => "SIGNAL_TYPE_EVENT_CANCELLED",
             Self::ParkClosed => "SIGNAL_TYPE_PARK_CLOSED",
+            Self::EventReinstated => "SIGNAL_TYPE_EVENT_REINSTATED",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -253,6 +255,7 @@ impl SignalType {
             "SIGNAL_TYPE_CONGESTION_ROSE" => Some(Self::CongestionRose),
             "SIGNAL_TYPE_EVENT_CANCELLED" => Some(Self::EventCancelled),
             "SIGNAL_TYPE_PARK_CLOSED" => Some(Self::ParkClosed),
+            "SIGNAL_TYPE_EVENT_REINSTATED" => Some(Self::EventReinstated),
             _ => None,
         }
     }
@@ -313,6 +316,8 @@ pub enum FactKind {
     EventCancelled = 3,
     /// A park was closed by notice or operator.
     ParkClosed = 4,
+    /// An event shown cancelled is listed again (the cancellation is withdrawn); `event_id` names it.
+    EventReinstated = 5,
 }
 impl FactKind {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -326,6 +331,7 @@ impl FactKind {
             Self::CongestionLevel => "FACT_KIND_CONGESTION_LEVEL",
             Self::EventCancelled => "FACT_KIND_EVENT_CANCELLED",
             Self::ParkClosed => "FACT_KIND_PARK_CLOSED",
+            Self::EventReinstated => "FACT_KIND_EVENT_REINSTATED",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -336,6 +342,7 @@ impl FactKind {
             "FACT_KIND_CONGESTION_LEVEL" => Some(Self::CongestionLevel),
             "FACT_KIND_EVENT_CANCELLED" => Some(Self::EventCancelled),
             "FACT_KIND_PARK_CLOSED" => Some(Self::ParkClosed),
+            "FACT_KIND_EVENT_REINSTATED" => Some(Self::EventReinstated),
             _ => None,
         }
     }

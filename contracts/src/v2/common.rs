@@ -71,8 +71,8 @@ open_enum! {
 pub struct LotStatus {
     pub lot_id: String,
     pub name: String,
-    /// Free spaces as the source reports them; may exceed `capacity` (double parking is counted). `null` when
-    /// unknown, which is different from `0`.
+    /// Free spaces as the source reports them, never more than `capacity` (a source that counts double parking
+    /// and reports more is clamped, see `reported_available`). `null` when unknown, which is different from `0`.
     pub available: Option<u32>,
     /// Marked spaces; `null` when the reference data has no capacity.
     pub capacity: Option<u32>,
@@ -80,6 +80,25 @@ pub struct LotStatus {
     pub state: Option<LotState>,
     /// Where a car should be navigated to.
     pub entrance: Coordinates,
+    pub freshness: Freshness,
+    /// What the source reported when it was impossible and `available` shows a corrected value (more free
+    /// spaces than the lot has: `freshness.notes` then says `clamped_to_capacity`); `null` when `available` is
+    /// exactly what the source reported.
+    pub reported_available: Option<u32>,
+}
+
+/// Whether a park is closed, with the evidence behind the answer.
+///
+/// Prefer this to the older `closed: bool` beside it, which cannot say "we do not know" and reads `false` then.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Closure {
+    /// `true` while a closure of the whole park is in force, announced by an operator or read reliably from the
+    /// notice board; `false` when none is; `null` when nothing is known (the notice board has never been read
+    /// and no operator closure exists). A closure the notice board only suggests is listed among the park's
+    /// notices with its source, not reported here.
+    pub closed: Option<bool>,
+    /// The evidence: the notice source behind the answer (`operator` for an operator's closure, which does
+    /// not age), its age and health.
     pub freshness: Freshness,
 }
 
@@ -153,6 +172,28 @@ impl Example for LotStatus {
                 source: SourceId::ParkingPortal,
                 state: FreshnessState::Fresh,
                 source_status: SourceStatus::Ok,
+                stale_at: Some(example_time(541)),
+                expires_at: Some(example_time(1741)),
+                notes: Vec::new(),
+            },
+            reported_available: None,
+        }
+    }
+}
+
+impl Example for Closure {
+    fn example() -> Self {
+        Closure {
+            closed: Some(false),
+            freshness: Freshness {
+                observed_at: None,
+                fetched_at: Some(example_time(-600)),
+                source: SourceId::HangangNotices,
+                state: FreshnessState::Fresh,
+                source_status: SourceStatus::NoItem,
+                stale_at: Some(example_time(3_001)),
+                expires_at: Some(example_time(21_001)),
+                notes: Vec::new(),
             },
         }
     }
@@ -175,6 +216,9 @@ impl Example for CongestionNow {
                 source: SourceId::SeoulCitydata,
                 state: FreshnessState::Fresh,
                 source_status: SourceStatus::Ok,
+                stale_at: Some(example_time(901)),
+                expires_at: Some(example_time(4501)),
+                notes: Vec::new(),
             },
         }
     }
@@ -195,6 +239,9 @@ impl Example for WeatherNow {
                 source: SourceId::SeoulCitydata,
                 state: FreshnessState::Fresh,
                 source_status: SourceStatus::Ok,
+                stale_at: Some(example_time(1501)),
+                expires_at: Some(example_time(5101)),
+                notes: Vec::new(),
             },
         }
     }

@@ -76,6 +76,9 @@ open_enum! {
 pub struct LotForecast {
     pub generated_at: Timestamp,
     pub served_from: ServedFrom,
+    /// The earliest instant at which this body changes by time alone (a horizon passing, the forecast or its
+    /// observation turning stale); `null` when nothing in it does (see `HomeSummary.valid_until`).
+    pub valid_until: Option<Timestamp>,
     pub lot_id: String,
     /// When the forecast was computed; `null` when none has been issued.
     pub issued_at: Option<Timestamp>,
@@ -130,6 +133,9 @@ pub struct HorizonError {
 pub struct ParkForecast {
     pub generated_at: Timestamp,
     pub served_from: ServedFrom,
+    /// The earliest instant at which this body changes by time alone (a horizon passing, the forecast or its
+    /// observation turning stale); `null` when nothing in it does (see `HomeSummary.valid_until`).
+    pub valid_until: Option<Timestamp>,
     pub park_id: String,
     pub forecast: ParkForecastSummary,
 }
@@ -170,6 +176,7 @@ impl Example for LotForecast {
         LotForecast {
             generated_at: example_time(0),
             served_from: ServedFrom::HotCache,
+            valid_until: Some(example_time(541)),
             lot_id: "yeouido-2".into(),
             issued_at: Some(example_time(-30)),
             based_on: Freshness {
@@ -178,6 +185,9 @@ impl Example for LotForecast {
                 source: SourceId::ParkingPortal,
                 state: FreshnessState::Fresh,
                 source_status: SourceStatus::Ok,
+                stale_at: Some(example_time(541)),
+                expires_at: Some(example_time(1741)),
+                notes: Vec::new(),
             },
             capacity: Some(1_087),
             horizons: vec![
@@ -234,6 +244,7 @@ impl Example for ParkForecast {
         ParkForecast {
             generated_at: example_time(0),
             served_from: ServedFrom::HotCache,
+            valid_until: Some(example_time(901)),
             park_id: "yeouido".into(),
             forecast: ParkForecastSummary::example(),
         }

@@ -8,7 +8,7 @@ use crate::{
     Timestamp,
     example::{Example, example_time},
     freshness::{Freshness, FreshnessState, ServedFrom, SourceId, SourceStatus},
-    v2::{CongestionNow, Lang, WeatherNow},
+    v2::{Closure, CongestionNow, Lang, WeatherNow},
 };
 
 /// The first screen of the app; also the widgets' fallback when their own snapshot is unavailable.
@@ -17,6 +17,11 @@ pub struct HomeSummary {
     /// When this body was built (for a cached body: when the cached build was made).
     pub generated_at: Timestamp,
     pub served_from: ServedFrom,
+    /// The earliest instant at which this body changes by time alone (a value turning stale or expired, a
+    /// notice starting or ending, the day changing in Seoul); `null` when nothing in it ever does. A body kept
+    /// for later display is current until then; after it, re-judge each value from its `stale_at` and
+    /// `expires_at`, or fetch again.
+    pub valid_until: Option<Timestamp>,
     pub lang: Lang,
     pub parks: Vec<HomePark>,
 }
@@ -31,8 +36,11 @@ pub struct HomePark {
     pub weather: WeatherNow,
     pub events_today: CountWithFreshness,
     pub active_notices: CountWithFreshness,
-    /// An active closure of the whole park (e.g. a flood warning), shown before anything else.
+    /// An active closure of the whole park (e.g. a flood warning), shown before anything else. `false` also
+    /// when nothing is known: prefer `closure`, which says so.
     pub closed: bool,
+    /// Whether the park is closed, with its evidence (`closed: null` when unknown).
+    pub closure: Closure,
 }
 
 /// Parking across all lots of a park.
@@ -62,6 +70,7 @@ impl Example for HomeSummary {
         HomeSummary {
             generated_at: example_time(0),
             served_from: ServedFrom::HotCache,
+            valid_until: Some(example_time(541)),
             lang: Lang::En,
             parks: vec![HomePark::example()],
         }
@@ -84,6 +93,9 @@ impl Example for HomePark {
                     source: SourceId::ParkingPortal,
                     state: FreshnessState::Fresh,
                     source_status: SourceStatus::Ok,
+                    stale_at: Some(example_time(541)),
+                    expires_at: Some(example_time(1741)),
+                    notes: Vec::new(),
                 },
             },
             congestion: CongestionNow::example(),
@@ -96,6 +108,9 @@ impl Example for HomePark {
                     source: SourceId::SeoulCulturalEvents,
                     state: FreshnessState::Fresh,
                     source_status: SourceStatus::Ok,
+                    stale_at: Some(example_time(19_801)),
+                    expires_at: Some(example_time(171_001)),
+                    notes: Vec::new(),
                 },
             },
             active_notices: CountWithFreshness {
@@ -106,9 +121,13 @@ impl Example for HomePark {
                     source: SourceId::HangangNotices,
                     state: FreshnessState::Fresh,
                     source_status: SourceStatus::NoItem,
+                    stale_at: Some(example_time(1)),
+                    expires_at: Some(example_time(18_001)),
+                    notes: Vec::new(),
                 },
             },
             closed: false,
+            closure: Closure::example(),
         }
     }
 }

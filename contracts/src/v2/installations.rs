@@ -70,6 +70,9 @@ open_enum! {
         CongestionRose => "congestion_rose",
         /// An event at the park was cancelled.
         EventCancelled => "event_cancelled",
+        /// An event at the park that was shown cancelled is listed again (the cancellation was withdrawn or
+        /// was only the source's listing gap). Only sent to those who ask for it.
+        EventReinstated => "event_reinstated",
         /// The park was closed (e.g. flood warning).
         ParkClosed => "park_closed",
     }

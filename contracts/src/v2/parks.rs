@@ -9,7 +9,8 @@ use crate::{
     example::{Example, example_time},
     freshness::{Freshness, FreshnessState, ServedFrom, SourceId, SourceStatus},
     v2::{
-        CongestionNow, Coordinates, Lang, LocalizedText, LotStatus, ParkForecastSummary, WeatherNow,
+        Closure, CongestionNow, Coordinates, Lang, LocalizedText, LotStatus, ParkForecastSummary,
+        WeatherNow,
     },
 };
 
@@ -18,6 +19,8 @@ use crate::{
 pub struct ParkList {
     pub generated_at: Timestamp,
     pub served_from: ServedFrom,
+    /// Always `null`: reference data does not change by time alone (see `HomeSummary.valid_until`).
+    pub valid_until: Option<Timestamp>,
     pub lang: Lang,
     pub parks: Vec<ParkReference>,
 }
@@ -50,10 +53,15 @@ pub struct LotReference {
 pub struct ParkDetail {
     pub generated_at: Timestamp,
     pub served_from: ServedFrom,
+    /// The earliest instant at which this body changes by time alone; `null` when nothing in it does (see
+    /// `HomeSummary.valid_until`).
+    pub valid_until: Option<Timestamp>,
     pub lang: Lang,
     pub park: ParkReference,
-    /// An active closure of the whole park.
+    /// An active closure of the whole park; `false` also when nothing is known: prefer `closure`.
     pub closed: bool,
+    /// Whether the park is closed, with its evidence (`closed: null` when unknown).
+    pub closure: Closure,
     pub lots: Vec<LotStatus>,
     pub congestion: CongestionNow,
     /// The next hours of congestion; a forecast, kept apart from the current value.
@@ -202,6 +210,7 @@ impl Example for ParkList {
         ParkList {
             generated_at: example_time(0),
             served_from: ServedFrom::Live,
+            valid_until: None,
             lang: Lang::En,
             parks: vec![ParkReference::example()],
         }
@@ -213,9 +222,11 @@ impl Example for ParkDetail {
         ParkDetail {
             generated_at: example_time(0),
             served_from: ServedFrom::Live,
+            valid_until: Some(example_time(541)),
             lang: Lang::En,
             park: ParkReference::example(),
             closed: false,
+            closure: Closure::example(),
             lots: vec![LotStatus::example()],
             congestion: CongestionNow::example(),
             congestion_forecast: ParkForecastSummary::example(),
@@ -246,6 +257,9 @@ impl Example for ParkDetail {
                     source: SourceId::SeoulCulturalEvents,
                     state: FreshnessState::Fresh,
                     source_status: SourceStatus::Ok,
+                    stale_at: Some(example_time(19_801)),
+                    expires_at: Some(example_time(171_001)),
+                    notes: Vec::new(),
                 },
             },
             notices: NoticeList {
@@ -268,6 +282,9 @@ impl Example for ParkDetail {
                     source: SourceId::HangangNotices,
                     state: FreshnessState::Fresh,
                     source_status: SourceStatus::Ok,
+                    stale_at: Some(example_time(1)),
+                    expires_at: Some(example_time(18_001)),
+                    notes: Vec::new(),
                 },
             },
             facilities: vec![Facility {

@@ -10,7 +10,7 @@ use crate::{
     Timestamp,
     example::{Example, example_time},
     freshness::ServedFrom,
-    v2::{CongestionNow, Lang, LotStatus, WeatherNow},
+    v2::{Closure, CongestionNow, Lang, LotStatus, WeatherNow},
 };
 
 /// The car/parking widget: chosen lots.
@@ -18,6 +18,9 @@ use crate::{
 pub struct ParkingWidget {
     pub generated_at: Timestamp,
     pub served_from: ServedFrom,
+    /// The earliest instant at which this body changes by time alone: the widget timeline entry's end. `null`
+    /// when nothing in it does (see `HomeSummary.valid_until`).
+    pub valid_until: Option<Timestamp>,
     pub lang: Lang,
     pub lots: Vec<WidgetLot>,
 }
@@ -37,10 +40,16 @@ pub struct WidgetLot {
 pub struct ParkWidget {
     pub generated_at: Timestamp,
     pub served_from: ServedFrom,
+    /// The earliest instant at which this body changes by time alone: the widget timeline entry's end. `null`
+    /// when nothing in it does (see `HomeSummary.valid_until`).
+    pub valid_until: Option<Timestamp>,
     pub lang: Lang,
     pub park_id: String,
     pub short_name: String,
+    /// An active closure of the whole park; `false` also when nothing is known: prefer `closure`.
     pub closed: bool,
+    /// Whether the park is closed, with its evidence (`closed: null` when unknown).
+    pub closure: Closure,
     pub congestion: CongestionNow,
     pub weather: WeatherNow,
     /// Events on today; `null` when the event sources have never been read.
@@ -53,6 +62,7 @@ impl Example for ParkingWidget {
         ParkingWidget {
             generated_at: example_time(0),
             served_from: ServedFrom::HotCache,
+            valid_until: Some(example_time(541)),
             lang: Lang::En,
             lots: vec![WidgetLot {
                 park_id: "yeouido".into(),
@@ -69,10 +79,12 @@ impl Example for ParkWidget {
         ParkWidget {
             generated_at: example_time(0),
             served_from: ServedFrom::HotCache,
+            valid_until: Some(example_time(901)),
             lang: Lang::En,
             park_id: "yeouido".into(),
             short_name: "Yeouido".into(),
             closed: false,
+            closure: Closure::example(),
             congestion: CongestionNow::example(),
             weather: WeatherNow::example(),
             events_today: Some(2),

@@ -15,7 +15,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
 
 /// Encoding version of [`Snapshot`]; bump it whenever a field changes.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// How far ahead events and notices are kept in the snapshot.
 const LOOKAHEAD_DAYS: i64 = 30;
@@ -38,8 +38,54 @@ pub struct SourceHealthRow {
     pub last_attempt_at: Timestamp,
     pub last_success_at: Option<Timestamp>,
     pub consecutive_failures: u32,
-    pub last_outcome: String,
+    pub last_outcome: RunOutcome,
     pub last_error_class: Option<String>,
+    /// Per-park health of a source collected per park (a region page, an area), by park id.
+    pub parts: BTreeMap<String, PartHealthRow>,
+    /// Impossible values in the last successful collection.
+    pub anomalies: Vec<AnomalyRow>,
+}
+
+/// How a collection run ended (`ingest.ingestion_run.outcome`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// Every part answered and items were stored.
+    Ok,
+    /// Some parts failed; the others were stored.
+    Partial,
+    /// The source answered that it has nothing.
+    NoData,
+    Failed,
+}
+
+impl RunOutcome {
+    /// The stored spelling; `None` for a value this build does not know.
+    pub fn from_db(value: &str) -> Option<RunOutcome> {
+        Some(match value {
+            "ok" => RunOutcome::Ok,
+            "partial" => RunOutcome::Partial,
+            "no_data" => RunOutcome::NoData,
+            "failed" => RunOutcome::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// One park's share of a source collected per park.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PartHealthRow {
+    pub last_attempt_at: Timestamp,
+    pub last_success_at: Option<Timestamp>,
+    pub consecutive_failures: u32,
+    pub last_error_class: Option<String>,
+}
+
+/// Impossible values of one kind in a collection, and the items they concerned.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AnomalyRow {
+    pub kind: contracts::v2::AnomalyKind,
+    pub items: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -75,7 +121,10 @@ pub struct LotData {
 pub struct LotObservationRow {
     pub observed_at: Timestamp,
     pub fetched_at: Timestamp,
+    /// Never above the lot's capacity (clamped at collection).
     pub available: Option<u32>,
+    /// What the source reported when `available` was clamped.
+    pub reported_available: Option<u32>,
     pub capacity: Option<u32>,
     pub not_linked: bool,
 }
@@ -129,6 +178,9 @@ pub struct NoticeRow {
     pub source: String,
     pub starts_at: Option<Timestamp>,
     pub ends_at: Option<Timestamp>,
+    /// An operator's notice, or a board notice whose classification is reliable enough to act on (a park
+    /// shown closed, an alert); other closures are shown only as notices.
+    pub reliable: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -277,13 +329,14 @@ async fn load_in(
         Option<i32>,
         Option<i32>,
         Option<bool>,
+        Option<i32>,
     );
     let lot_rows: Vec<LotRowTuple> = sqlx::query_as(
         "select l.lot_id, l.park_id, l.name_ko, l.names, l.capacity, l.entrance_lat, l.entrance_lng,
-                o.observed_at, o.fetched_at, o.available, o.capacity, o.not_linked
+                o.observed_at, o.fetched_at, o.available, o.capacity, o.not_linked, o.reported_available
          from reference.lot l
          left join lateral (
-             select observed_at, fetched_at, available, capacity, not_linked
+             select observed_at, fetched_at, available, capacity, not_linked, reported_available
              from ingest.lot_observation
              where lot_id = l.lot_id
              order by observed_at desc
@@ -307,6 +360,7 @@ async fn load_in(
         available,
         obs_capacity,
         not_linked,
+        reported_available,
     ) in lot_rows
     {
         let Some(i) = index.get(&park_id).copied() else { continue };
@@ -317,6 +371,7 @@ async fn load_in(
                 available: count(available),
                 capacity: count(obs_capacity),
                 not_linked: not_linked.unwrap_or(false),
+                reported_available: count(reported_available),
             }),
             _ => None,
         };
@@ -462,9 +517,10 @@ async fn load_in(
         String,
         Option<OffsetDateTime>,
         Option<OffsetDateTime>,
+        bool,
     );
     let notices: Vec<NoticeTuple> = sqlx::query_as(
-        "select notice_id, park_id, lot_id, kind, title_ko, url, source, starts_at, ends_at
+        "select notice_id, park_id, lot_id, kind, title_ko, url, source, starts_at, ends_at, reliable
          from ingest.notice
          where (ends_at is null or ends_at > $1)
            and (starts_at is null or starts_at <= $1 + make_interval(days => $2::int))
@@ -474,7 +530,9 @@ async fn load_in(
     .bind(LOOKAHEAD_DAYS as i32)
     .fetch_all(&mut **tx)
     .await?;
-    for (notice_id, park_id, lot_id, kind, title_ko, url, source, starts_at, ends_at) in notices {
+    for (notice_id, park_id, lot_id, kind, title_ko, url, source, starts_at, ends_at, reliable) in
+        notices
+    {
         let row = NoticeRow {
             notice_id,
             park_id: park_id.clone(),
@@ -485,6 +543,7 @@ async fn load_in(
             source,
             starts_at: starts_at.map(wire),
             ends_at: ends_at.map(wire),
+            reliable,
         };
         match park_id {
             Some(park_id) => {
@@ -550,41 +609,90 @@ async fn load_in(
             Some(ParkForecastRow { issued_at: wire(issued_at), hours, confidence, reasons });
     }
 
-    type SourceTuple =
-        (String, OffsetDateTime, Option<OffsetDateTime>, i32, String, Option<String>);
-    let source_rows: Vec<SourceTuple> =
-        sqlx::query_as(
-            "select source, last_attempt_at, last_success_at, consecutive_failures, last_outcome, last_error_class
-             from ingest.source_status",
-        )
-        .fetch_all(&mut **tx)
-        .await?;
-    let sources = source_rows
-        .into_iter()
-        .map(
-            |(
-                source,
-                last_attempt_at,
-                last_success_at,
-                failures,
-                last_outcome,
-                last_error_class,
-            )| {
-                let row = SourceHealthRow {
-                    last_attempt_at: wire(last_attempt_at),
-                    last_success_at: last_success_at.map(wire),
-                    consecutive_failures: u32::try_from(failures).unwrap_or(0),
-                    last_outcome,
-                    last_error_class,
-                };
-                (source, row)
-            },
-        )
-        .collect();
+    let sources = load_sources(tx).await?;
 
     let translations = load_translations(tx, &parks).await?;
 
     Ok(Snapshot { format: FORMAT, built_at: now, parks, sources, translations })
+}
+
+async fn load_sources(
+    tx: &mut Transaction<'_, Postgres>,
+) -> Result<BTreeMap<String, SourceHealthRow>, LoadError> {
+    type SourceTuple = (
+        String,
+        OffsetDateTime,
+        Option<OffsetDateTime>,
+        i32,
+        String,
+        Option<String>,
+        Option<serde_json::Value>,
+    );
+    let rows: Vec<SourceTuple> = sqlx::query_as(
+        "select source, last_attempt_at, last_success_at, consecutive_failures, last_outcome,
+                last_error_class, anomalies
+         from ingest.source_status",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut sources = BTreeMap::new();
+    for (
+        source,
+        last_attempt_at,
+        last_success_at,
+        failures,
+        outcome,
+        last_error_class,
+        anomalies,
+    ) in rows
+    {
+        let anomalies: Vec<AnomalyRow> = anomalies
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|error| LoadError::Malformed {
+                what: format!("ingest.source_status.anomalies of {source}"),
+                error,
+            })?
+            .unwrap_or_default();
+        sources.insert(
+            source,
+            SourceHealthRow {
+                last_attempt_at: wire(last_attempt_at),
+                last_success_at: last_success_at.map(wire),
+                consecutive_failures: u32::try_from(failures).unwrap_or(0),
+                // A newer release's outcome this build does not know: judged by its failure count alone.
+                last_outcome: RunOutcome::from_db(&outcome).unwrap_or(if failures > 0 {
+                    RunOutcome::Failed
+                } else {
+                    RunOutcome::Ok
+                }),
+                last_error_class,
+                parts: BTreeMap::new(),
+                anomalies,
+            },
+        );
+    }
+    type PartTuple = (String, String, OffsetDateTime, Option<OffsetDateTime>, i32, Option<String>);
+    let parts: Vec<PartTuple> = sqlx::query_as(
+        "select source, part, last_attempt_at, last_success_at, consecutive_failures, last_error_class
+         from ingest.source_part_status",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    for (source, part, last_attempt_at, last_success_at, failures, last_error_class) in parts {
+        if let Some(health) = sources.get_mut(&source) {
+            health.parts.insert(
+                part,
+                PartHealthRow {
+                    last_attempt_at: wire(last_attempt_at),
+                    last_success_at: last_success_at.map(wire),
+                    consecutive_failures: u32::try_from(failures).unwrap_or(0),
+                    last_error_class,
+                },
+            );
+        }
+    }
+    Ok(sources)
 }
 
 async fn load_lot_forecasts(

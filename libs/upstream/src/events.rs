@@ -24,7 +24,8 @@ pub struct CulturalEvent {
     pub free: Option<bool>,
     pub url: Option<String>,
     pub location: Option<(f64, f64)>,
-    /// The organiser marked it cancelled (취소) in its title.
+    /// The organiser marked it cancelled: a bracketed tag such as `[취소]` or `(행사 취소)` (see
+    /// [`marked_cancelled`]).
     pub cancelled: bool,
 }
 
@@ -83,7 +84,7 @@ pub fn parse_page(body: &[u8]) -> Result<Option<Page>, Failure> {
             _ => None,
         };
         events.push(CulturalEvent {
-            cancelled: title.contains("취소"),
+            cancelled: marked_cancelled(&title),
             title_ko: title,
             place_ko: text(row.get("PLACE")),
             starts_on,
@@ -94,6 +95,129 @@ pub fn parse_page(body: &[u8]) -> Result<Option<Page>, Failure> {
         });
     }
     Ok(Some(Page { total, rows: events }))
+}
+
+/// Whether a title carries the organiser's cancellation marker: a bracketed tag whose text is `취소` or ends
+/// in it (`[취소]`, `(취소)`, `【행사취소】`, `(우천 취소)`). Not any title containing 취소: "취소표 재판매" or
+/// "우천 시 취소될 수 있음" are events that are on.
+pub fn marked_cancelled(title: &str) -> bool {
+    const BRACKETS: [(char, char); 7] = [
+        ('[', ']'),
+        ('(', ')'),
+        ('【', '】'),
+        ('<', '>'),
+        ('〈', '〉'),
+        ('［', '］'),
+        ('（', '）'),
+    ];
+    let mut rest = title;
+    while let Some(start) = rest.find(|c: char| BRACKETS.iter().any(|(open, _)| *open == c)) {
+        let open = rest[start..].chars().next().expect("found above");
+        let close = BRACKETS.iter().find(|(o, _)| *o == open).map(|(_, c)| *c).expect("an opener");
+        let after = &rest[start + open.len_utf8()..];
+        let Some(end) = after.find(close) else { return false };
+        let tag: String = after[..end].chars().filter(|c| !c.is_whitespace()).collect();
+        if tag.ends_with("취소") && tag.chars().count() <= 6 {
+            return true;
+        }
+        rest = &after[end + close.len_utf8()..];
+    }
+    false
+}
+
+/// Rows per request; the service allows at most 1,000.
+pub const PAGE_SIZE: u32 = 1_000;
+
+/// The most pages one listing reads (a bound against a total that runs away).
+const MAX_PAGES: u32 = 100;
+
+/// Reading the whole list page by page, and judging whether what was read is the complete list: only a
+/// complete list may say that an event it lacks is gone.
+///
+/// A listing is complete when every page answered with data, each page held the rows its range asked for,
+/// the rows add up to `list_total_count`, and that total did not move between pages. `INFO-200` (no data), an
+/// empty or short page, a shifting total, or an empty list make it incomplete: its rows are still events that
+/// are listed.
+#[derive(Clone, Debug, Default)]
+pub struct Listing {
+    rows: Vec<CulturalEvent>,
+    total: Option<u32>,
+    next_start: u32,
+    done: bool,
+    incomplete: Option<String>,
+}
+
+impl Listing {
+    pub fn new() -> Listing {
+        Listing { next_start: 1, ..Listing::default() }
+    }
+
+    /// The `(start, end)` range the next request asks for; `None` when the listing is over.
+    pub fn next_range(&self) -> Option<(u32, u32)> {
+        (!self.done).then(|| (self.next_start, self.next_start + PAGE_SIZE - 1))
+    }
+
+    /// Adds the answer to [`Listing::next_range`]: a page, or `None` for `INFO-200`.
+    pub fn add(&mut self, page: Option<Page>) {
+        let Some((start, end)) = self.next_range() else { return };
+        let Some(page) = page else {
+            self.stop(if start == 1 {
+                "the source answered that it has no events (INFO-200)".to_owned()
+            } else {
+                format!("rows {start}-{end} answered no data")
+            });
+            return;
+        };
+        let total = *self.total.get_or_insert(page.total);
+        if page.total != total {
+            self.incomplete.get_or_insert(format!(
+                "the total moved from {total} to {} between pages",
+                page.total
+            ));
+        }
+        let expected = total.min(end).saturating_sub(start - 1) as usize;
+        let received = page.rows.len();
+        self.rows.extend(page.rows);
+        if received == 0 && expected > 0 {
+            self.stop(format!("rows {start}-{end} came back empty"));
+            return;
+        }
+        if received < expected {
+            self.incomplete
+                .get_or_insert(format!("rows {start}-{end} held {received} of {expected} rows"));
+        }
+        self.next_start = end + 1;
+        if end >= total {
+            self.done = true;
+        } else if end / PAGE_SIZE >= MAX_PAGES {
+            self.stop(format!("more than {MAX_PAGES} pages ({total} rows)"));
+        }
+    }
+
+    /// Ends the listing early (a page failed, answered no data or came back empty): what was read is kept.
+    pub fn stop(&mut self, why: String) {
+        self.done = true;
+        self.incomplete.get_or_insert(why);
+    }
+
+    /// The rows read, and `Ok(())` when they are the complete list or why not.
+    pub fn finish(mut self) -> (Vec<CulturalEvent>, Result<(), String>) {
+        if self.incomplete.is_none()
+            && let Some(total) = self.total
+            && self.rows.len() != total as usize
+        {
+            self.incomplete =
+                Some(format!("{} rows read, {total} in list_total_count", self.rows.len()));
+        }
+        let verdict = match self.incomplete {
+            // An empty list is no evidence that every event is gone: Seoul says "none" with INFO-200.
+            None if self.total == Some(0) => Err("the list is empty".to_owned()),
+            None if self.total.is_some() => Ok(()),
+            None => Err("no page was read".to_owned()),
+            Some(why) => Err(why),
+        };
+        (self.rows, verdict)
+    }
 }
 
 /// A park as the matcher sees it.
@@ -196,6 +320,71 @@ mod tests {
             event_id(" 축제 ", Some("여의도 "), date)
         );
         assert_ne!(event_id("축제", Some("여의도"), date), event_id("축제", Some("반포"), date));
+    }
+
+    #[test]
+    fn only_a_bracketed_tag_marks_a_cancellation() {
+        let cases = [
+            ("[취소] 한강 여름 음악회", true),
+            ("(취소)한강 여름 음악회", true),
+            ("한강 여름 음악회 (취소)", true),
+            ("【행사취소】 여의도 불꽃축제", true),
+            ("반포 달빛무지개분수 쇼 (우천 취소)", true),
+            ("［공연 취소］ 잠실 재즈 나이트", true),
+            ("한강 여름 음악회 취소표 재판매", false),
+            ("우천 시 취소될 수 있는 야외 영화제", false),
+            ("(연기) 한강 여름 음악회", false),
+            ("[취소표 양도 안내] 음악회", false),
+            ("한강 여름 음악회 (여의도", false),
+            ("한강 여름 음악회", false),
+        ];
+        for (title, expected) in cases {
+            assert_eq!(marked_cancelled(title), expected, "{title}");
+        }
+    }
+
+    fn page(total: u32, rows: usize) -> Option<Page> {
+        let row = parse_page(PAGE).unwrap().unwrap().rows[0].clone();
+        Some(Page { total, rows: vec![row; rows] })
+    }
+
+    fn read(pages: Vec<Option<Page>>) -> (usize, Result<(), String>) {
+        let mut listing = Listing::new();
+        for page in pages {
+            assert!(listing.next_range().is_some(), "asked for a page after the end");
+            listing.add(page);
+        }
+        assert_eq!(listing.next_range(), None, "stopped early");
+        let (rows, verdict) = listing.finish();
+        (rows.len(), verdict)
+    }
+
+    #[test]
+    fn a_listing_is_complete_only_when_every_page_adds_up() {
+        assert_eq!(read(vec![page(3, 3)]), (3, Ok(())));
+        assert_eq!(read(vec![page(1_500, 1_000), page(1_500, 500)]), (1_500, Ok(())));
+        // No data, short or empty pages, a shifting total: rows are kept, the list is not complete.
+        let incomplete = |pages| read(pages).1.is_err();
+        assert!(incomplete(vec![None]));
+        assert!(incomplete(vec![page(0, 0)]));
+        assert!(incomplete(vec![page(3, 2)]));
+        assert!(incomplete(vec![page(1_500, 1_000), page(1_500, 499)]));
+        assert!(incomplete(vec![page(1_500, 1_000), page(1_600, 500)]));
+        assert!(incomplete(vec![page(1_500, 1_000), page(1_500, 0)]));
+        assert!(incomplete(vec![page(1_500, 1_000), None]));
+        assert!(incomplete(vec![page(1_500, 999), page(1_500, 500)]));
+        assert_eq!(read(vec![page(1_500, 1_000), page(1_500, 0)]).0, 1_000, "what was read stays");
+    }
+
+    #[test]
+    fn a_listing_ends_at_the_total_or_when_told() {
+        let mut listing = Listing::new();
+        assert_eq!(listing.next_range(), Some((1, 1_000)));
+        listing.add(page(2_500, 1_000));
+        assert_eq!(listing.next_range(), Some((1_001, 2_000)));
+        listing.stop("rows 1001-2000: timeout".into());
+        assert_eq!(listing.next_range(), None);
+        assert_eq!(listing.finish().1, Err("rows 1001-2000: timeout".to_owned()));
     }
 
     #[test]

@@ -2,10 +2,14 @@
 //!
 //! Its markup is not documented, so the parser is defensive: any table row or list item that holds a link and
 //! a date is a notice; the park is found by name in the title (or "every park" for 전 한강공원 / 한강공원 전체);
-//! the kind by keywords. A page with no such entry is drift, not "no notices": an empty board still has its
-//! layout, and a redesign must not silently empty the app.
+//! the kind by the rule table in [`classify`]. A page with no such entry is drift, not "no notices": an empty
+//! board still has its layout, and a redesign must not silently empty the app.
+//!
+//! A title is only ever a hint. The classifier is deliberately conservative about closures: an advisory
+//! ("호우 대비 안전수칙 안내"), a forecast or a completed repair is not one, a lifted closure ("전면 통제 해제")
+//! ends one instead of announcing it, and only the rules marked reliable may close a park in the app or alert.
 
-use contracts::Timestamp;
+use contracts::{Timestamp, v2::NoticeKind};
 use scraper::{ElementRef, Html, Selector};
 
 use crate::{
@@ -21,8 +25,7 @@ pub struct BoardNotice {
     pub posted_at: Timestamp,
     /// `None`: applies to every park.
     pub park_id: Option<String>,
-    /// Our wire value: `park_closure`, `lot_closure`, `control`, `facility_closure`, `general`.
-    pub kind: &'static str,
+    pub classification: Classification,
 }
 
 /// A park as the board matcher sees it.
@@ -52,20 +55,106 @@ fn find_date(text: &str) -> Option<jiff::civil::Date> {
     })
 }
 
+/// What a notice's title says, by the rule table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Classification {
+    pub kind: NoticeKind,
+    /// Reliable enough to act on: a park closure read this way closes the park in the app and alerts.
+    pub reliable: bool,
+    /// The notice lifts a closure of this kind (`통제 해제`, `운영 재개`) rather than announcing one.
+    pub lifts: Option<NoticeKind>,
+}
+
+/// Words that make a title an advisory, a forecast or a report rather than a closure in force.
+pub const NOT_A_CLOSURE: [&str; 12] = [
+    "안내",
+    "대비",
+    "예보",
+    "완료",
+    "수칙",
+    "예방",
+    "자제",
+    "훈련",
+    "캠페인",
+    "모의",
+    "예정",
+    "점검",
+];
+
+/// Words that lift a closure.
+const LIFTS: [&str; 5] = ["해제", "재개", "정상운영", "재개방", "다시개방"];
+
+/// Words that close something.
+const CLOSES: [&str; 9] =
+    ["통제", "폐쇄", "휴장", "휴관", "운영중단", "운영중지", "출입금지", "이용불가", "이용중지"];
+
+/// One row of the rule table: a title matching every word group is of `kind`.
+struct Rule {
+    /// Each group needs one of its words (in the title without spaces).
+    groups: &'static [&'static [&'static str]],
+    kind: NoticeKind,
+    reliable: bool,
+}
+
+/// Closure rules, tried in order on titles without an advisory word. Reliable: the whole park explicitly shut
+/// (`전면 통제`, `공원 폐쇄`) or access shut for a flood. Not reliable: `출입 통제` alone may be one area.
+const CLOSURE_RULES: [Rule; 4] = [
+    Rule {
+        groups: &[&["전면통제", "전면폐쇄", "공원폐쇄", "전면출입통제", "출입전면통제"]],
+        kind: NoticeKind::ParkClosure,
+        reliable: true,
+    },
+    Rule {
+        groups: &[&["침수", "홍수", "범람", "수위상승"], &["통제", "폐쇄", "출입금지"]],
+        kind: NoticeKind::ParkClosure,
+        reliable: true,
+    },
+    Rule {
+        groups: &[&["출입통제", "출입금지"]], kind: NoticeKind::ParkClosure, reliable: false
+    },
+    Rule {
+        groups: &[&["주차"], &["폐쇄", "통제", "제한", "이용불가", "이용중지"]],
+        kind: NoticeKind::LotClosure,
+        reliable: false,
+    },
+];
+
+/// Everything else, tried in order.
+const OTHER_RULES: [Rule; 2] = [
+    Rule { groups: &[&["통제", "제한", "차단"]], kind: NoticeKind::Control, reliable: false },
+    Rule {
+        groups: &[&["휴관", "운영중단", "운영중지", "폐쇄", "휴장"]],
+        kind: NoticeKind::FacilityClosure,
+        reliable: false,
+    },
+];
+
+fn matches(compact: &str, rule: &Rule) -> bool {
+    rule.groups.iter().all(|group| group.iter().any(|word| compact.contains(word)))
+}
+
 /// Classifies a notice by its title.
-pub fn kind(title: &str) -> &'static str {
-    let has = |words: &[&str]| words.iter().any(|word| title.contains(word));
-    if has(&["홍수", "침수", "호우", "전면 통제", "전면통제", "출입 통제", "출입통제"])
-    {
-        "park_closure"
-    } else if title.contains("주차") && has(&["폐쇄", "통제", "제한", "이용 불가"]) {
-        "lot_closure"
-    } else if has(&["통제", "제한"]) {
-        "control"
-    } else if has(&["휴관", "운영 중단", "운영중단", "폐쇄", "임시 휴장"]) {
-        "facility_closure"
-    } else {
-        "general"
+pub fn classify(title: &str) -> Classification {
+    let compact: String = title.chars().filter(|c| !c.is_whitespace()).collect();
+    let has = |words: &[&str]| words.iter().any(|word| compact.contains(word));
+    if has(&LIFTS) && has(&CLOSES) || has(&["침수", "출입"]) && has(&LIFTS) {
+        let lifted = if compact.contains("주차") {
+            NoticeKind::LotClosure
+        } else if has(&["휴관", "휴장", "운영중단", "운영중지"]) {
+            NoticeKind::FacilityClosure
+        } else {
+            NoticeKind::ParkClosure
+        };
+        return Classification { kind: NoticeKind::General, reliable: true, lifts: Some(lifted) };
+    }
+    let advisory = has(&NOT_A_CLOSURE);
+    let rule = (!advisory)
+        .then(|| CLOSURE_RULES.iter().find(|rule| matches(&compact, rule)))
+        .flatten()
+        .or_else(|| OTHER_RULES.iter().find(|rule| matches(&compact, rule)));
+    match rule {
+        Some(rule) => Classification { kind: rule.kind, reliable: rule.reliable, lifts: None },
+        None => Classification { kind: NoticeKind::General, reliable: false, lifts: None },
     }
 }
 
@@ -114,7 +203,13 @@ pub fn parse_board(
         let url = link.value().attr("href").map(|href| resolve(base_url, href));
         let posted_at =
             kst::parse_datetime(&format!("{date} 00:00")).expect("a valid date at midnight");
-        notices.push(BoardNotice { kind: kind(&title), title_ko: title, url, posted_at, park_id });
+        notices.push(BoardNotice {
+            classification: classify(&title),
+            title_ko: title,
+            url,
+            posted_at,
+            park_id,
+        });
     }
     if seen_entries == 0 {
         return Err(Failure::drift("no entry with a link and a date: the board's layout changed"));
@@ -169,14 +264,15 @@ mod tests {
     fn reads_notices_with_park_kind_date_and_link() {
         let notices =
             parse_board(BOARD, "https://hangang.example.org/notice/list", &parks()).unwrap();
-        let summary: Vec<(Option<&str>, &str)> =
-            notices.iter().map(|n| (n.park_id.as_deref(), n.kind)).collect();
+        let summary: Vec<(Option<&str>, NoticeKind)> =
+            notices.iter().map(|n| (n.park_id.as_deref(), n.classification.kind)).collect();
+        // The all-parks notice is an announcement (`안내`): shown as an access control, not a closure.
         assert_eq!(
             summary,
             vec![
-                (None, "park_closure"),
-                (Some("yeouido"), "lot_closure"),
-                (Some("jamsil"), "facility_closure")
+                (None, NoticeKind::Control),
+                (Some("yeouido"), NoticeKind::LotClosure),
+                (Some("jamsil"), NoticeKind::FacilityClosure)
             ]
         );
         assert_eq!(
@@ -194,5 +290,53 @@ mod tests {
             parse_board(redesigned, "https://x", &parks()).unwrap_err().class,
             ErrorClass::SchemaDrift
         );
+    }
+
+    /// The classifier's table: real-looking titles and what they must be read as.
+    #[test]
+    fn titles_are_classified_by_the_rule_table() {
+        use NoticeKind::*;
+        // (title, kind, reliable, lifts)
+        let cases: &[(&str, NoticeKind, bool, Option<NoticeKind>)] = &[
+            // Advisories, forecasts and reports are not closures.
+            ("호우 대비 안전수칙 안내", General, false, None),
+            ("[여의도] 집중호우 대비 시설물 점검", General, false, None),
+            ("호우주의보 발령", General, false, None),
+            ("한강 수위 상승 예보", General, false, None),
+            ("잠원한강공원 침수 피해 복구 완료", General, false, None),
+            ("한강공원 침수 대비 출입 자제 요청", General, false, None),
+            ("여의도한강공원 전면통제 예정 안내", Control, false, None),
+            ("호우경보에 따른 전 한강공원 출입 통제 안내", Control, false, None),
+            ("여의도한강공원 물놀이 안전 캠페인", General, false, None),
+            // Lifted closures end closures instead of announcing them.
+            ("여의도한강공원 전면 통제 해제", General, true, Some(ParkClosure)),
+            ("망원한강공원 통제 해제 및 정상 운영", General, true, Some(ParkClosure)),
+            ("잠실한강공원 침수 구간 출입 재개", General, true, Some(ParkClosure)),
+            ("반포2,3주차장 폐쇄 해제", General, true, Some(LotClosure)),
+            ("뚝섬 수영장 휴장 해제, 운영 재개", General, true, Some(FacilityClosure)),
+            // Closures in force: reliable when the whole park is shut or a flood shuts access.
+            ("여의도한강공원 전면 통제", ParkClosure, true, None),
+            ("홍수로 인한 반포한강공원 전면 폐쇄", ParkClosure, true, None),
+            ("잠실한강공원 침수로 출입 통제", ParkClosure, true, None),
+            ("한강 범람으로 난지한강공원 출입금지", ParkClosure, true, None),
+            ("반포한강공원 달빛광장 출입통제", ParkClosure, false, None),
+            // Lots, controls and facilities.
+            ("여의도2주차장 임시 폐쇄", LotClosure, false, None),
+            ("여의도한강공원 축제 기간 여의도5주차장 21시 이후 폐쇄", LotClosure, false, None),
+            ("주차장 이용 요금 변경", General, false, None),
+            ("여의도 봄꽃축제 기간 교통 통제", Control, false, None),
+            ("잠실한강공원 수영장 임시 휴장", FacilityClosure, false, None),
+            ("뚝섬 자벌레 전시관 휴관", FacilityClosure, false, None),
+            ("한강사업본부 채용 공고", General, false, None),
+        ];
+        let failures: Vec<String> = cases
+            .iter()
+            .filter_map(|&(title, kind, reliable, lifts)| {
+                let got = classify(title);
+                let expected = Classification { kind, reliable, lifts };
+                (got != expected).then(|| format!("{title}: {got:?}, expected {expected:?}"))
+            })
+            .collect();
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 }

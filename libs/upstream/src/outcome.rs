@@ -83,6 +83,9 @@ impl std::error::Error for Failure {}
 pub enum Outcome {
     /// Collected and stored `items` values.
     Ok { items: u32 },
+    /// A source collected per park answered for some parks and failed for `failed_parts` others (`failure`
+    /// is the first); what the others delivered (`items`) is stored.
+    Partial { items: u32, failed_parts: u32, failure: Failure },
     /// The source answered that it has nothing (e.g. Seoul `INFO-200`). Not a failure.
     NoData,
     /// Could not collect (what was collected before the failure is still stored).
@@ -90,9 +93,26 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The failure behind a failed or partial run.
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            Outcome::Failed(failure) | Outcome::Partial { failure, .. } => Some(failure),
+            Outcome::Ok { .. } | Outcome::NoData => None,
+        }
+    }
+
+    /// Values stored by the run.
+    pub fn items(&self) -> u32 {
+        match self {
+            Outcome::Ok { items } | Outcome::Partial { items, .. } => *items,
+            Outcome::NoData | Outcome::Failed(_) => 0,
+        }
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Outcome::Ok { .. } => "ok",
+            Outcome::Partial { .. } => "partial",
             Outcome::NoData => "no_data",
             Outcome::Failed(_) => "failed",
         }

@@ -122,6 +122,7 @@ pub fn preferences(request: &PreferencesRequest, snapshot: &Snapshot) -> Result<
             SignalType::CongestionEased
             | SignalType::CongestionRose
             | SignalType::EventCancelled
+            | SignalType::EventReinstated
             | SignalType::ParkClosed => false,
             SignalType::Unknown => {
                 return Err(ApiError::bad_request(field("signal"), "unknown signal type"));

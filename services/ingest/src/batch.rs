@@ -1,6 +1,10 @@
 //! What one collection produced, in our own terms, ready to be stored in one transaction.
 
-use contracts::{Timestamp, freshness::SourceId, v2::CongestionLevel};
+use contracts::{
+    Timestamp,
+    freshness::SourceId,
+    v2::{AnomalyKind, CongestionLevel, NoticeKind},
+};
 use jiff::civil::Date;
 
 use crate::outcome::Failure;
@@ -12,16 +16,46 @@ pub struct Batch {
     pub congestion: Vec<CongestionReading>,
     pub official_forecast: Vec<OfficialForecast>,
     pub weather: Vec<WeatherReading>,
-    /// Events of one source; `complete` when every page was read, so events missing from it were removed.
+    /// Events of one source, with whether the list they came in was complete.
     pub events: Option<EventSet>,
     pub notices: Vec<NoticeReading>,
     /// Names the source used that no curated lot or park lists.
     pub unmapped: Vec<String>,
     /// The source answered "no data" for at least one request.
     pub no_data: bool,
-    /// A part of the collection failed (one region page, one park); the rest is stored and the run is
+    /// A source read as one list failed part-way (a later page); what was read is stored and the run is
     /// recorded as failed with this class.
     pub partial_failure: Option<Failure>,
+    /// How each park's share of a source collected per park ended; empty for sources read as one list.
+    pub parts: Vec<Part>,
+    /// Impossible values the source delivered, as corrected before storing.
+    pub anomalies: Vec<Anomaly>,
+}
+
+/// One park's share of a collection.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Part {
+    pub park_id: String,
+    pub result: PartResult,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum PartResult {
+    /// The park's request answered with data.
+    Delivered,
+    /// The park's request answered that there is nothing (`INFO-200`).
+    NoData,
+    Failed(Failure),
+}
+
+/// An impossible value, as the source reported it and as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Anomaly {
+    pub kind: AnomalyKind,
+    /// The lot (or other item) it concerned.
+    pub item: String,
+    pub reported: u32,
+    pub stored: u32,
 }
 
 impl Batch {
@@ -32,18 +66,37 @@ impl Batch {
             as u32
     }
 
-    /// The outcome of a collection made of one request per park: the batch when at least one park answered,
-    /// else the first failure (or drift, when there was no park to ask).
-    pub fn unless_no_park_answered(self, answered: usize) -> Result<Batch, Failure> {
-        if answered == 0 {
-            return Err(self
-                .partial_failure
-                .unwrap_or_else(|| Failure::drift("no parks configured")));
+    /// Records how one park's share ended.
+    pub fn part(&mut self, park_id: &str, result: PartResult) {
+        if result == PartResult::NoData {
+            self.no_data = true;
         }
-        Ok(self)
+        self.parts.push(Part { park_id: park_id.to_owned(), result });
     }
 
-    /// Keeps the first partial failure; later ones only add to its message count.
+    /// The parks whose share failed, with the failure.
+    pub fn failed_parts(&self) -> impl Iterator<Item = (&str, &Failure)> {
+        self.parts.iter().filter_map(|part| match &part.result {
+            PartResult::Failed(failure) => Some((part.park_id.as_str(), failure)),
+            _ => None,
+        })
+    }
+
+    /// The outcome of a collection made of one request per park: the batch when at least one park answered
+    /// (the others are recorded as failed parts), else the first failure (or drift, when there was no park to
+    /// ask).
+    pub fn unless_no_park_answered(self) -> Result<Batch, Failure> {
+        if self.parts.iter().any(|part| !matches!(part.result, PartResult::Failed(_))) {
+            return Ok(self);
+        }
+        Err(self
+            .failed_parts()
+            .next()
+            .map(|(_, failure)| failure.clone())
+            .unwrap_or_else(|| Failure::drift("no parks configured")))
+    }
+
+    /// Keeps the first failure of a list read part-way.
     pub fn record_failure(&mut self, failure: Failure) {
         if self.partial_failure.is_none() {
             self.partial_failure = Some(failure);
@@ -55,9 +108,12 @@ impl Batch {
 pub struct LotReading {
     pub lot_id: String,
     pub observed_at: Timestamp,
+    /// Never above `capacity`: an impossible count is clamped and kept in `reported_available`.
     pub available: Option<u32>,
     pub capacity: Option<u32>,
     pub not_linked: bool,
+    /// What the source reported when `available` was clamped.
+    pub reported_available: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -97,12 +153,16 @@ pub struct WeatherReading {
 pub struct EventSet {
     pub source: SourceId,
     pub items: Vec<EventReading>,
+    /// Every page answered and the counts add up (`upstream::events::Listing`): only then may an event
+    /// missing from it count as gone.
     pub complete: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct EventReading {
-    pub event_id: String,
+    /// Derived from the content (title, place, start date; `upstream::events::event_id`). A known event
+    /// listed under a new title keeps its stored id (`crate::event_ledger`).
+    pub content_key: String,
     pub park_id: String,
     pub title_ko: String,
     pub place_ko: Option<String>,
@@ -110,6 +170,7 @@ pub struct EventReading {
     pub ends_on: Date,
     pub free: Option<bool>,
     pub url: Option<String>,
+    /// The organiser marked it cancelled.
     pub cancelled: bool,
 }
 
@@ -119,7 +180,11 @@ pub struct NoticeReading {
     /// `None`: every park.
     pub park_id: Option<String>,
     pub lot_id: Option<String>,
-    pub kind: &'static str,
+    pub kind: NoticeKind,
+    /// The classification is reliable enough to act on (a park shown closed, an alert).
+    pub reliable: bool,
+    /// A notice that lifts a closure of this kind (`전면 통제 해제`): it ends the closures it lifts.
+    pub lifts: Option<NoticeKind>,
     pub title_ko: String,
     pub url: Option<String>,
     pub source: SourceId,

@@ -175,6 +175,7 @@ pub fn facts_request(payload: &Value) -> SubmitFactsRequest {
                         Some("congestion_level") => FactKind::CongestionLevel,
                         Some("event_cancelled") => FactKind::EventCancelled,
                         Some("park_closed") => FactKind::ParkClosed,
+                        Some("event_reinstated") => FactKind::EventReinstated,
                         _ => FactKind::Unspecified,
                     } as i32,
                     park_id: text("park_id").unwrap_or_default(),

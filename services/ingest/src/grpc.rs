@@ -11,7 +11,7 @@ use contracts::{
 };
 use tonic::{Request, Response, Status};
 
-use crate::{outcome::Outcome, runner::Runner, sources::SourceName};
+use crate::{runner::Runner, sources::SourceName};
 
 /// The gRPC service over a [`Runner`].
 #[derive(Debug)]
@@ -29,6 +29,7 @@ fn outcome_code(outcome: &str) -> i32 {
         "ok" => Proto::Ok as i32,
         "no_data" => Proto::NoData as i32,
         "failed" => Proto::Failed as i32,
+        "partial" => Proto::Partial as i32,
         _ => Proto::Unspecified as i32,
     }
 }
@@ -51,13 +52,11 @@ impl Ingest for IngestService {
             .run_once(name)
             .await
             .map_err(|error| Status::unavailable(format!("{error:#}")))?;
-        let (error_class, error_message, items) = match &report.outcome {
-            Outcome::Failed(failure) => {
-                (failure.class.as_str().to_owned(), failure.message.clone(), 0)
-            }
-            Outcome::Ok { items } => (String::new(), String::new(), *items),
-            Outcome::NoData => (String::new(), String::new(), 0),
+        let (error_class, error_message) = match report.outcome.failure() {
+            Some(failure) => (failure.class.as_str().to_owned(), failure.message.clone()),
+            None => (String::new(), String::new()),
         };
+        let items = report.outcome.items();
         Ok(Response::new(RunNowResponse {
             run: Some(IngestionRun {
                 run_id: report.run_id.to_string(),

@@ -3,9 +3,10 @@
 //!
 //! - `sources/`: one collector per source behind one trait (fetch → parse → classify); parsers are pure
 //!   functions over bytes, tested with fixtures in the real formats.
-//! - `outcome.rs`: the taxonomy every run ends in (`ok`, `no_data`, `failed` + class).
-//! - `store.rs`: one transaction per run: history in batches, events/notices, drift, run + source status,
-//!   outbox rows for forecast and push, `NOTIFY` for the api.
+//! - `outcome.rs`: the taxonomy every run ends in (`ok`, `partial`, `no_data`, `failed` + class).
+//! - `store.rs`: one transaction per run: history in batches, events/notices, drift and anomalies, run, source
+//!   and per-park status, outbox rows for forecast and push, `NOTIFY` for the api.
+//! - `event_ledger.rs`: what a listing of events means for the known ones (ids, cancellations, relistings).
 //! - `runner.rs`: one collection; `scheduler.rs`: intervals, jitter, backoff, leader lock.
 //! - `dispatch.rs`: delivers the outbox to forecast and push with retries.
 //! - `translate.rs`: curated translation overrides and the optional machine translator.
@@ -13,6 +14,7 @@
 
 pub mod batch;
 pub mod dispatch;
+pub mod event_ledger;
 pub mod fetch;
 pub mod grpc;
 pub mod operator;

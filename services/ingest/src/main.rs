@@ -103,6 +103,9 @@ async fn main() -> anyhow::Result<()> {
             let report = runner.run_once(source).await?;
             let outcome = match &report.outcome {
                 ingest::outcome::Outcome::Ok { items } => format!("ok, {items} items"),
+                ingest::outcome::Outcome::Partial { items, failed_parts, failure } => {
+                    format!("partial, {items} items, {failed_parts} parks failed: {failure}")
+                }
                 ingest::outcome::Outcome::NoData => "no_data".to_owned(),
                 ingest::outcome::Outcome::Failed(failure) => format!("failed: {failure}"),
             };

@@ -80,8 +80,9 @@ pub async fn add(pool: &PgPool, notice: &NewNotice, peers: Peers) -> anyhow::Res
         ))[..16]
     );
     sqlx::query(
-        "insert into ingest.notice (notice_id, park_id, lot_id, kind, title_ko, url, source, starts_at, ends_at)
-         values ($1, $2, $3, $4, $5, $6, 'operator', $7, $8)
+        "insert into ingest.notice (notice_id, park_id, lot_id, kind, title_ko, url, source, starts_at, ends_at,
+                                    reliable)
+         values ($1, $2, $3, $4, $5, $6, 'operator', $7, $8, true)
          on conflict (notice_id) do nothing",
     )
     .bind(&notice_id)

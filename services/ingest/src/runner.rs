@@ -8,8 +8,9 @@ use crate::{
     fetch::Fetcher,
     outcome::Outcome,
     sources::{
-        Citydata, Collector, Context, CulturalEvents, KmaWeather, NoticeBoard, ParkingPortal,
-        SourceName, Upstreams,
+        CollectError, Collector, Context, SourceName, Upstreams, citydata::Citydata,
+        events::CulturalEvents, kma::KmaWeather, notices::NoticeBoard,
+        parking_portal::ParkingPortal,
     },
     store::{self, Peers},
 };
@@ -62,7 +63,7 @@ impl Runner {
             now,
         };
         let collect_started = std::time::Instant::now();
-        let result = match source {
+        let collected = match source {
             SourceName::Parking => ParkingPortal.collect(&ctx).await,
             SourceName::Citydata => Citydata.collect(&ctx).await,
             SourceName::Events => CulturalEvents.collect(&ctx).await,
@@ -71,6 +72,18 @@ impl Runner {
             SourceName::Reference => sync_reference(&self.pool).await,
         };
         let collect_time = collect_started.elapsed();
+        let result = match collected {
+            Ok(batch) => Ok(batch),
+            Err(CollectError::Source(failure)) => Err(failure),
+            // Our own database failed: nothing is known about the source, so its status stays as it was.
+            Err(CollectError::Database(error)) => {
+                let message = format!("reading reference data: {error}");
+                if let Err(close) = store::abandon_run(&self.pool, run_id, &message).await {
+                    tracing::warn!(error = %close, "could not close the abandoned run");
+                }
+                anyhow::bail!("run {run_id} of {} abandoned: {message}", source_id.as_str());
+            }
+        };
         let store_started = std::time::Instant::now();
         let outcome =
             store::finish_run(&self.pool, source_id, run_id, now, result, self.peers).await?;
@@ -85,6 +98,13 @@ impl Runner {
                 collect_ms = collect_time.as_millis() as u64,
                 store_ms = store_time.as_millis() as u64,
                 "collected"
+            ),
+            Outcome::Partial { items, failed_parts, failure } => tracing::warn!(
+                items,
+                failed_parts,
+                class = failure.class.as_str(),
+                message = %failure.message,
+                "collected, but some parks failed"
             ),
             Outcome::NoData => tracing::info!("source has no data"),
         }
@@ -102,14 +122,19 @@ impl Runner {
 
 /// The reference "collection": makes the `reference` schema match the curated file of this release. It stores
 /// through `db::reference::sync` itself, so the batch it returns is empty (`no_data` when nothing changed).
-async fn sync_reference(pool: &PgPool) -> Result<crate::batch::Batch, crate::outcome::Failure> {
+async fn sync_reference(pool: &PgPool) -> Result<crate::batch::Batch, CollectError> {
     use crate::outcome::{ErrorClass, Failure};
     let reference = db::reference::Reference::curated().map_err(|error| {
         Failure::new(ErrorClass::SchemaDrift, format!("curated reference file: {error}"))
     })?;
-    let report = db::reference::sync(pool, &reference)
-        .await
-        .map_err(|error| Failure::new(ErrorClass::Connect, format!("reference sync: {error:#}")))?;
+    let report = db::reference::sync(pool, &reference).await.map_err(|error| match error
+        .downcast::<sqlx::Error>()
+    {
+        Ok(database) => CollectError::Database(database),
+        Err(other) => {
+            Failure::new(ErrorClass::SchemaDrift, format!("reference sync: {other:#}")).into()
+        }
+    })?;
     tracing::info!(version = %report.version, changed = report.changed, "reference synced");
     Ok(crate::batch::Batch { no_data: true, ..Default::default() })
 }

@@ -1,16 +1,18 @@
-//! Storing a collection: history appended in batches (`unnest`, not row by row), events and notices upserted,
-//! drift recorded, the run and the source's status updated, outbox rows for forecast and push, and a
-//! `NOTIFY` for the api, all in one transaction, so readers never see half a cycle and a crash loses nothing.
+//! Storing a collection: history appended in batches (`unnest`, not row by row), events reconciled
+//! (`crate::event_ledger`) and notices upserted, drift and anomalies recorded, the run, the source's status and
+//! each park's share of it updated, outbox rows for forecast and push, and a `NOTIFY` for the api, all in one
+//! transaction, so readers never see half a cycle and a crash loses nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use contracts::{Timestamp, freshness::SourceId};
+use contracts::{Timestamp, freshness::SourceId, v2::NoticeKind};
 use serde_json::{Value, json};
 use sqlx::{PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
 
 use crate::{
-    batch::Batch,
+    batch::{Anomaly, Batch, NoticeReading, PartResult},
+    event_ledger::{self, CancelReason, KnownEvent},
     kst,
     outcome::{Failure, Outcome},
 };
@@ -49,6 +51,56 @@ pub async fn start_run(
     Ok(run_id)
 }
 
+/// Closes a run that could not be made for a reason of our own (our database failed while collecting): the
+/// source's status is left as it was, since nothing is known about the source.
+pub async fn abandon_run(pool: &PgPool, run_id: i64, message: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "update ingest.ingestion_run set finished_at = now(), error_message = $2 where run_id = $1",
+    )
+    .bind(run_id)
+    .bind(format!("abandoned: {message}"))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// How a run that produced `batch` ended.
+fn outcome_of(batch: &Batch) -> Outcome {
+    let items = batch.items();
+    let mut failed = batch.failed_parts();
+    if let Some(failure) = &batch.partial_failure {
+        return Outcome::Failed(failure.clone());
+    }
+    if let Some((park_id, first)) = failed.next() {
+        let failed_parts = 1 + failed.count() as u32;
+        let answered = batch.parts.len() as u32 - failed_parts;
+        let failure = Failure::new(
+            first.class,
+            format!(
+                "{failed_parts} of {} parks failed (first: {park_id}: {}); {answered} answered",
+                batch.parts.len(),
+                first.message
+            ),
+        );
+        return Outcome::Partial { items, failed_parts, failure };
+    }
+    if items == 0 && batch.no_data { Outcome::NoData } else { Outcome::Ok { items } }
+}
+
+/// Impossible values grouped by kind, as stored in `anomalies` columns.
+fn anomalies_json(anomalies: &[Anomaly]) -> Option<Value> {
+    if anomalies.is_empty() {
+        return None;
+    }
+    let mut by_kind: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for anomaly in anomalies {
+        by_kind.entry(anomaly.kind.as_str()).or_default().push(anomaly.item.as_str());
+    }
+    Some(Value::Array(
+        by_kind.into_iter().map(|(kind, items)| json!({"kind": kind, "items": items})).collect(),
+    ))
+}
+
 /// Stores what a run produced (or that it failed) and closes the run.
 pub async fn finish_run(
     pool: &PgPool,
@@ -59,36 +111,30 @@ pub async fn finish_run(
     peers: Peers,
 ) -> sqlx::Result<Outcome> {
     let mut tx = pool.begin().await?;
-    let outcome = match result {
-        Err(failure) => Outcome::Failed(failure),
+    let (outcome, anomalies) = match result {
+        Err(failure) => (Outcome::Failed(failure), None),
         Ok(batch) => {
-            let items = batch.items();
             let facts = write_batch(&mut tx, source, run_id, now, &batch).await?;
-            if items > 0 {
-                enqueue(&mut tx, run_id, now, &batch, facts, peers).await?;
-                sqlx::query("select pg_notify($1, $2)")
-                    .bind(DATA_CHANGED_CHANNEL)
-                    .bind(source.as_str())
-                    .execute(&mut *tx)
-                    .await?;
+            enqueue(&mut tx, run_id, now, &batch, facts, peers).await?;
+            write_parts(&mut tx, source, now, &batch).await?;
+            if !batch.anomalies.is_empty() {
+                tracing::warn!(
+                    source = source.as_str(),
+                    count = batch.anomalies.len(),
+                    anomalies = ?batch.anomalies,
+                    "impossible values clamped"
+                );
             }
-            match batch.partial_failure {
-                Some(failure) => Outcome::Failed(failure),
-                None if items == 0 && batch.no_data => Outcome::NoData,
-                None => Outcome::Ok { items },
-            }
+            (outcome_of(&batch), anomalies_json(&batch.anomalies))
         }
     };
-    let (class, message, items) = match &outcome {
-        Outcome::Failed(failure) => {
-            (Some(failure.class.as_str()), Some(failure.message.as_str()), 0)
-        }
-        Outcome::Ok { items } => (None, None, *items as i32),
-        Outcome::NoData => (None, None, 0),
-    };
+    let failure = outcome.failure();
+    let (class, message) =
+        (failure.map(|failure| failure.class.as_str()), failure.map(|f| f.message.as_str()));
     sqlx::query(
         "update ingest.ingestion_run
-         set finished_at = $2, outcome = $3, error_class = $4, error_message = $5, items = $6
+         set finished_at = $2, outcome = $3, error_class = $4, error_message = $5, items = $6,
+             anomalies = $7
          where run_id = $1",
     )
     .bind(run_id)
@@ -97,13 +143,16 @@ pub async fn finish_run(
     .bind(outcome.as_str())
     .bind(class)
     .bind(message)
-    .bind(items)
+    .bind(outcome.items() as i32)
+    .bind(&anomalies)
     .execute(&mut *tx)
     .await?;
     sqlx::query(
         "insert into ingest.source_status (source, last_attempt_at, last_success_at, last_outcome,
-                                           consecutive_failures, last_error_class, last_error_message)
-         values ($1, $2, case when $3 <> 'failed' then $2 end, $3, case when $3 = 'failed' then 1 else 0 end, $4, $5)
+                                           consecutive_failures, last_error_class, last_error_message,
+                                           anomalies)
+         values ($1, $2, case when $3 <> 'failed' then $2 end, $3, case when $3 = 'failed' then 1 else 0 end,
+                 $4, $5, $6)
          on conflict (source) do update set
             last_attempt_at = excluded.last_attempt_at,
             last_success_at = coalesce(excluded.last_success_at, ingest.source_status.last_success_at),
@@ -112,6 +161,9 @@ pub async fn finish_run(
                                         then ingest.source_status.consecutive_failures + 1 else 0 end,
             last_error_class = excluded.last_error_class,
             last_error_message = excluded.last_error_message,
+            -- The anomalies of the last successful run: a failed run says nothing about the values.
+            anomalies = case when excluded.last_outcome = 'failed' then ingest.source_status.anomalies
+                             else excluded.anomalies end,
             updated_at = now()",
     )
     .bind(source.as_str())
@@ -119,18 +171,59 @@ pub async fn finish_run(
     .bind(outcome.as_str())
     .bind(class)
     .bind(message)
+    .bind(&anomalies)
     .execute(&mut *tx)
     .await?;
-    if matches!(outcome, Outcome::Failed(_)) {
-        // The api shows the source as failing from now on.
-        sqlx::query("select pg_notify($1, $2)")
-            .bind(DATA_CHANGED_CHANNEL)
-            .bind(source.as_str())
-            .execute(&mut *tx)
-            .await?;
-    }
+    // Every run changes what the api shows: new values, or a source's (or a park's) health and age.
+    sqlx::query("select pg_notify($1, $2)")
+        .bind(DATA_CHANGED_CHANNEL)
+        .bind(source.as_str())
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// Updates each park's share of a source collected per park.
+async fn write_parts(
+    tx: &mut Transaction<'_, Postgres>,
+    source: SourceId,
+    now: Timestamp,
+    batch: &Batch,
+) -> sqlx::Result<()> {
+    if batch.parts.is_empty() {
+        return Ok(());
+    }
+    let failure = |result: &PartResult| match result {
+        PartResult::Failed(failure) => Some(failure.clone()),
+        PartResult::Delivered | PartResult::NoData => None,
+    };
+    let failures: Vec<Option<Failure>> =
+        batch.parts.iter().map(|part| failure(&part.result)).collect();
+    sqlx::query(
+        "insert into ingest.source_part_status (source, part, last_attempt_at, last_success_at,
+                                                consecutive_failures, last_error_class, last_error_message)
+         select $1, part, $2, case when failed then null else $2 end, case when failed then 1 else 0 end,
+                class, message
+         from unnest($3::text[], $4::bool[], $5::text[], $6::text[]) as t(part, failed, class, message)
+         on conflict (source, part) do update set
+            last_attempt_at = excluded.last_attempt_at,
+            last_success_at = coalesce(excluded.last_success_at, ingest.source_part_status.last_success_at),
+            consecutive_failures = case when excluded.consecutive_failures > 0
+                                        then ingest.source_part_status.consecutive_failures + 1 else 0 end,
+            last_error_class = excluded.last_error_class,
+            last_error_message = excluded.last_error_message,
+            updated_at = now()",
+    )
+    .bind(source.as_str())
+    .bind(db_time(now))
+    .bind(batch.parts.iter().map(|part| part.park_id.as_str()).collect::<Vec<_>>())
+    .bind(failures.iter().map(Option::is_some).collect::<Vec<_>>())
+    .bind(failures.iter().map(|f| f.as_ref().map(|f| f.class.as_str())).collect::<Vec<_>>())
+    .bind(failures.iter().map(|f| f.as_ref().map(|f| f.message.clone())).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Appends history and upserts events and notices; returns the facts the changes imply.
@@ -162,13 +255,16 @@ async fn write_batch(
         // Only observations actually stored may become facts: a second run within the same second (a new
         // leader right after a failover) finds its rows already there and must not report a change the
         // history does not show; the next run reports it once.
-        let stored: Vec<(String,)> = sqlx::query_as(
-            "insert into ingest.lot_observation (lot_id, observed_at, fetched_at, available, capacity, not_linked, run_id)
-             select lot_id, observed_at, $3, available, capacity, not_linked, $7
-             from unnest($1::text[], $2::timestamptz[], $4::int[], $5::int[], $6::bool[])
-                  as t(lot_id, observed_at, available, capacity, not_linked)
-             on conflict (lot_id, observed_at) do nothing
-             returning lot_id",
+        // A reading already stored (same observation time) was carried by this collection too: its fetch
+        // time moves on, so the api knows the latest collection confirmed it.
+        let stored: Vec<(String, bool)> = sqlx::query_as(
+            "insert into ingest.lot_observation
+                (lot_id, observed_at, fetched_at, available, capacity, not_linked, run_id, reported_available)
+             select lot_id, observed_at, $3, available, capacity, not_linked, $7, reported_available
+             from unnest($1::text[], $2::timestamptz[], $4::int[], $5::int[], $6::bool[], $8::int[])
+                  as t(lot_id, observed_at, available, capacity, not_linked, reported_available)
+             on conflict (lot_id, observed_at) do update set fetched_at = excluded.fetched_at
+             returning lot_id, (xmax = 0) as inserted",
         )
         .bind(&lot_ids)
         .bind(batch.lots.iter().map(|lot| db_time(lot.observed_at)).collect::<Vec<_>>())
@@ -177,10 +273,14 @@ async fn write_batch(
         .bind(batch.lots.iter().map(|lot| int(lot.capacity)).collect::<Vec<_>>())
         .bind(batch.lots.iter().map(|lot| lot.not_linked).collect::<Vec<_>>())
         .bind(run_id)
+        .bind(batch.lots.iter().map(|lot| int(lot.reported_available)).collect::<Vec<_>>())
         .fetch_all(&mut **tx)
         .await?;
-        let stored: std::collections::BTreeSet<String> =
-            stored.into_iter().map(|(lot_id,)| lot_id).collect();
+        let stored: BTreeSet<String> = stored
+            .into_iter()
+            .filter(|(_, inserted)| *inserted)
+            .map(|(lot_id, _)| lot_id)
+            .collect();
         for lot in batch.lots.iter().filter(|lot| stored.contains(&lot.lot_id)) {
             let (Some((Some(before), name, park_id)), Some(now_available)) =
                 (previous.get(&lot.lot_id), int(lot.available))
@@ -219,7 +319,7 @@ async fn write_batch(
              select park_id, observed_at, $3, level, message_ko, population_min, population_max, $8
              from unnest($1::text[], $2::timestamptz[], $4::text[], $5::text[], $6::int[], $7::int[])
                   as t(park_id, observed_at, level, message_ko, population_min, population_max)
-             on conflict (park_id, observed_at) do nothing",
+             on conflict (park_id, observed_at) do update set fetched_at = excluded.fetched_at",
         )
         .bind(&park_ids)
         .bind(batch.congestion.iter().map(|row| db_time(row.observed_at)).collect::<Vec<_>>())
@@ -275,7 +375,8 @@ async fn write_batch(
              from unnest($1::text[], $2::timestamptz[], $4::text[], $5::float8[], $6::text[], $7::text[],
                          $8::smallint[], $9::int[], $10::int[])
                   as t(park_id, observed_at, source, temperature_c, precipitation, sky, rain_chance, pm10, pm25)
-             on conflict (park_id, observed_at) do nothing",
+             on conflict (park_id, observed_at) do update set fetched_at = excluded.fetched_at
+             where ingest.weather_observation.source = excluded.source",
         )
         .bind(rows.iter().map(|row| row.park_id.as_str()).collect::<Vec<_>>())
         .bind(rows.iter().map(|row| db_time(row.observed_at)).collect::<Vec<_>>())
@@ -316,6 +417,8 @@ async fn write_batch(
     Ok(facts)
 }
 
+/// Reconciles a listing with the source's known events (`event_ledger`) and stores the plan: listed events
+/// upserted under their resolved ids, absence streaks, cancellations and reinstatements, with their facts.
 async fn write_events(
     tx: &mut Transaction<'_, Postgres>,
     set: &crate::batch::EventSet,
@@ -323,58 +426,163 @@ async fn write_events(
     facts: &mut Vec<Value>,
 ) -> sqlx::Result<()> {
     let seen = db_time(now);
-    let items = &set.items;
-    // The same event may appear twice in one answer (several rows for one place): keep the first.
-    let mut unique = BTreeMap::new();
-    for item in items {
-        unique.entry(item.event_id.as_str()).or_insert(item);
-    }
-    let items: Vec<_> = unique.into_values().collect();
-    sqlx::query(
-        "insert into ingest.event (event_id, park_id, source, title_ko, place_ko, starts_on, ends_on, free, url,
-                                   first_seen_at, last_seen_at)
-         select event_id, park_id, $3, title_ko, place_ko, starts_on::date, ends_on::date, free, url, $10, $10
-         from unnest($1::text[], $2::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bool[], $9::text[])
-              as t(event_id, park_id, title_ko, place_ko, starts_on, ends_on, free, url)
-         on conflict (event_id) do update set
-            park_id = excluded.park_id, title_ko = excluded.title_ko, place_ko = excluded.place_ko,
-            starts_on = excluded.starts_on, ends_on = excluded.ends_on, free = excluded.free, url = excluded.url,
-            last_seen_at = excluded.last_seen_at",
+    let today = kst::seoul_date(now);
+    let keys: Vec<&str> = set.items.iter().map(|item| item.content_key.as_str()).collect();
+    type KnownTuple = (
+        String,
+        Option<String>,
+        String,
+        String,
+        Option<String>,
+        String,
+        String,
+        Option<OffsetDateTime>,
+        Option<String>,
+        Option<OffsetDateTime>,
+        i32,
+    );
+    let rows: Vec<KnownTuple> = sqlx::query_as(
+        "select event_id, content_key, park_id, title_ko, place_ko, starts_on::text, ends_on::text,
+                cancelled_at, cancel_reason, missing_since, missing_lists
+         from ingest.event
+         where source = $1
+           and (ends_on >= $2::date or event_id = any($3) or content_key = any($3))",
     )
-    .bind(items.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>())
-    .bind(items.iter().map(|e| e.park_id.as_str()).collect::<Vec<_>>())
     .bind(set.source.as_str())
-    .bind(items.iter().map(|e| e.title_ko.as_str()).collect::<Vec<_>>())
-    .bind(items.iter().map(|e| e.place_ko.as_deref()).collect::<Vec<_>>())
-    .bind(items.iter().map(|e| e.starts_on.to_string()).collect::<Vec<_>>())
-    .bind(items.iter().map(|e| e.ends_on.to_string()).collect::<Vec<_>>())
-    .bind(items.iter().map(|e| e.free).collect::<Vec<_>>())
-    .bind(items.iter().map(|e| e.url.as_deref()).collect::<Vec<_>>())
+    .bind(today.to_string())
+    .bind(&keys)
+    .fetch_all(&mut **tx)
+    .await?;
+    let known: Vec<KnownEvent> = rows
+        .into_iter()
+        .filter_map(
+            |(
+                event_id,
+                key,
+                park_id,
+                title,
+                place,
+                starts,
+                ends,
+                cancelled_at,
+                reason,
+                since,
+                lists,
+            )| {
+                Some(KnownEvent {
+                    content_key: key.unwrap_or_else(|| event_id.clone()),
+                    event_id,
+                    park_id,
+                    title_ko: title,
+                    place_ko: place,
+                    starts_on: starts.parse().ok()?,
+                    ends_on: ends.parse().ok()?,
+                    cancelled: cancelled_at.map(|_| CancelReason::from_db(reason.as_deref())),
+                    missing_since: since.map(db::wire_time),
+                    missing_lists: u32::try_from(lists).unwrap_or(0),
+                })
+            },
+        )
+        .collect();
+    let plan = event_ledger::reconcile(
+        &known,
+        event_ledger::Listing { items: &set.items, complete: set.complete, at: now, today },
+    );
+    if !plan.retitled.is_empty() {
+        tracing::info!(events = ?plan.retitled, "events listed under a new title keep their ids");
+    }
+
+    let listed = &plan.listed;
+    sqlx::query(
+        "insert into ingest.event (event_id, content_key, park_id, source, title_ko, place_ko, starts_on,
+                                   ends_on, free, url, first_seen_at, last_seen_at)
+         select event_id, content_key, park_id, $4, title_ko, place_ko, starts_on::date, ends_on::date, free,
+                url, $11, $11
+         from unnest($1::text[], $2::text[], $3::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                     $9::bool[], $10::text[])
+              as t(event_id, content_key, park_id, title_ko, place_ko, starts_on, ends_on, free, url)
+         on conflict (event_id) do update set
+            content_key = excluded.content_key, park_id = excluded.park_id, title_ko = excluded.title_ko,
+            place_ko = excluded.place_ko, starts_on = excluded.starts_on, ends_on = excluded.ends_on,
+            free = excluded.free, url = excluded.url, last_seen_at = excluded.last_seen_at,
+            missing_since = null, missing_lists = 0",
+    )
+    .bind(listed.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>())
+    .bind(listed.iter().map(|(_, e)| e.content_key.as_str()).collect::<Vec<_>>())
+    .bind(listed.iter().map(|(_, e)| e.park_id.as_str()).collect::<Vec<_>>())
+    .bind(set.source.as_str())
+    .bind(listed.iter().map(|(_, e)| e.title_ko.as_str()).collect::<Vec<_>>())
+    .bind(listed.iter().map(|(_, e)| e.place_ko.as_deref()).collect::<Vec<_>>())
+    .bind(listed.iter().map(|(_, e)| e.starts_on.to_string()).collect::<Vec<_>>())
+    .bind(listed.iter().map(|(_, e)| e.ends_on.to_string()).collect::<Vec<_>>())
+    .bind(listed.iter().map(|(_, e)| e.free).collect::<Vec<_>>())
+    .bind(listed.iter().map(|(_, e)| e.url.as_deref()).collect::<Vec<_>>())
     .bind(seen)
     .execute(&mut **tx)
     .await?;
 
-    // Cancelled: marked so by the organiser, or (from a complete list) gone before it ended.
-    let marked: Vec<&str> =
-        items.iter().filter(|e| e.cancelled).map(|e| e.event_id.as_str()).collect();
-    let today = kst::seoul_date(now).to_string();
-    let cancelled: Vec<(String, String, String)> = sqlx::query_as(
-        "update ingest.event set cancelled_at = $1
-         where cancelled_at is null and source = $2 and ends_on >= $3::date
-           and (event_id = any($4) or ($5 and last_seen_at < $1))
-         returning event_id, park_id, title_ko",
+    if !plan.missing.is_empty() {
+        sqlx::query(
+            "update ingest.event e set missing_since = t.since, missing_lists = t.lists
+             from unnest($1::text[], $2::timestamptz[], $3::int[]) as t(event_id, since, lists)
+             where e.event_id = t.event_id",
+        )
+        .bind(plan.missing.iter().map(|(id, _, _)| id.as_str()).collect::<Vec<_>>())
+        .bind(plan.missing.iter().map(|(_, since, _)| db_time(*since)).collect::<Vec<_>>())
+        .bind(plan.missing.iter().map(|(_, _, lists)| *lists as i32).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
+    let reasons = |changes: &[(String, CancelReason)]| {
+        (
+            changes.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(),
+            changes.iter().map(|(_, reason)| reason.as_str()).collect::<Vec<_>>(),
+        )
+    };
+    let (ids, why) = reasons(&plan.reason_changed);
+    sqlx::query(
+        "update ingest.event e set cancel_reason = t.reason
+         from unnest($1::text[], $2::text[]) as t(event_id, reason) where e.event_id = t.event_id",
     )
+    .bind(&ids)
+    .bind(&why)
+    .execute(&mut **tx)
+    .await?;
+    let (ids, why) = reasons(&plan.cancelled);
+    let cancelled: Vec<(String, String, String, String)> = sqlx::query_as(
+        "update ingest.event e set cancelled_at = $3, cancel_reason = t.reason
+         from unnest($1::text[], $2::text[]) as t(event_id, reason)
+         where e.event_id = t.event_id and e.cancelled_at is null
+         returning e.event_id, e.park_id, e.title_ko, t.reason",
+    )
+    .bind(&ids)
+    .bind(&why)
     .bind(seen)
-    .bind(set.source.as_str())
-    .bind(&today)
-    .bind(&marked)
-    .bind(set.complete)
     .fetch_all(&mut **tx)
     .await?;
-    for (event_id, park_id, title) in cancelled {
+    for (event_id, park_id, title, reason) in cancelled {
         facts.push(json!({
-            "fact_key": format!("event-cancelled:{event_id}"),
+            "fact_key": format!("event-cancelled:{event_id}:{}", now.as_unix_seconds()),
             "kind": "event_cancelled",
+            "park_id": park_id,
+            "event_id": event_id,
+            "observed_at": now,
+            "fetched_at": now,
+            "attributes": {"event_title_ko": title, "reason": reason},
+        }));
+    }
+    let reinstated: Vec<(String, String, String)> = sqlx::query_as(
+        "update ingest.event set cancelled_at = null, cancel_reason = null
+         where event_id = any($1) and cancelled_at is not null
+         returning event_id, park_id, title_ko",
+    )
+    .bind(&plan.reinstated)
+    .fetch_all(&mut **tx)
+    .await?;
+    for (event_id, park_id, title) in reinstated {
+        facts.push(json!({
+            "fact_key": format!("event-reinstated:{event_id}:{}", now.as_unix_seconds()),
+            "kind": "event_reinstated",
             "park_id": park_id,
             "event_id": event_id,
             "observed_at": now,
@@ -385,6 +593,8 @@ async fn write_events(
     Ok(())
 }
 
+/// Upserts the board's notices; lifted closures end the closures they lift; a new reliable park closure is a
+/// fact for push.
 async fn write_notices(
     tx: &mut Transaction<'_, Postgres>,
     batch: &Batch,
@@ -392,29 +602,66 @@ async fn write_notices(
     facts: &mut Vec<Value>,
 ) -> sqlx::Result<()> {
     let notices = &batch.notices;
-    let inserted: Vec<(String, Option<String>, String, bool)> = sqlx::query_as(
-        "insert into ingest.notice (notice_id, park_id, lot_id, kind, title_ko, url, source, starts_at, ends_at)
+    let inserted: Vec<(String, Option<String>, String, bool, bool)> = sqlx::query_as(
+        "insert into ingest.notice (notice_id, park_id, lot_id, kind, title_ko, url, source, starts_at, ends_at,
+                                    reliable)
          select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                              $8::timestamptz[], $9::timestamptz[])
+                              $8::timestamptz[], $9::timestamptz[], $10::bool[])
          on conflict (notice_id) do update set
-            kind = excluded.kind, title_ko = excluded.title_ko, url = excluded.url, updated_at = now()
-         returning notice_id, park_id, kind, (xmax = 0) as inserted",
+            kind = excluded.kind, title_ko = excluded.title_ko, url = excluded.url,
+            reliable = excluded.reliable, updated_at = now()
+         returning notice_id, park_id, kind, reliable, (xmax = 0) as inserted",
     )
     .bind(notices.iter().map(|n| n.notice_id.as_str()).collect::<Vec<_>>())
     .bind(notices.iter().map(|n| n.park_id.as_deref()).collect::<Vec<_>>())
     .bind(notices.iter().map(|n| n.lot_id.as_deref()).collect::<Vec<_>>())
-    .bind(notices.iter().map(|n| n.kind).collect::<Vec<_>>())
+    .bind(notices.iter().map(|n| n.kind.as_str()).collect::<Vec<_>>())
     .bind(notices.iter().map(|n| n.title_ko.as_str()).collect::<Vec<_>>())
     .bind(notices.iter().map(|n| n.url.as_deref()).collect::<Vec<_>>())
     .bind(notices.iter().map(|n| n.source.as_str()).collect::<Vec<_>>())
     .bind(notices.iter().map(|n| n.starts_at.map(db_time)).collect::<Vec<_>>())
     .bind(notices.iter().map(|n| n.ends_at.map(db_time)).collect::<Vec<_>>())
+    .bind(notices.iter().map(|n| n.reliable).collect::<Vec<_>>())
     .fetch_all(&mut **tx)
     .await?;
-    for (notice_id, park_id, kind, is_new) in inserted {
-        if is_new && kind == "park_closure" {
+    for notice in notices.iter().filter(|notice| notice.lifts.is_some()) {
+        end_lifted(tx, notice, now).await?;
+    }
+    for (notice_id, park_id, kind, reliable, is_new) in inserted {
+        // Only a reliable closure of one named park alerts; an inference for every park waits for an operator.
+        if is_new && reliable && park_id.is_some() && kind == NoticeKind::ParkClosure.as_str() {
             facts.extend(park_closed_facts(tx, &notice_id, park_id.as_deref(), now).await?);
         }
+    }
+    Ok(())
+}
+
+/// Ends the closures a lifting notice lifts: those of its kind, for the same park (for every park: only the
+/// board's own closures for every park), that started before the lift was posted and are still open. A lift
+/// for one named park also ends an operator's closure there; one for every park leaves operators' alone.
+async fn end_lifted(
+    tx: &mut Transaction<'_, Postgres>,
+    lift: &NoticeReading,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    let Some(kind) = lift.lifts else { return Ok(()) };
+    let ended: Vec<(String,)> = sqlx::query_as(
+        "update ingest.notice set ends_at = $4, ended_by = $1, updated_at = now()
+         where notice_id <> $1 and kind = $2 and park_id is not distinct from $3
+           and (ends_at is null or ends_at > $4)
+           and (starts_at is null or starts_at <= $5)
+           and (source = 'hangang_notices' or ($3::text is not null and source = 'operator'))
+         returning notice_id",
+    )
+    .bind(&lift.notice_id)
+    .bind(kind.as_str())
+    .bind(lift.park_id.as_deref())
+    .bind(db_time(now))
+    .bind(lift.starts_at.map(db_time).unwrap_or_else(|| db_time(now)))
+    .fetch_all(&mut **tx)
+    .await?;
+    if !ended.is_empty() {
+        tracing::info!(lift = lift.notice_id, ended = ?ended, "lifted closures ended");
     }
     Ok(())
 }

@@ -26,6 +26,8 @@ pub enum FactKind {
     CongestionLevel,
     EventCancelled,
     ParkClosed,
+    /// An event shown cancelled is listed again.
+    EventReinstated,
 }
 
 impl FactKind {
@@ -35,6 +37,7 @@ impl FactKind {
             FactKind::CongestionLevel => "congestion_level",
             FactKind::EventCancelled => "event_cancelled",
             FactKind::ParkClosed => "park_closed",
+            FactKind::EventReinstated => "event_reinstated",
         }
     }
 }
@@ -98,7 +101,7 @@ pub fn freshness_limit_seconds(kind: FactKind) -> Option<i64> {
     match kind {
         FactKind::LotAvailability => Some(10 * 60),
         FactKind::CongestionLevel => Some(45 * 60),
-        FactKind::EventCancelled | FactKind::ParkClosed => None,
+        FactKind::EventCancelled | FactKind::ParkClosed | FactKind::EventReinstated => None,
     }
 }
 
@@ -162,9 +165,10 @@ pub fn triggers(fact: &Fact, preference: &Preference) -> bool {
                 _ => false,
             }
         }
-        (FactKind::EventCancelled, "event_cancelled") | (FactKind::ParkClosed, "park_closed") => {
-            true
-        }
+        // A relisted event alerts only those who asked for exactly that, not every cancellation subscriber.
+        (FactKind::EventCancelled, "event_cancelled")
+        | (FactKind::ParkClosed, "park_closed")
+        | (FactKind::EventReinstated, "event_reinstated") => true,
         _ => false,
     }
 }

@@ -90,6 +90,7 @@ fn signal_name(value: i32) -> Option<&'static str> {
         SignalType::CongestionEased => "congestion_eased",
         SignalType::CongestionRose => "congestion_rose",
         SignalType::EventCancelled => "event_cancelled",
+        SignalType::EventReinstated => "event_reinstated",
         SignalType::ParkClosed => "park_closed",
         SignalType::Unspecified => return None,
     })
@@ -124,6 +125,7 @@ pub fn fact_from_proto(fact: &ProtoFact) -> Option<Fact> {
         ProtoKind::CongestionLevel => FactKind::CongestionLevel,
         ProtoKind::EventCancelled => FactKind::EventCancelled,
         ProtoKind::ParkClosed => FactKind::ParkClosed,
+        ProtoKind::EventReinstated => FactKind::EventReinstated,
         ProtoKind::Unspecified => return None,
     };
     Some(Fact {

@@ -300,6 +300,13 @@ pub fn alert(
                 fact.event_title.clone().or_else(|| fact.event_id.clone()).unwrap_or_default(),
             ],
         ),
+        "event_reinstated" => (
+            PushKey::EventReinstated,
+            vec![
+                park,
+                fact.event_title.clone().or_else(|| fact.event_id.clone()).unwrap_or_default(),
+            ],
+        ),
         _ => (PushKey::ParkClosed, vec![park]),
     };
     debug_assert_eq!(args.len(), key.arg_count());

@@ -271,6 +271,7 @@ fn proto_signal(signal: SignalType) -> proto::SignalType {
         SignalType::CongestionEased => proto::SignalType::CongestionEased,
         SignalType::CongestionRose => proto::SignalType::CongestionRose,
         SignalType::EventCancelled => proto::SignalType::EventCancelled,
+        SignalType::EventReinstated => proto::SignalType::EventReinstated,
         SignalType::ParkClosed => proto::SignalType::ParkClosed,
         // Rejected by validation before this point.
         SignalType::Unknown => proto::SignalType::Unspecified,

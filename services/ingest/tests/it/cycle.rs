@@ -84,12 +84,18 @@ async fn changes_queue_a_forecast_refresh_and_facts_for_push() {
         2
     );
 
-    // Removing an event from a complete list cancels it, and push hears about it.
+    // An event missing from two complete lists half an hour apart is cancelled, and push hears about it.
     harness.run(SourceName::Events, AFTERNOON).await;
     harness.world.update(|state| state.events.retain(|event| !event.title.contains("음악회")));
     harness.run(SourceName::Events, "2026-06-13T16:30").await;
     assert_eq!(
         harness.count("select count(*) from ingest.event where cancelled_at is not null").await,
+        0,
+        "one complete list without it is not enough"
+    );
+    harness.run(SourceName::Events, "2026-06-13T17:30").await;
+    assert_eq!(
+        harness.count("select count(*) from ingest.event where cancelled_at is not null and cancel_reason = 'absent'").await,
         1
     );
     assert_eq!(
