@@ -34,6 +34,9 @@ pub use day::scene_at;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Endpoint {
     ParkingPortal,
+    /// One region page of the parking portal (`region{N}`); a fault here wins over one for the whole portal.
+    /// Requests are counted under [`Endpoint::ParkingPortal`].
+    ParkingRegion(u8),
     Citydata,
     CulturalEvents,
     Kma,
@@ -53,6 +56,15 @@ pub enum Fault {
     Truncated,
     /// The correct answer after a delay.
     Slow(Duration),
+    /// Seoul's `INFO-200` ("해당하는 데이터가 없습니다") with HTTP 200, whatever was asked; the portal's page
+    /// with its table but no rows.
+    NoData,
+    /// Cultural events: every page answers `INFO-000` with the right total but no rows.
+    EmptyRows,
+    /// Cultural events: every page leaves out its last row (the total still counts it).
+    ShortPage,
+    /// Cultural events: pages after the first report a `list_total_count` off by this much.
+    TotalDrift(i32),
 }
 
 /// One parking lot as the portal lists it.
@@ -170,12 +182,16 @@ impl World {
     }
 
     fn snapshot(&self, endpoint: Endpoint) -> (WorldState, Option<Fault>) {
+        self.snapshot_of(endpoint, endpoint)
+    }
+
+    /// The world and the fault for `specific` (a part of `endpoint`), counting the request under `endpoint`.
+    fn snapshot_of(&self, endpoint: Endpoint, specific: Endpoint) -> (WorldState, Option<Fault>) {
         self.update(|state| {
             *state.requests.entry(endpoint).or_default() += 1;
-            let fault = state
-                .faults
-                .get(&endpoint)
-                .or_else(|| state.scripted_faults.get(&endpoint))
+            let fault = [specific, endpoint]
+                .iter()
+                .find_map(|key| state.faults.get(key).or_else(|| state.scripted_faults.get(key)))
                 .cloned();
             (state.clone(), fault)
         })
@@ -236,15 +252,21 @@ async fn answer(fault: Option<Fault>, content_type: &'static str, body: String) 
             tokio::time::sleep(delay).await;
             ([(header::CONTENT_TYPE, content_type)], body).into_response()
         }
+        // Shaped by the source's own renderer (`render::Shape`); here the answer is already shaped.
+        Some(Fault::NoData | Fault::EmptyRows | Fault::ShortPage | Fault::TotalDrift(_)) => {
+            ([(header::CONTENT_TYPE, content_type)], body).into_response()
+        }
     }
 }
 
 async fn parking_region(State(world): State<World>, Path(page): Path<String>) -> Response {
-    let (state, fault) = world.snapshot(Endpoint::ParkingPortal);
     let Some(region) = page.strip_prefix("region").and_then(|n| n.parse::<u8>().ok()) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    answer(fault, "text/html; charset=utf-8", render::region_page(&state, region)).await
+    let (state, fault) =
+        world.snapshot_of(Endpoint::ParkingPortal, Endpoint::ParkingRegion(region));
+    let rows = fault != Some(Fault::NoData);
+    answer(fault, "text/html; charset=utf-8", render::region_page(&state, region, rows)).await
 }
 
 async fn citydata(
@@ -252,7 +274,11 @@ async fn citydata(
     Path((_, _, _, area)): Path<(String, String, String, String)>,
 ) -> Response {
     let (state, fault) = world.snapshot(Endpoint::Citydata);
-    answer(fault, "application/json;charset=UTF-8", render::citydata(&state, &area)).await
+    let body = match fault {
+        Some(Fault::NoData) => render::no_data().to_string(),
+        _ => render::citydata(&state, &area),
+    };
+    answer(fault, "application/json;charset=UTF-8", body).await
 }
 
 async fn cultural_events(
@@ -261,8 +287,8 @@ async fn cultural_events(
 ) -> Response {
     let (state, fault) = world.snapshot(Endpoint::CulturalEvents);
     let (start, end) = (start.parse().unwrap_or(1), end.parse().unwrap_or(1000));
-    answer(fault, "application/json;charset=UTF-8", render::cultural_events(&state, start, end))
-        .await
+    let body = render::cultural_events(&state, start, end, fault.as_ref());
+    answer(fault, "application/json;charset=UTF-8", body).await
 }
 
 async fn kma(State(world): State<World>, RawQuery(query): RawQuery) -> Response {

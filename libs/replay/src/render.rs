@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::WorldState;
+use crate::{Fault, WorldState};
 
 /// The data.go.kr gateway's quota answer, sent with HTTP 200 even when JSON was requested.
 pub const QUOTA_XML: &str = "<OpenAPI_ServiceResponse><cmmMsgHeader><errMsg>SERVICE ERROR</errMsg>\
@@ -25,9 +25,10 @@ fn thousands(n: u32) -> String {
     out
 }
 
-pub fn region_page(state: &WorldState, region: u8) -> String {
+/// A region page; without `with_rows` the table is there but empty.
+pub fn region_page(state: &WorldState, region: u8, with_rows: bool) -> String {
     let mut rows = String::new();
-    for lot in state.lots.iter().filter(|lot| lot.region == region) {
+    for lot in state.lots.iter().filter(|lot| lot.region == region && with_rows) {
         let available = lot.available.map_or_else(|| "-".to_owned(), thousands);
         rows.push_str(&format!(
             "<tr><td><span>{}</span></td><td><span>{}</span></td>\n<td><button type=\"button\" class=\"btn-route\">길찾기</button></td>\n\
@@ -44,7 +45,7 @@ pub fn region_page(state: &WorldState, region: u8) -> String {
     )
 }
 
-fn no_data() -> Value {
+pub fn no_data() -> Value {
     json!({"RESULT": {"RESULT.CODE": "INFO-200", "RESULT.MESSAGE": "해당하는 데이터가 없습니다."}})
 }
 
@@ -101,16 +102,38 @@ fn compact(kst: &str) -> String {
     kst.chars().filter(char::is_ascii_digit).collect()
 }
 
-pub fn cultural_events(state: &WorldState, start: usize, end: usize) -> String {
-    if state.events.is_empty() {
+/// One page of `culturalEventInfo`, shaped by the faults that change its content.
+pub fn cultural_events(
+    state: &WorldState,
+    start: usize,
+    end: usize,
+    fault: Option<&Fault>,
+) -> String {
+    if state.events.is_empty() || fault == Some(&Fault::NoData) {
         return json!({"RESULT": {"CODE": "INFO-200", "MESSAGE": "해당하는 데이터가 없습니다."}})
             .to_string();
     }
-    let rows: Vec<Value> = state
+    let mut page: Vec<_> = state
         .events
         .iter()
         .skip(start.saturating_sub(1))
         .take(end.saturating_sub(start) + 1)
+        .collect();
+    match fault {
+        Some(Fault::EmptyRows) => page.clear(),
+        Some(Fault::ShortPage) => {
+            page.pop();
+        }
+        _ => {}
+    }
+    let total = match fault {
+        Some(Fault::TotalDrift(drift)) if start > 1 => {
+            (state.events.len() as i64 + i64::from(*drift)).max(0) as usize
+        }
+        _ => state.events.len(),
+    };
+    let rows: Vec<Value> = page
+        .into_iter()
         .map(|event| {
             json!({"CODENAME": "축제-문화/예술", "GUNAME": "", "TITLE": event.title, "DATE": format!("{}~{}", event.starts_on, event.ends_on),
                    "PLACE": event.place, "ORG_LINK": "", "STRTDATE": format!("{} 00:00:00.0", event.starts_on),
@@ -118,7 +141,7 @@ pub fn cultural_events(state: &WorldState, start: usize, end: usize) -> String {
                    "IS_FREE": if event.free { "무료" } else { "유료" }, "HMPG_ADDR": ""})
         })
         .collect();
-    json!({"culturalEventInfo": {"list_total_count": state.events.len(),
+    json!({"culturalEventInfo": {"list_total_count": total,
            "RESULT": {"CODE": "INFO-000", "MESSAGE": "정상 처리되었습니다"}, "row": rows}})
     .to_string()
 }

@@ -636,9 +636,9 @@ async fn write_notices(
     Ok(())
 }
 
-/// Ends the closures a lifting notice lifts: those of its kind, for the same park (for every park: only the
-/// board's own closures for every park), that started before the lift was posted and are still open. A lift
-/// for one named park also ends an operator's closure there; one for every park leaves operators' alone.
+/// Ends the closures a lifting notice lifts: those of its kind, for the same park, seen no later than the lift
+/// itself (the board dates notices by day only, so a closure posted after the lift stays) and still open. A
+/// lift for one named park also ends an operator's closure there; one for every park leaves operators' alone.
 async fn end_lifted(
     tx: &mut Transaction<'_, Postgres>,
     lift: &NoticeReading,
@@ -649,7 +649,7 @@ async fn end_lifted(
         "update ingest.notice set ends_at = $4, ended_by = $1, updated_at = now()
          where notice_id <> $1 and kind = $2 and park_id is not distinct from $3
            and (ends_at is null or ends_at > $4)
-           and (starts_at is null or starts_at <= $5)
+           and created_at <= (select created_at from ingest.notice where notice_id = $1)
            and (source = 'hangang_notices' or ($3::text is not null and source = 'operator'))
          returning notice_id",
     )
@@ -657,7 +657,6 @@ async fn end_lifted(
     .bind(kind.as_str())
     .bind(lift.park_id.as_deref())
     .bind(db_time(now))
-    .bind(lift.starts_at.map(db_time).unwrap_or_else(|| db_time(now)))
     .fetch_all(&mut **tx)
     .await?;
     if !ended.is_empty() {

@@ -7,6 +7,7 @@ mod database_outage;
 mod faults;
 mod forecasts;
 mod health;
+mod honesty;
 mod http;
 mod outage_hour;
 mod poll;

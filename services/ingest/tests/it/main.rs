@@ -4,6 +4,7 @@
 mod cycle;
 mod dispatch;
 mod faults;
+mod honesty;
 mod leader;
 mod support;
 mod translations;
