@@ -86,6 +86,45 @@ open_enum! {
     }
 }
 
+/// How long a source's values stay `fresh`, until when they are `stale` (then `expired`), and how old a value
+/// may be for an alert about it to still be worth sending. The one home of these numbers: the read model
+/// judges values by them, forecast lowers confidence by them, push suppresses alerts by them, and the README's
+/// "Freshness thresholds" table documents them for the app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Thresholds {
+    pub fresh_seconds: i64,
+    pub stale_seconds: i64,
+    /// `None`: an alert about this source's values is worth sending whatever their age (a cancellation).
+    pub alert_seconds: Option<i64>,
+}
+
+const MINUTE: i64 = 60;
+const HOUR: i64 = 60 * MINUTE;
+
+impl SourceId {
+    /// The source's thresholds; `None` for a source whose values never age (an operator's word, curated data).
+    pub fn thresholds(self) -> Option<Thresholds> {
+        let (fresh_seconds, stale_seconds, alert_seconds) = match self {
+            // Polled every 2 minutes; counts change by the minute.
+            SourceId::ParkingPortal => (10 * MINUTE, 30 * MINUTE, Some(10 * MINUTE)),
+            // Published about 15 minutes late and refreshed every 5: a crossing is still news for 45 minutes.
+            SourceId::SeoulCitydata => (30 * MINUTE, 90 * MINUTE, Some(45 * MINUTE)),
+            // Issued every 3 hours.
+            SourceId::KmaForecast => (4 * HOUR, 8 * HOUR, None),
+            // Collected hourly, changes daily.
+            SourceId::SeoulCulturalEvents => (6 * HOUR, 48 * HOUR, None),
+            // Closures must reach users within the hour.
+            SourceId::HangangNotices => (HOUR, 6 * HOUR, None),
+            // Recomputed after every ingest cycle.
+            SourceId::HangangjariForecast => (20 * MINUTE, HOUR, None),
+            SourceId::Operator | SourceId::Curated => return None,
+            // A value of a source this build does not know is never current.
+            SourceId::Unknown => (0, 0, Some(0)),
+        };
+        Some(Thresholds { fresh_seconds, stale_seconds, alert_seconds })
+    }
+}
+
 /// Evidence attached to every sourced value.
 ///
 /// `state` is judged when the body is generated. A body kept for later display (a widget timeline entry) must

@@ -8,23 +8,26 @@
 //! - [`v2`] is current. Within a version only additive, optional response fields and optional request fields
 //!   may appear (see `ARCHITECTURE.md`, "Contract rules").
 //! - [`time`], [`freshness`] and [`enums`] hold the conventions every body follows: whole-second UTC
-//!   timestamps, per-value freshness, and enums that are explicitly open (may grow, `unknown` fallback) or
-//!   closed (a new value is a breaking change).
+//!   timestamps, per-value freshness (and each source's thresholds), and enums that are explicitly open (may
+//!   grow, `unknown` fallback) or closed (a new value is a breaking change). [`seoul`] is Seoul's clock.
 //! - [`catalogue`] lists every public DTO with its direction and endpoints; schemas, examples, snapshots and
 //!   the compatibility checker are all driven from it, so a DTO cannot be forgotten.
 //! - [`localization`] names every string key the server emits for the app's String Catalog.
-//! - [`proto`] holds the generated gRPC code (`cargo xtask codegen` refreshes it from `proto/`).
+//! - [`proto`] holds the generated gRPC code (`cargo xtask codegen` refreshes it from `proto/`); [`fact`] the
+//!   facts ingest queues for push, typed from ingest's store to push's decisions (services only, not the app).
 //!
 //! This crate is plain data: no HTTP framework, database or cache types appear here.
 
 pub mod catalogue;
 pub mod enums;
 pub mod example;
+pub mod fact;
 pub mod freshness;
 pub mod localization;
 pub mod openapi;
 #[cfg(feature = "grpc")]
 pub mod proto;
+pub mod seoul;
 pub mod time;
 pub mod v1;
 pub mod v2;

@@ -101,7 +101,7 @@ async fn main() -> anyhow::Result<()> {
             &database.pool,
             SourceId::ParkingPortal,
             run_id,
-            now,
+            (now, now),
             Ok(batch),
             Peers::default(),
         )

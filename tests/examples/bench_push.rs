@@ -10,10 +10,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use contracts::Timestamp;
+use contracts::{
+    Timestamp,
+    fact::{Fact, FactKind},
+};
 use push::{
     apns::{ApnsClient, ApnsSettings},
-    decide::{Fact, FactKind},
     installations::{self, InstallationFields, PreferenceFields},
     jwt::{self, ProviderToken},
     pipeline,
@@ -86,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
         &settings,
         ProviderToken::from_pem(&pem, "BENCHKEY01", "BENCHTEAM1")?,
     )?);
-    let sender = Sender { pool: pool.clone(), apns: client };
+    let sender = Sender { pool: pool.clone(), apns: client, clock: server::clock::Clock::System };
     let senders: Vec<_> = (0..SENDERS)
         .map(|_| {
             let metrics = push::metrics::Metrics::default();
@@ -100,20 +102,14 @@ async fn main() -> anyhow::Result<()> {
     for lot in LOTS {
         let park = lot.split('-').next().unwrap_or_default().to_owned();
         let fact = Fact {
-            fact_key: format!("bench:{lot}"),
-            kind: FactKind::LotAvailability,
-            park_id: park,
             lot_id: Some(lot.into()),
             observed_at: Some(Timestamp::now()),
             previous_value: Some(80),
             current_value: Some(20),
-            previous_level: None,
-            current_level: None,
-            event_id: None,
-            event_title: None,
+            ..Fact::new(format!("bench:{lot}"), FactKind::LotAvailability, park)
         };
         submitted_at.insert(format!("lot:{lot}:lot_available_below"), Instant::now());
-        pipeline::submit(&pool, None, &[fact], &[serde_json::json!({})], Timestamp::now()).await?;
+        pipeline::submit(&pool, None, &[fact], Timestamp::now()).await?;
     }
     let decided = started.elapsed();
     let expected = INSTALLATIONS * LOTS.len();

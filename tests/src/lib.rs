@@ -67,20 +67,24 @@ impl RunningWorker {
     fn spawn(
         name: &'static str,
         config: WorkerConfig,
+        clock: &server::clock::Clock,
         pool: sqlx::PgPool,
         listeners: server::WorkerListeners,
         parent: &CancellationToken,
     ) -> RunningWorker {
+        let clock = clock.clone();
         let shutdown = parent.child_token();
         let token = shutdown.clone();
         let task = match config.clone() {
             WorkerConfig::Ingest(config) => {
-                tokio::spawn(ingest::run(config, pool, listeners, token))
+                tokio::spawn(ingest::run(config, clock, pool, listeners, token))
             }
             WorkerConfig::Forecast(config) => {
-                tokio::spawn(forecast::run(config, pool, listeners, token))
+                tokio::spawn(forecast::run(config, clock, pool, listeners, token))
             }
-            WorkerConfig::Push(config) => tokio::spawn(push::run(config, pool, listeners, token)),
+            WorkerConfig::Push(config) => {
+                tokio::spawn(push::run(config, clock, pool, listeners, token))
+            }
         };
         RunningWorker { name, config, shutdown, task: Some(task) }
     }
@@ -196,8 +200,7 @@ impl Sandbox {
         let admin = |addr| AdminSettings { admin_addr: addr };
 
         // The outside world: every upstream source, answering from a scriptable world set to now in Seoul.
-        let now_in_seoul =
-            jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(9)));
+        let now_in_seoul = jiff::Timestamp::now().to_zoned(contracts::seoul::zone());
         let world =
             replay::World::at(&now_in_seoul.datetime().strftime("%Y-%m-%dT%H:%M").to_string())?;
         // Scenarios inject their own faults; the day script's failing hour would make them depend on the clock.
@@ -215,7 +218,6 @@ impl Sandbox {
             translator_api_key: None,
             // A hundred times faster than production: parking every 1.2 s.
             schedule_scale: 0.01,
-            clock: clock.clone(),
             upstream: ingest::UpstreamSettings {
                 parking_portal_url: upstream.clone(),
                 seoul_openapi_url: upstream.clone(),
@@ -232,6 +234,7 @@ impl Sandbox {
         let mut running = vec![RunningWorker::spawn(
             "ingest",
             WorkerConfig::Ingest(config),
+            &clock,
             database.pool.clone(),
             listeners,
             &shutdown,
@@ -243,7 +246,6 @@ impl Sandbox {
         let config = forecast::Config {
             grpc_addr: grpc,
             api_url: Some(format!("http://{api_http}")),
-            clock: clock.clone(),
             database: api_config.database.clone(),
             admin: admin(admin_addr),
             common: common(),
@@ -251,6 +253,7 @@ impl Sandbox {
         running.push(RunningWorker::spawn(
             "forecast",
             WorkerConfig::Forecast(config),
+            &clock,
             database.pool.clone(),
             listeners,
             &shutdown,
@@ -277,7 +280,6 @@ impl Sandbox {
             senders: 2,
             redis_url: Some(redis.redis_url.clone()),
             redis_key_prefix: redis.redis_key_prefix.clone(),
-            clock: clock.clone(),
             apns: push::apns::ApnsSettings {
                 apns_url: apns_url.clone(),
                 apns_sandbox_url: apns_url,
@@ -294,6 +296,7 @@ impl Sandbox {
         running.push(RunningWorker::spawn(
             "push",
             WorkerConfig::Push(config),
+            &clock,
             database.pool.clone(),
             listeners,
             &shutdown,
@@ -355,8 +358,14 @@ impl Sandbox {
             self.running.iter().position(|worker| worker.name == name).expect("listed above");
         anyhow::ensure!(self.running[index].task.is_none(), "`{name}` is running");
         let config = self.running[index].config.clone();
-        self.running[index] =
-            RunningWorker::spawn(addresses.name, config, pool, listeners, &self.shutdown);
+        self.running[index] = RunningWorker::spawn(
+            addresses.name,
+            config,
+            &self.clock,
+            pool,
+            listeners,
+            &self.shutdown,
+        );
         Ok(())
     }
 

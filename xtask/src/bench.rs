@@ -118,7 +118,8 @@ fn run_with_database(
     // Cold: drop the hot copies (as a writer's NOTIFY does) and time the request that rebuilds.
     let mut cold = Vec::new();
     for _ in 0..20 {
-        cmd!(sh, "psql {database_url} -q -c 'notify hangang_data_changed'").run()?;
+        let notify = format!("notify {}", db::DATA_CHANGED_CHANNEL);
+        cmd!(sh, "psql {database_url} -q -c {notify}").run()?;
         std::thread::sleep(Duration::from_millis(100));
         let started = Instant::now();
         let (status, body) = get(api_port, PATH)?;

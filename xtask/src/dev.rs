@@ -164,7 +164,7 @@ pub fn start(sh: &Shell, bin: &std::path::Path, options: &Options<'_>) -> anyhow
 
     let runtime = tokio::runtime::Runtime::new()?;
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let seoul = jiff::tz::TimeZone::fixed(jiff::tz::offset(9));
+    let seoul = contracts::seoul::zone();
     let start = jiff::Timestamp::now();
     let at = move |elapsed: i64| {
         let simulated = start

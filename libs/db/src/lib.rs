@@ -65,6 +65,24 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<reference::SyncReport> {
     reference::sync(pool, &curated).await.context("failed to sync reference data")
 }
 
+/// The channel every writer notifies after committing something the api shows, so each api replica drops its
+/// hot copy at once instead of after its hot-cache period.
+pub const DATA_CHANGED_CHANNEL: &str = "hangang_data_changed";
+
+/// Tells the api that data changed: `what` names the writer (a source, `forecast`, `operator`). Inside a
+/// transaction the notification is delivered when it commits, never for a rolled-back change.
+pub async fn notify_data_changed<'c>(
+    executor: impl sqlx::PgExecutor<'c>,
+    what: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("select pg_notify($1, $2)")
+        .bind(DATA_CHANGED_CHANNEL)
+        .bind(what)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
 /// A database instant as a wire timestamp (whole seconds, UTC).
 pub fn wire_time(instant: time::OffsetDateTime) -> Timestamp {
     Timestamp::from_unix_seconds(instant.unix_timestamp())

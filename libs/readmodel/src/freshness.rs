@@ -1,10 +1,8 @@
-//! Freshness: how old a value may be before it is shown as `stale`, then `expired`, per source.
+//! Freshness: judging one value's age and its source's health, by the source's thresholds
+//! (`contracts::freshness::SourceId::thresholds`, documented in the README's "Freshness thresholds").
 //!
 //! Age is measured from the value's observation time at the source when it has one (parking counts,
-//! congestion, weather), and otherwise from the source's last successful collection (events, notices). The
-//! thresholds follow each source's own rhythm: the parking portal changes minute by minute and is polled
-//! every 2 minutes; Seoul city data lags about 15 minutes and refreshes every 5; events and notices change
-//! daily. They are documented in the README ("Freshness thresholds").
+//! congestion, weather), and otherwise from the source's last successful collection (events, notices).
 
 use contracts::{
     Timestamp,
@@ -13,37 +11,12 @@ use contracts::{
 
 use crate::snapshot::SourceHealthRow;
 
-/// How long a value of a source stays `fresh`, and until when it is `stale` (after that: `expired`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Thresholds {
-    pub fresh_seconds: i64,
-    pub stale_seconds: i64,
-}
-
-const MINUTE: i64 = 60;
-const HOUR: i64 = 60 * MINUTE;
-
-/// The thresholds of a source.
-pub fn thresholds(source: SourceId) -> Thresholds {
-    let (fresh_seconds, stale_seconds) = match source {
-        SourceId::ParkingPortal => (10 * MINUTE, 30 * MINUTE),
-        SourceId::SeoulCitydata => (30 * MINUTE, 90 * MINUTE),
-        SourceId::KmaForecast => (4 * HOUR, 8 * HOUR),
-        SourceId::SeoulCulturalEvents => (6 * HOUR, 48 * HOUR),
-        SourceId::HangangNotices => (HOUR, 6 * HOUR),
-        SourceId::HangangjariForecast => (20 * MINUTE, HOUR),
-        // Operator notices and curated data are true until someone changes them.
-        SourceId::Operator | SourceId::Curated => (i64::MAX / 4, i64::MAX / 2),
-        SourceId::Unknown => (0, 0),
-    };
-    Thresholds { fresh_seconds, stale_seconds }
-}
-
-/// The state of a value whose age is measured from `basis`.
+/// The state of a value whose age is measured from `basis`, by its source's thresholds
+/// (`SourceId::thresholds`).
 pub fn state(source: SourceId, basis: Option<Timestamp>, now: Timestamp) -> FreshnessState {
     let Some(basis) = basis else { return FreshnessState::Unknown };
+    let Some(limits) = source.thresholds() else { return FreshnessState::Fresh };
     let age = basis.seconds_until(now);
-    let limits = thresholds(source);
     if age <= limits.fresh_seconds {
         FreshnessState::Fresh
     } else if age <= limits.stale_seconds {
@@ -59,11 +32,7 @@ pub fn transitions(
     source: SourceId,
     basis: Option<Timestamp>,
 ) -> (Option<Timestamp>, Option<Timestamp>) {
-    let Some(basis) = basis else { return (None, None) };
-    if matches!(source, SourceId::Operator | SourceId::Curated) {
-        return (None, None);
-    }
-    let limits = thresholds(source);
+    let (Some(basis), Some(limits)) = (basis, source.thresholds()) else { return (None, None) };
     let after = |offset: i64| {
         basis
             .as_unix_seconds()

@@ -67,7 +67,7 @@ pub fn base_time(now: Timestamp) -> (String, String) {
     // Published at HH:10 for base hours 02, 05, 08, 11, 14, 17, 20, 23.
     let published =
         Timestamp::from_unix_seconds(now.as_unix_seconds() - 10 * 60).expect("in range");
-    let local = kst::seoul_datetime(published);
+    let local = contracts::seoul::datetime(published);
     let hour = i64::from(local.hour());
     let base_hour = [23, 20, 17, 14, 11, 8, 5, 2].into_iter().find(|&h| h <= hour);
     let (date, base_hour) = match base_hour {

@@ -1,10 +1,8 @@
 //! Seoul's public data writes times in Korea Standard Time without an offset (`2026-06-14 17:20`,
-//! `20260614 1700`). KST is UTC+9 with no daylight saving since 1988, so a fixed offset is exact.
+//! `20260614 1700`): the source formats, read into instants through `contracts::seoul`, Seoul's clock.
 
-use contracts::Timestamp;
-use jiff::{civil, tz};
-
-const KST: tz::Offset = tz::offset(9);
+use contracts::{Timestamp, seoul};
+use jiff::civil;
 
 /// Parses `YYYY-MM-DD HH:MM` or `YYYY-MM-DD HH:MM:SS` (also with `/` or `.` date separators) in KST.
 pub fn parse_datetime(text: &str) -> Option<Timestamp> {
@@ -39,18 +37,7 @@ pub fn parse_date(text: &str) -> Option<civil::Date> {
 }
 
 fn at(date: civil::Date, time: civil::Time) -> Option<Timestamp> {
-    let zoned = date.to_datetime(time).to_zoned(tz::TimeZone::fixed(KST)).ok()?;
-    Some(Timestamp::from_jiff(zoned.timestamp()))
-}
-
-/// The date in Seoul at `instant`.
-pub fn seoul_date(instant: Timestamp) -> civil::Date {
-    instant.as_jiff().to_zoned(tz::TimeZone::fixed(KST)).date()
-}
-
-/// The wall-clock time in Seoul at `instant`.
-pub fn seoul_datetime(instant: Timestamp) -> civil::DateTime {
-    instant.as_jiff().to_zoned(tz::TimeZone::fixed(KST)).datetime()
+    seoul::instant(date.to_datetime(time))
 }
 
 #[cfg(test)]

@@ -230,12 +230,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The channel writers notify after committing data the api shows.
-pub const DATA_CHANGED_CHANNEL: &str = "hangang_data_changed";
-
 async fn subscribe(store: &SnapshotStore) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
     let mut listener = sqlx::postgres::PgListener::connect_with(store.db()).await?;
-    listener.listen(DATA_CHANGED_CHANNEL).await?;
+    listener.listen(db::DATA_CHANGED_CHANNEL).await?;
     Ok(listener)
 }
 

@@ -46,7 +46,7 @@ impl DayType {
 }
 
 fn seoul(instant: Timestamp) -> jiff::civil::DateTime {
-    instant.as_jiff().to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(9))).datetime()
+    contracts::seoul::datetime(instant)
 }
 
 pub fn is_holiday(instant: Timestamp) -> bool {
@@ -75,10 +75,7 @@ mod tests {
     use super::*;
 
     fn kst(text: &str) -> Timestamp {
-        let civil: jiff::civil::DateTime = text.parse().unwrap();
-        Timestamp::from_jiff(
-            civil.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(9))).unwrap().timestamp(),
-        )
+        contracts::seoul::instant(text.parse().unwrap()).unwrap()
     }
 
     #[test]

@@ -42,10 +42,6 @@ pub struct Config {
     #[arg(long, env = "API_URL")]
     pub api_url: Option<String>,
 
-    /// The service's notion of now: the system clock, except in the end-to-end sandbox.
-    #[arg(skip)]
-    pub clock: server::clock::Clock,
-
     #[command(flatten)]
     pub database: DatabaseSettings,
 
@@ -56,9 +52,11 @@ pub struct Config {
     pub common: CommonSettings,
 }
 
-/// Serves on `listeners` until `shutdown` is cancelled.
+/// Serves on `listeners` until `shutdown` is cancelled, deciding "now" by `clock` (the system's, except in the
+/// end-to-end sandbox).
 pub async fn run(
     config: Config,
+    clock: server::clock::Clock,
     pool: sqlx::PgPool,
     listeners: WorkerListeners,
     shutdown: CancellationToken,
@@ -76,7 +74,7 @@ pub async fn run(
         pool: pool.clone(),
         metrics: metrics.clone(),
         warmer,
-        clock: config.clock.clone(),
+        clock: clock.clone(),
     };
     server::serve_worker_with_admin(
         identity,

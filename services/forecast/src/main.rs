@@ -30,5 +30,12 @@ async fn main() -> anyhow::Result<()> {
     let pool = db::connect(&config.database)?;
     let listeners =
         server::WorkerListeners::bind(config.grpc_addr, config.admin.admin_addr).await?;
-    forecast::run(config, pool, listeners, server::shutdown_on_signal()).await
+    forecast::run(
+        config,
+        server::clock::Clock::System,
+        pool,
+        listeners,
+        server::shutdown_on_signal(),
+    )
+    .await
 }

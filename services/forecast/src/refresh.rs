@@ -19,8 +19,6 @@ use crate::{
     park::{self, ParkEvidence},
 };
 
-/// The channel the api listens on.
-const DATA_CHANGED_CHANNEL: &str = "hangang_data_changed";
 /// How far ahead the park outlook reaches.
 const PARK_HOURS: i64 = 12;
 /// How long issued horizons are kept for backtests; older ones are deleted as each lot is refreshed.
@@ -176,7 +174,7 @@ pub async fn refresh(
     }
     let scored = score(pool, now).await?;
     let mut refreshed = Refreshed { scored, ..Refreshed::default() };
-    let source_stale = source_stale(pool, SourceId::ParkingPortal, 10 * 60, now).await?;
+    let source_stale = source_stale(pool, SourceId::ParkingPortal, now).await?;
     let events: Vec<(String,)> = sqlx::query_as(
         "select distinct park_id from ingest.event
          where cancelled_at is null and ($1 at time zone 'Asia/Seoul')::date between starts_on and ends_on",
@@ -301,21 +299,14 @@ pub async fn refresh(
     if everything || !parks.is_empty() {
         refreshed.parks = refresh_parks(pool, parks, now, &parks_with_events).await?;
     }
-    sqlx::query("select pg_notify($1, 'forecast')")
-        .bind(DATA_CHANGED_CHANNEL)
-        .execute(pool)
-        .await?;
+    db::notify_data_changed(pool, "forecast").await?;
     Ok(refreshed)
 }
 
-/// Whether `source` counts as stale for forecasting: failing now, never collected, or last collected more
-/// than `max_age_seconds` ago.
-async fn source_stale(
-    pool: &PgPool,
-    source: SourceId,
-    max_age_seconds: i64,
-    now: Timestamp,
-) -> sqlx::Result<bool> {
+/// Whether `source` counts as stale for forecasting: failing now, never collected, or last collected longer
+/// ago than it stays fresh.
+async fn source_stale(pool: &PgPool, source: SourceId, now: Timestamp) -> sqlx::Result<bool> {
+    let max_age_seconds = source.thresholds().map_or(i64::MAX, |limits| limits.fresh_seconds);
     let status: Option<(Option<OffsetDateTime>, i32)> = sqlx::query_as(
         "select last_success_at, consecutive_failures from ingest.source_status where source = $1",
     )
@@ -393,7 +384,7 @@ async fn refresh_parks(
     .bind(holiday_day_numbers())
     .fetch_all(pool)
     .await?;
-    let citydata_stale = source_stale(pool, SourceId::SeoulCitydata, 30 * 60, now).await?;
+    let citydata_stale = source_stale(pool, SourceId::SeoulCitydata, now).await?;
 
     let mut evidence: HashMap<String, ParkEvidence> = park_ids
         .into_iter()

@@ -89,7 +89,7 @@ fn season(day_of_year: i16) -> f64 {
 /// Simulates every lot of `scenario`.
 pub fn simulate(scenario: &Scenario) -> Vec<SimulatedLot> {
     let mut rng = Rng::new(scenario.seed);
-    let seoul = jiff::tz::TimeZone::fixed(jiff::tz::offset(9));
+    let seoul = contracts::seoul::zone();
     // Weather and events are shared by the whole city, so draw them per day once.
     let days: Vec<(f64, [bool; 4])> = (0..scenario.days)
         .map(|_| {

@@ -9,14 +9,12 @@ const LOT: &str = "gwangnaru-1-2";
 const CAPACITY: i32 = 200;
 
 fn kst(text: &str) -> Timestamp {
-    let civil: jiff::civil::DateTime = text.parse().unwrap();
-    let zoned = civil.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(9))).unwrap();
-    Timestamp::from_jiff(zoned.timestamp())
+    contracts::seoul::instant(text.parse().unwrap()).unwrap()
 }
 
 /// A lot that empties through the morning every day: full capacity at 08:00, down to 20 by 14:00.
 fn available_at(instant: Timestamp) -> i32 {
-    let local = instant.as_jiff().to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(9)));
+    let local = contracts::seoul::datetime(instant);
     let minutes = i32::from(local.hour()) * 60 + i32::from(local.minute());
     let progress = ((minutes - 8 * 60) as f64 / (6.0 * 60.0)).clamp(0.0, 1.0);
     (f64::from(CAPACITY) - progress * f64::from(CAPACITY - 20)).round() as i32

@@ -1,5 +1,5 @@
-//! Delivers the outbox: forecast refreshes and push facts queued with each cycle's data, over gRPC with
-//! deadlines, retried with exponential backoff until the peer answers.
+//! Delivers the outbox: forecast refreshes and push facts queued with each cycle's data (`crate::outbox`),
+//! over gRPC with deadlines, retried with exponential backoff until the peer answers.
 //!
 //! Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several replicas dispatch without sending a row twice at
 //! the same time. Delivery is at least once: if a call succeeds and the process dies before marking the row,
@@ -10,13 +10,15 @@ use std::time::Duration;
 
 use contracts::proto::{
     forecast::v1::{RefreshRequest, forecast_client::ForecastClient},
-    push::v1::{Fact, FactKind, SubmitFactsRequest, push_client::PushClient},
+    push::v1::push_client::PushClient,
 };
 use serde_json::Value;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 use tracing::Instrument;
+
+use crate::outbox::{self, DecodeError, Message};
 
 /// How long one delivery may take.
 const DEADLINE: Duration = Duration::from_secs(5);
@@ -76,7 +78,11 @@ impl Dispatcher {
             if let Some(traceparent) = &traceparent {
                 telemetry::set_parent_traceparent(&span, traceparent);
             }
-            match self.send(&destination, &payload).instrument(span).await {
+            let delivery = match Message::decode(&destination, payload) {
+                Ok(message) => self.send(message).instrument(span).await,
+                Err(error) => Err(DeliveryError::from(error)),
+            };
+            match delivery {
                 Ok(()) => {
                     sqlx::query("update ingest.outbox set delivered_at = now(), attempts = attempts + 1 where outbox_id = $1")
                         .bind(outbox_id)
@@ -92,7 +98,7 @@ impl Dispatcher {
                          where outbox_id = $1",
                     )
                     .bind(outbox_id)
-                    .bind(&error)
+                    .bind(error.to_string())
                     .bind(wait as f64)
                     .execute(&mut *tx)
                     .await?;
@@ -103,109 +109,41 @@ impl Dispatcher {
         Ok(delivered)
     }
 
-    async fn send(&self, destination: &str, payload: &Value) -> Result<(), String> {
-        match destination {
-            "forecast" => {
-                let Some(client) = &self.forecast else {
-                    return Err("FORECAST_GRPC_URL is not configured".into());
-                };
-                let mut request = tonic::Request::new(refresh_request(payload));
+    async fn send(&self, message: Message) -> Result<(), DeliveryError> {
+        match message {
+            Message::Refresh(refresh) => {
+                let client = self
+                    .forecast
+                    .as_ref()
+                    .ok_or(DeliveryError::NotConfigured("FORECAST_GRPC_URL"))?;
+                let mut request = tonic::Request::new(RefreshRequest::from(refresh));
                 request.set_timeout(DEADLINE);
                 server::trace::propagate(&mut request);
-                client
-                    .clone()
-                    .refresh(request)
-                    .await
-                    .map(drop)
-                    .map_err(|status| format!("forecast: {status}"))
+                client.clone().refresh(request).await.map(drop).map_err(|status| {
+                    DeliveryError::Refused { peer: "forecast", status: Box::new(status) }
+                })
             }
-            "push" => {
-                let Some(client) = &self.push else {
-                    return Err("PUSH_GRPC_URL is not configured".into());
-                };
-                let mut request = tonic::Request::new(facts_request(payload));
+            Message::Facts(batch) => {
+                let client =
+                    self.push.as_ref().ok_or(DeliveryError::NotConfigured("PUSH_GRPC_URL"))?;
+                let mut request = tonic::Request::new(outbox::submit_facts(batch));
                 request.set_timeout(DEADLINE);
                 server::trace::propagate(&mut request);
-                client
-                    .clone()
-                    .submit_facts(request)
-                    .await
-                    .map(drop)
-                    .map_err(|status| format!("push: {status}"))
+                client.clone().submit_facts(request).await.map(drop).map_err(|status| {
+                    DeliveryError::Refused { peer: "push", status: Box::new(status) }
+                })
             }
-            other => Err(format!("unknown destination `{other}`")),
         }
     }
 }
 
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .map(|items| items.iter().filter_map(|item| item.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default()
-}
-
-fn proto_time(value: &Value) -> Option<prost_types::Timestamp> {
-    let instant: contracts::Timestamp = value.as_str()?.parse().ok()?;
-    Some(prost_types::Timestamp { seconds: instant.as_unix_seconds(), nanos: 0 })
-}
-
-/// The queued refresh as the forecast service's request.
-pub fn refresh_request(payload: &Value) -> RefreshRequest {
-    RefreshRequest {
-        lot_ids: strings(&payload["lot_ids"]),
-        park_ids: strings(&payload["park_ids"]),
-        as_of: proto_time(&payload["as_of"]),
-        cycle_id: payload["cycle_id"].as_str().unwrap_or_default().to_owned(),
-    }
-}
-
-/// The queued facts as the push service's request.
-pub fn facts_request(payload: &Value) -> SubmitFactsRequest {
-    let facts = payload["facts"].as_array().cloned().unwrap_or_default();
-    SubmitFactsRequest {
-        facts: facts
-            .iter()
-            .map(|fact| {
-                let text = |name: &str| fact[name].as_str().map(str::to_owned);
-                Fact {
-                    fact_key: text("fact_key").unwrap_or_default(),
-                    kind: match fact["kind"].as_str() {
-                        Some("lot_availability") => FactKind::LotAvailability,
-                        Some("congestion_level") => FactKind::CongestionLevel,
-                        Some("event_cancelled") => FactKind::EventCancelled,
-                        Some("park_closed") => FactKind::ParkClosed,
-                        Some("event_reinstated") => FactKind::EventReinstated,
-                        _ => FactKind::Unspecified,
-                    } as i32,
-                    park_id: text("park_id").unwrap_or_default(),
-                    lot_id: text("lot_id"),
-                    observed_at: proto_time(&fact["observed_at"]),
-                    fetched_at: proto_time(&fact["fetched_at"]),
-                    previous_value: fact["previous_value"].as_i64(),
-                    current_value: fact["current_value"].as_i64(),
-                    previous_level: text("previous_level"),
-                    current_level: text("current_level"),
-                    event_id: text("event_id"),
-                    attributes: fact["attributes"]
-                        .as_object()
-                        .map(|attributes| {
-                            attributes
-                                .iter()
-                                .filter(|(_, value)| !value.is_null())
-                                .map(|(key, value)| {
-                                    (
-                                        key.clone(),
-                                        value
-                                            .as_str()
-                                            .map_or_else(|| value.to_string(), str::to_owned),
-                                    )
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                }
-            })
-            .collect(),
-    }
+/// Why a row was not delivered this round (recorded as its `last_error`; retried).
+#[derive(Debug, thiserror::Error)]
+enum DeliveryError {
+    #[error("{0} is not configured")]
+    NotConfigured(&'static str),
+    #[error("{peer}: {status}")]
+    Refused { peer: &'static str, status: Box<tonic::Status> },
+    #[error(transparent)]
+    Undecodable(#[from] DecodeError),
 }

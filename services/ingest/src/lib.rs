@@ -8,7 +8,8 @@
 //!   and per-park status, outbox rows for forecast and push, `NOTIFY` for the api.
 //! - `event_ledger.rs`: what a listing of events means for the known ones (ids, cancellations, relistings).
 //! - `runner.rs`: one collection; `scheduler.rs`: intervals, jitter, backoff, leader lock.
-//! - `dispatch.rs`: delivers the outbox to forecast and push with retries.
+//! - `outbox.rs`: the messages queued for forecast and push (typed facts); `dispatch.rs` delivers them with
+//!   retries.
 //! - `translate.rs`: curated translation overrides and the optional machine translator.
 //! - `operator.rs`: operator notices; `grpc.rs`: the `Ingest` service.
 
@@ -18,6 +19,7 @@ pub mod event_ledger;
 pub mod fetch;
 pub mod grpc;
 pub mod operator;
+pub mod outbox;
 pub mod runner;
 pub mod scheduler;
 pub mod sources;
@@ -130,10 +132,6 @@ pub struct Config {
     #[arg(long, env = "SCHEDULE_SCALE", default_value_t = 1.0)]
     pub schedule_scale: f64,
 
-    /// The service's notion of now: the system clock, except in the end-to-end sandbox.
-    #[arg(skip)]
-    pub clock: server::clock::Clock,
-
     #[command(flatten)]
     pub upstream: UpstreamSettings,
 
@@ -169,14 +167,16 @@ pub fn runner(
     })
 }
 
-/// Serves gRPC and the admin endpoints and runs the collection schedule until `shutdown` is cancelled.
+/// Serves gRPC and the admin endpoints and runs the collection schedule until `shutdown` is cancelled,
+/// deciding "now" by `clock` (the system's, except in the end-to-end sandbox).
 pub async fn run(
     config: Config,
+    clock: server::clock::Clock,
     pool: sqlx::PgPool,
     listeners: WorkerListeners,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let runner = Arc::new(runner(pool, &config.upstream, config.peers(), config.clock.clone())?);
+    let runner = Arc::new(runner(pool, &config.upstream, config.peers(), clock.clone())?);
     match translate::sync_curated(&runner.pool).await {
         Ok(rows) => tracing::info!(rows, "curated translations synced"),
         Err(error) => {
@@ -192,6 +192,7 @@ pub async fn run(
                 runner.pool.clone(),
                 translator,
                 every,
+                clock.clone(),
                 shutdown.clone(),
             )))
         }

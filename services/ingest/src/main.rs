@@ -90,7 +90,14 @@ async fn main() -> anyhow::Result<()> {
             let pool = db::connect(&config.database)?;
             let listeners =
                 server::WorkerListeners::bind(config.grpc_addr, config.admin.admin_addr).await?;
-            ingest::run(config, pool, listeners, server::shutdown_on_signal()).await
+            ingest::run(
+                config,
+                server::clock::Clock::System,
+                pool,
+                listeners,
+                server::shutdown_on_signal(),
+            )
+            .await
         }
         Command::RunOnce { source, upstream, database, common } => {
             let _telemetry = telemetry::init("ingest", &common.log_filter, common.log_format)?;

@@ -4,10 +4,10 @@
 
 use anyhow::{Context as _, bail};
 use contracts::Timestamp;
-use serde_json::json;
+use contracts::fact::FactBatch;
 use sqlx::PgPool;
 
-use crate::store::{self, DATA_CHANGED_CHANNEL, Peers};
+use crate::store::{self, Peers};
 
 /// Kinds an operator may announce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -103,12 +103,10 @@ pub async fn add(pool: &PgPool, notice: &NewNotice, peers: Peers) -> anyhow::Res
             notice.starts_at,
         )
         .await?;
-        store::enqueue_one(&mut tx, "push", json!({"facts": facts})).await?;
+        crate::outbox::enqueue(&mut tx, &crate::outbox::Message::Facts(FactBatch { facts }))
+            .await?;
     }
-    sqlx::query("select pg_notify($1, 'operator')")
-        .bind(DATA_CHANGED_CHANNEL)
-        .execute(&mut *tx)
-        .await?;
+    db::notify_data_changed(&mut *tx, "operator").await?;
     tx.commit().await?;
     Ok(notice_id)
 }
@@ -126,10 +124,7 @@ pub async fn end(pool: &PgPool, notice_id: &str, at: Timestamp) -> anyhow::Resul
     if ended.rows_affected() == 0 {
         bail!("no notice `{notice_id}`");
     }
-    sqlx::query("select pg_notify($1, 'operator')")
-        .bind(DATA_CHANGED_CHANNEL)
-        .execute(&mut *tx)
-        .await?;
+    db::notify_data_changed(&mut *tx, "operator").await?;
     tx.commit().await?;
     Ok(())
 }

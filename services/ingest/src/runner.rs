@@ -85,10 +85,18 @@ impl Runner {
             }
         };
         let store_started = std::time::Instant::now();
-        let outcome =
-            store::finish_run(&self.pool, source_id, run_id, now, result, self.peers).await?;
-        let store_time = store_started.elapsed();
+        // Tests pin `now` in the past; the run still finished at the clock's current time.
         let finished_at = self.clock.now().max(now);
+        let outcome = store::finish_run(
+            &self.pool,
+            source_id,
+            run_id,
+            (now, finished_at),
+            result,
+            self.peers,
+        )
+        .await?;
+        let store_time = store_started.elapsed();
         match &outcome {
             Outcome::Failed(failure) => {
                 tracing::warn!(class = failure.class.as_str(), message = %failure.message, "collection failed")

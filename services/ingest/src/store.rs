@@ -5,20 +5,23 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use contracts::{Timestamp, freshness::SourceId, v2::NoticeKind};
-use serde_json::{Value, json};
+use contracts::{
+    Timestamp,
+    enums::WireEnum,
+    fact::{Fact, FactBatch, FactKind},
+    freshness::SourceId,
+    v2::{AnomalyKind, CongestionLevel, NoticeKind},
+};
+use serde_json::Value;
 use sqlx::{PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
 
 use crate::{
     batch::{Anomaly, Batch, NoticeReading, PartResult},
     event_ledger::{self, CancelReason, KnownEvent},
-    kst,
+    outbox::{self, Message, Refresh},
     outcome::{Failure, Outcome},
 };
-
-/// The channel the api listens on (`api::DATA_CHANGED_CHANNEL`).
-pub const DATA_CHANGED_CHANNEL: &str = "hangang_data_changed";
 
 /// Which peers want notifications; rows are queued only for configured peers.
 #[derive(Clone, Copy, Debug, Default)]
@@ -87,26 +90,37 @@ fn outcome_of(batch: &Batch) -> Outcome {
     if items == 0 && batch.no_data { Outcome::NoData } else { Outcome::Ok { items } }
 }
 
-/// Impossible values grouped by kind, as stored in `anomalies` columns.
+/// Impossible values of one kind, as the `anomalies` columns store them (read back by
+/// `readmodel::snapshot::AnomalyRow`).
+#[derive(serde::Serialize)]
+struct AnomalyGroup<'a> {
+    kind: AnomalyKind,
+    items: Vec<&'a str>,
+}
+
+/// Impossible values grouped by kind; `None` when there were none.
 fn anomalies_json(anomalies: &[Anomaly]) -> Option<Value> {
     if anomalies.is_empty() {
         return None;
     }
-    let mut by_kind: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut by_kind: BTreeMap<&str, AnomalyGroup<'_>> = BTreeMap::new();
     for anomaly in anomalies {
-        by_kind.entry(anomaly.kind.as_str()).or_default().push(anomaly.item.as_str());
+        by_kind
+            .entry(anomaly.kind.as_str())
+            .or_insert_with(|| AnomalyGroup { kind: anomaly.kind, items: Vec::new() })
+            .items
+            .push(anomaly.item.as_str());
     }
-    Some(Value::Array(
-        by_kind.into_iter().map(|(kind, items)| json!({"kind": kind, "items": items})).collect(),
-    ))
+    let groups: Vec<AnomalyGroup<'_>> = by_kind.into_values().collect();
+    Some(serde_json::to_value(groups).expect("anomalies are plain data"))
 }
 
-/// Stores what a run produced (or that it failed) and closes the run.
+/// Stores what a run as of `now` produced (or that it failed) and closes the run as finished at `finished_at`.
 pub async fn finish_run(
     pool: &PgPool,
     source: SourceId,
     run_id: i64,
-    now: Timestamp,
+    (now, finished_at): (Timestamp, Timestamp),
     result: Result<Batch, Failure>,
     peers: Peers,
 ) -> sqlx::Result<Outcome> {
@@ -138,8 +152,7 @@ pub async fn finish_run(
          where run_id = $1",
     )
     .bind(run_id)
-    // Tests pin `now` in the past; the run still finished at the real current time.
-    .bind(db_time(Timestamp::now().max(now)))
+    .bind(db_time(finished_at))
     .bind(outcome.as_str())
     .bind(class)
     .bind(message)
@@ -175,11 +188,7 @@ pub async fn finish_run(
     .execute(&mut *tx)
     .await?;
     // Every run changes what the api shows: new values, or a source's (or a park's) health and age.
-    sqlx::query("select pg_notify($1, $2)")
-        .bind(DATA_CHANGED_CHANNEL)
-        .bind(source.as_str())
-        .execute(&mut *tx)
-        .await?;
+    db::notify_data_changed(&mut *tx, source.as_str()).await?;
     tx.commit().await?;
     Ok(outcome)
 }
@@ -233,7 +242,7 @@ async fn write_batch(
     run_id: i64,
     now: Timestamp,
     batch: &Batch,
-) -> sqlx::Result<Vec<Value>> {
+) -> sqlx::Result<Vec<Fact>> {
     let mut facts = Vec::new();
     let fetched = db_time(now);
 
@@ -288,17 +297,18 @@ async fn write_batch(
                 continue;
             };
             if *before != now_available {
-                facts.push(json!({
-                    "fact_key": format!("lot:{}:{}", lot.lot_id, lot.observed_at.as_unix_seconds()),
-                    "kind": "lot_availability",
-                    "park_id": park_id,
-                    "lot_id": lot.lot_id,
-                    "observed_at": lot.observed_at,
-                    "fetched_at": now,
-                    "previous_value": before,
-                    "current_value": now_available,
-                    "attributes": {"lot_name_ko": name, "capacity": lot.capacity},
-                }));
+                let key = format!("lot:{}:{}", lot.lot_id, lot.observed_at.as_unix_seconds());
+                let mut attributes = BTreeMap::from([("lot_name_ko".to_owned(), name.clone())]);
+                attributes.extend(lot.capacity.map(|c| ("capacity".to_owned(), c.to_string())));
+                facts.push(Fact {
+                    lot_id: Some(lot.lot_id.clone()),
+                    observed_at: Some(lot.observed_at),
+                    fetched_at: Some(now),
+                    previous_value: Some(i64::from(*before)),
+                    current_value: Some(i64::from(now_available)),
+                    attributes,
+                    ..Fact::new(key, FactKind::LotAvailability, park_id.clone())
+                });
             }
         }
     }
@@ -312,7 +322,10 @@ async fn write_batch(
         .bind(&park_ids)
         .fetch_all(&mut **tx)
         .await?;
-        let previous: BTreeMap<String, String> = previous.into_iter().collect();
+        let previous: BTreeMap<String, CongestionLevel> = previous
+            .into_iter()
+            .filter_map(|(park_id, level)| Some((park_id, CongestionLevel::from_wire(&level)?)))
+            .collect();
         sqlx::query(
             "insert into ingest.congestion_observation
                 (park_id, observed_at, fetched_at, level, message_ko, population_min, population_max, run_id)
@@ -332,18 +345,18 @@ async fn write_batch(
         .execute(&mut **tx)
         .await?;
         for row in &batch.congestion {
-            if let Some(before) = previous.get(&row.park_id)
-                && before != row.level.as_str()
+            if let Some(&before) = previous.get(&row.park_id)
+                && before != row.level
             {
-                facts.push(json!({
-                    "fact_key": format!("congestion:{}:{}", row.park_id, row.observed_at.as_unix_seconds()),
-                    "kind": "congestion_level",
-                    "park_id": row.park_id,
-                    "observed_at": row.observed_at,
-                    "fetched_at": now,
-                    "previous_level": before,
-                    "current_level": row.level.as_str(),
-                }));
+                let key =
+                    format!("congestion:{}:{}", row.park_id, row.observed_at.as_unix_seconds());
+                facts.push(Fact {
+                    observed_at: Some(row.observed_at),
+                    fetched_at: Some(now),
+                    previous_level: Some(before),
+                    current_level: Some(row.level),
+                    ..Fact::new(key, FactKind::CongestionLevel, row.park_id.clone())
+                });
             }
         }
     }
@@ -423,10 +436,10 @@ async fn write_events(
     tx: &mut Transaction<'_, Postgres>,
     set: &crate::batch::EventSet,
     now: Timestamp,
-    facts: &mut Vec<Value>,
+    facts: &mut Vec<Fact>,
 ) -> sqlx::Result<()> {
     let seen = db_time(now);
-    let today = kst::seoul_date(now);
+    let today = contracts::seoul::date(now);
     let keys: Vec<&str> = set.items.iter().map(|item| item.content_key.as_str()).collect();
     type KnownTuple = (
         String,
@@ -561,15 +574,17 @@ async fn write_events(
     .fetch_all(&mut **tx)
     .await?;
     for (event_id, park_id, title, reason) in cancelled {
-        facts.push(json!({
-            "fact_key": format!("event-cancelled:{event_id}:{}", now.as_unix_seconds()),
-            "kind": "event_cancelled",
-            "park_id": park_id,
-            "event_id": event_id,
-            "observed_at": now,
-            "fetched_at": now,
-            "attributes": {"event_title_ko": title, "reason": reason},
-        }));
+        let key = format!("event-cancelled:{event_id}:{}", now.as_unix_seconds());
+        facts.push(Fact {
+            observed_at: Some(now),
+            fetched_at: Some(now),
+            attributes: BTreeMap::from([
+                ("event_title_ko".to_owned(), title),
+                ("reason".to_owned(), reason),
+            ]),
+            event_id: Some(event_id),
+            ..Fact::new(key, FactKind::EventCancelled, park_id)
+        });
     }
     let reinstated: Vec<(String, String, String)> = sqlx::query_as(
         "update ingest.event set cancelled_at = null, cancel_reason = null
@@ -580,15 +595,14 @@ async fn write_events(
     .fetch_all(&mut **tx)
     .await?;
     for (event_id, park_id, title) in reinstated {
-        facts.push(json!({
-            "fact_key": format!("event-reinstated:{event_id}:{}", now.as_unix_seconds()),
-            "kind": "event_reinstated",
-            "park_id": park_id,
-            "event_id": event_id,
-            "observed_at": now,
-            "fetched_at": now,
-            "attributes": {"event_title_ko": title},
-        }));
+        let key = format!("event-reinstated:{event_id}:{}", now.as_unix_seconds());
+        facts.push(Fact {
+            observed_at: Some(now),
+            fetched_at: Some(now),
+            attributes: BTreeMap::from([("event_title_ko".to_owned(), title)]),
+            event_id: Some(event_id),
+            ..Fact::new(key, FactKind::EventReinstated, park_id)
+        });
     }
     Ok(())
 }
@@ -599,7 +613,7 @@ async fn write_notices(
     tx: &mut Transaction<'_, Postgres>,
     batch: &Batch,
     now: Timestamp,
-    facts: &mut Vec<Value>,
+    facts: &mut Vec<Fact>,
 ) -> sqlx::Result<()> {
     let notices = &batch.notices;
     let inserted: Vec<(String, Option<String>, String, bool, bool)> = sqlx::query_as(
@@ -671,7 +685,7 @@ pub async fn park_closed_facts(
     notice_id: &str,
     park_id: Option<&str>,
     now: Timestamp,
-) -> sqlx::Result<Vec<Value>> {
+) -> sqlx::Result<Vec<Fact>> {
     let parks: Vec<(String,)> =
         sqlx::query_as("select park_id from reference.park where $1::text is null or park_id = $1")
             .bind(park_id)
@@ -679,15 +693,11 @@ pub async fn park_closed_facts(
             .await?;
     Ok(parks
         .into_iter()
-        .map(|(park_id,)| {
-            json!({
-                "fact_key": format!("park-closed:{notice_id}:{park_id}"),
-                "kind": "park_closed",
-                "park_id": park_id,
-                "observed_at": now,
-                "fetched_at": now,
-                "attributes": {"notice_id": notice_id},
-            })
+        .map(|(park_id,)| Fact {
+            observed_at: Some(now),
+            fetched_at: Some(now),
+            attributes: BTreeMap::from([("notice_id".to_owned(), notice_id.to_owned())]),
+            ..Fact::new(format!("park-closed:{notice_id}:{park_id}"), FactKind::ParkClosed, park_id)
         })
         .collect())
 }
@@ -698,35 +708,23 @@ async fn enqueue(
     run_id: i64,
     now: Timestamp,
     batch: &Batch,
-    facts: Vec<Value>,
+    facts: Vec<Fact>,
     peers: Peers,
 ) -> sqlx::Result<()> {
     if peers.forecast && (!batch.lots.is_empty() || !batch.congestion.is_empty()) {
         let lot_ids: BTreeSet<&str> = batch.lots.iter().map(|lot| lot.lot_id.as_str()).collect();
         let park_ids: BTreeSet<&str> =
             batch.congestion.iter().map(|row| row.park_id.as_str()).collect();
-        enqueue_one(tx, "forecast", json!({"lot_ids": lot_ids, "park_ids": park_ids, "as_of": now, "cycle_id": run_id.to_string()}))
-            .await?;
+        let refresh = Refresh {
+            lot_ids: lot_ids.into_iter().map(str::to_owned).collect(),
+            park_ids: park_ids.into_iter().map(str::to_owned).collect(),
+            as_of: now,
+            cycle_id: run_id.to_string(),
+        };
+        outbox::enqueue(tx, &Message::Refresh(refresh)).await?;
     }
     if peers.push && !facts.is_empty() {
-        enqueue_one(tx, "push", json!({"facts": facts})).await?;
+        outbox::enqueue(tx, &Message::Facts(FactBatch { facts })).await?;
     }
-    Ok(())
-}
-
-/// Queues one notification for a peer, with the current trace so its delivery joins the cycle's trace.
-pub async fn enqueue_one(
-    tx: &mut Transaction<'_, Postgres>,
-    destination: &str,
-    payload: Value,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "insert into ingest.outbox (destination, payload, traceparent) values ($1, $2, $3)",
-    )
-    .bind(destination)
-    .bind(payload)
-    .bind(telemetry::current_traceparent())
-    .execute(&mut **tx)
-    .await?;
     Ok(())
 }

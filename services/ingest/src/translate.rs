@@ -176,15 +176,16 @@ pub async fn translate_missing(
     Ok(stored)
 }
 
-/// Translates what is missing every `every` until `shutdown`.
+/// Translates what is missing every `every` until `shutdown`, stamping translations by `clock`.
 pub async fn run(
     pool: PgPool,
     translator: impl Translator,
     every: Duration,
+    clock: server::clock::Clock,
     shutdown: CancellationToken,
 ) {
     loop {
-        match translate_missing(&pool, &translator, 100, contracts::Timestamp::now()).await {
+        match translate_missing(&pool, &translator, 100, clock.now()).await {
             Ok(0) => {}
             Ok(stored) => tracing::info!(stored, "machine translations stored"),
             Err(error) => tracing::warn!(%error, "translation round failed"),

@@ -1,58 +1,25 @@
 //! The decision for one candidate: does this fact trigger this preference, and if so, push now or suppress,
 //! and why. Pure functions, so every rule is tested without a database.
 
-use contracts::Timestamp;
+use contracts::{
+    Timestamp,
+    fact::{Fact, FactKind},
+    freshness::SourceId,
+    v2::{CongestionLevel, SignalType, TargetKind, Weekday},
+};
 
-/// A fact as the pipeline sees it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Fact {
-    pub fact_key: String,
-    pub kind: FactKind,
-    pub park_id: String,
-    pub lot_id: Option<String>,
-    pub observed_at: Option<Timestamp>,
-    pub previous_value: Option<i64>,
-    pub current_value: Option<i64>,
-    pub previous_level: Option<String>,
-    pub current_level: Option<String>,
-    pub event_id: Option<String>,
-    /// The event's title, for cancellation alerts.
-    pub event_title: Option<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FactKind {
-    LotAvailability,
-    CongestionLevel,
-    EventCancelled,
-    ParkClosed,
-    /// An event shown cancelled is listed again.
-    EventReinstated,
-}
-
-impl FactKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FactKind::LotAvailability => "lot_availability",
-            FactKind::CongestionLevel => "congestion_level",
-            FactKind::EventCancelled => "event_cancelled",
-            FactKind::ParkClosed => "park_closed",
-            FactKind::EventReinstated => "event_reinstated",
-        }
-    }
-}
-
-/// One stored preference of one installation.
+/// One stored preference of one installation, typed when read from the store.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Preference {
     pub installation_id: String,
     pub position: i16,
-    pub target_kind: String,
+    pub target_kind: TargetKind,
     pub target_id: String,
-    pub signal: String,
+    /// `Unknown` for a signal a newer release stored: it triggers nothing here.
+    pub signal: SignalType,
     pub threshold: Option<i64>,
-    /// `mon` … `sun`; empty = every day.
-    pub weekdays: Vec<String>,
+    /// Empty = every day.
+    pub weekdays: Vec<Weekday>,
     pub enabled: bool,
     pub installation_active: bool,
     /// Minutes after midnight in Asia/Seoul.
@@ -96,40 +63,39 @@ pub enum Decision {
     Suppress(Suppression),
 }
 
-/// How old an observation may be for an alert to still be worth sending.
+/// How old an observation may be for an alert to still be worth sending: its source's alert threshold.
 pub fn freshness_limit_seconds(kind: FactKind) -> Option<i64> {
-    match kind {
-        FactKind::LotAvailability => Some(10 * 60),
-        FactKind::CongestionLevel => Some(45 * 60),
-        FactKind::EventCancelled | FactKind::ParkClosed | FactKind::EventReinstated => None,
-    }
+    let source = match kind {
+        FactKind::LotAvailability => SourceId::ParkingPortal,
+        FactKind::CongestionLevel => SourceId::SeoulCitydata,
+        FactKind::EventCancelled | FactKind::ParkClosed | FactKind::EventReinstated => return None,
+    };
+    source.thresholds().and_then(|thresholds| thresholds.alert_seconds)
 }
 
 /// How long after an alert the same alert (target and signal) is held back.
 pub const COOL_DOWN_SECONDS: i64 = 30 * 60;
 
-fn congestion_rank(level: Option<&str>) -> Option<u8> {
-    match level? {
-        "relaxed" => Some(0),
-        "normal" => Some(1),
-        "slightly_crowded" => Some(2),
-        "crowded" => Some(3),
-        _ => None,
+fn congestion_rank(level: CongestionLevel) -> u8 {
+    match level {
+        CongestionLevel::Relaxed => 0,
+        CongestionLevel::Normal => 1,
+        CongestionLevel::SlightlyCrowded => 2,
+        CongestionLevel::Crowded => 3,
     }
 }
 
 /// Whether `fact` is what `preference` asks to hear about.
 pub fn triggers(fact: &Fact, preference: &Preference) -> bool {
-    let target_matches = match preference.target_kind.as_str() {
-        "lot" => fact.lot_id.as_deref() == Some(preference.target_id.as_str()),
-        "park" => fact.park_id == preference.target_id,
-        _ => false,
+    let target_matches = match preference.target_kind {
+        TargetKind::Lot => fact.lot_id.as_deref() == Some(preference.target_id.as_str()),
+        TargetKind::Park => fact.park_id == preference.target_id,
     };
     if !target_matches {
         return false;
     }
-    match (fact.kind, preference.signal.as_str()) {
-        (FactKind::LotAvailability, "lot_available_below") => {
+    match (fact.kind, preference.signal) {
+        (FactKind::LotAvailability, SignalType::LotAvailableBelow) => {
             match (fact.previous_value, preference.threshold) {
                 // Without a current value the crossing is unknown; decided as "no actionable number".
                 (Some(before), Some(threshold)) => {
@@ -138,7 +104,7 @@ pub fn triggers(fact: &Fact, preference: &Preference) -> bool {
                 _ => false,
             }
         }
-        (FactKind::LotAvailability, "lot_available_above") => {
+        (FactKind::LotAvailability, SignalType::LotAvailableAbove) => {
             match (fact.previous_value, preference.threshold) {
                 (Some(before), Some(threshold)) => {
                     before <= threshold && fact.current_value.is_none_or(|now| now > threshold)
@@ -146,43 +112,38 @@ pub fn triggers(fact: &Fact, preference: &Preference) -> bool {
                 _ => false,
             }
         }
-        (FactKind::LotAvailability, "lot_full") => {
+        (FactKind::LotAvailability, SignalType::LotFull) => {
             fact.previous_value.is_some_and(|before| before > 0)
                 && fact.current_value.is_none_or(|now| now == 0)
         }
-        (FactKind::CongestionLevel, signal @ ("congestion_eased" | "congestion_rose")) => {
-            match (
-                congestion_rank(fact.previous_level.as_deref()),
-                congestion_rank(fact.current_level.as_deref()),
-            ) {
-                (Some(before), Some(now)) => {
-                    if signal == "congestion_eased" {
-                        now < before
-                    } else {
-                        now > before
-                    }
-                }
-                _ => false,
+        (
+            FactKind::CongestionLevel,
+            signal @ (SignalType::CongestionEased | SignalType::CongestionRose),
+        ) => match (fact.previous_level, fact.current_level) {
+            (Some(before), Some(now)) => {
+                let (before, now) = (congestion_rank(before), congestion_rank(now));
+                if signal == SignalType::CongestionEased { now < before } else { now > before }
             }
-        }
+            _ => false,
+        },
         // A relisted event alerts only those who asked for exactly that, not every cancellation subscriber.
-        (FactKind::EventCancelled, "event_cancelled")
-        | (FactKind::ParkClosed, "park_closed")
-        | (FactKind::EventReinstated, "event_reinstated") => true,
+        (FactKind::EventCancelled, SignalType::EventCancelled)
+        | (FactKind::ParkClosed, SignalType::ParkClosed)
+        | (FactKind::EventReinstated, SignalType::EventReinstated) => true,
         _ => false,
     }
 }
 
-fn seoul_weekday_and_minute(now: Timestamp) -> (&'static str, u16) {
-    let local = now.as_jiff().to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(9))).datetime();
+fn seoul_weekday_and_minute(now: Timestamp) -> (Weekday, u16) {
+    let local = contracts::seoul::datetime(now);
     let weekday = match local.weekday() {
-        jiff::civil::Weekday::Monday => "mon",
-        jiff::civil::Weekday::Tuesday => "tue",
-        jiff::civil::Weekday::Wednesday => "wed",
-        jiff::civil::Weekday::Thursday => "thu",
-        jiff::civil::Weekday::Friday => "fri",
-        jiff::civil::Weekday::Saturday => "sat",
-        jiff::civil::Weekday::Sunday => "sun",
+        jiff::civil::Weekday::Monday => Weekday::Mon,
+        jiff::civil::Weekday::Tuesday => Weekday::Tue,
+        jiff::civil::Weekday::Wednesday => Weekday::Wed,
+        jiff::civil::Weekday::Thursday => Weekday::Thu,
+        jiff::civil::Weekday::Friday => Weekday::Fri,
+        jiff::civil::Weekday::Saturday => Weekday::Sat,
+        jiff::civil::Weekday::Sunday => Weekday::Sun,
     };
     (weekday, local.hour() as u16 * 60 + local.minute() as u16)
 }
@@ -208,7 +169,7 @@ pub fn decide(
         return Decision::Suppress(PreferenceOff);
     }
     let (weekday, minute) = seoul_weekday_and_minute(now);
-    if !preference.weekdays.is_empty() && !preference.weekdays.iter().any(|day| day == weekday) {
+    if !preference.weekdays.is_empty() && !preference.weekdays.contains(&weekday) {
         return Decision::Suppress(QuietHours);
     }
     if preference.quiet_hours.is_some_and(|window| in_quiet_hours(minute, window)) {
@@ -240,17 +201,11 @@ mod tests {
 
     fn lot_fact(before: i64, after: Option<i64>, age: i64) -> Fact {
         Fact {
-            fact_key: "lot:yeouido-2:1".into(),
-            kind: FactKind::LotAvailability,
-            park_id: "yeouido".into(),
             lot_id: Some("yeouido-2".into()),
             observed_at: Some(Timestamp::from_unix_seconds(now().as_unix_seconds() - age).unwrap()),
             previous_value: Some(before),
             current_value: after,
-            previous_level: None,
-            current_level: None,
-            event_id: None,
-            event_title: None,
+            ..Fact::new("lot:yeouido-2:1".into(), FactKind::LotAvailability, "yeouido".into())
         }
     }
 
@@ -258,9 +213,9 @@ mod tests {
         Preference {
             installation_id: "i1".into(),
             position: 0,
-            target_kind: "lot".into(),
+            target_kind: TargetKind::Lot,
             target_id: "yeouido-2".into(),
-            signal: "lot_available_below".into(),
+            signal: SignalType::LotAvailableBelow,
             threshold: Some(threshold),
             weekdays: vec![],
             enabled: true,
@@ -274,9 +229,9 @@ mod tests {
         assert!(triggers(&lot_fact(60, Some(40), 30), &below(50)));
         assert!(!triggers(&lot_fact(45, Some(40), 30), &below(50)), "already below");
         assert!(!triggers(&lot_fact(60, Some(55), 30), &below(50)), "still above");
-        let above = Preference { signal: "lot_available_above".into(), ..below(50) };
+        let above = Preference { signal: SignalType::LotAvailableAbove, ..below(50) };
         assert!(triggers(&lot_fact(40, Some(60), 30), &above));
-        let full = Preference { signal: "lot_full".into(), threshold: None, ..below(0) };
+        let full = Preference { signal: SignalType::LotFull, threshold: None, ..below(0) };
         assert!(triggers(&lot_fact(3, Some(0), 30), &full));
         assert!(!triggers(&lot_fact(0, Some(0), 30), &full));
         let other_lot = Preference { target_id: "yeouido-1".into(), ..below(50) };
@@ -288,18 +243,18 @@ mod tests {
         let fact = Fact {
             kind: FactKind::CongestionLevel,
             lot_id: None,
-            previous_level: Some("crowded".into()),
-            current_level: Some("normal".into()),
+            previous_level: Some(CongestionLevel::Crowded),
+            current_level: Some(CongestionLevel::Normal),
             ..lot_fact(0, None, 60)
         };
         let eased = Preference {
-            target_kind: "park".into(),
+            target_kind: TargetKind::Park,
             target_id: "yeouido".into(),
-            signal: "congestion_eased".into(),
+            signal: SignalType::CongestionEased,
             threshold: None,
             ..below(0)
         };
-        let rose = Preference { signal: "congestion_rose".into(), ..eased.clone() };
+        let rose = Preference { signal: SignalType::CongestionRose, ..eased.clone() };
         assert!(triggers(&fact, &eased));
         assert!(!triggers(&fact, &rose));
     }
@@ -318,7 +273,7 @@ mod tests {
             decide(&fact, &off, now(), None),
             Decision::Suppress(Suppression::PreferenceOff)
         );
-        let weekdays_only = Preference { weekdays: vec!["mon".into(), "tue".into()], ..below(50) };
+        let weekdays_only = Preference { weekdays: vec![Weekday::Mon, Weekday::Tue], ..below(50) };
         assert_eq!(
             decide(&fact, &weekdays_only, now(), None),
             Decision::Suppress(Suppression::QuietHours)

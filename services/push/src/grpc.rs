@@ -1,14 +1,13 @@
 //! `hangang.push.v1.Push` over the installation store and the fact pipeline.
 
-use std::collections::BTreeMap;
-
 use contracts::{
     Timestamp,
+    fact::Fact,
     proto::push::v1::{
-        ApnsEnvironment, DeleteInstallationRequest, DeleteInstallationResponse, Fact as ProtoFact,
-        FactKind as ProtoKind, Installation as ProtoInstallation, QuietHours, SendTestRequest,
-        SendTestResponse, SignalType, SubmitFactsRequest, SubmitFactsResponse, Subscription,
-        TargetKind, UpdatePreferencesRequest, UpdatePreferencesResponse, UpsertInstallationRequest,
+        ApnsEnvironment, DeleteInstallationRequest, DeleteInstallationResponse,
+        Installation as ProtoInstallation, QuietHours, SendTestRequest, SendTestResponse,
+        SignalType, SubmitFactsRequest, SubmitFactsResponse, Subscription, TargetKind,
+        UpdatePreferencesRequest, UpdatePreferencesResponse, UpsertInstallationRequest,
         UpsertInstallationResponse, Weekday, push_server::Push,
     },
 };
@@ -16,7 +15,6 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    decide::{Fact, FactKind},
     installations::{self, InstallationError, InstallationFields, PreferenceFields},
     pipeline,
 };
@@ -52,10 +50,6 @@ impl From<InstallationError> for Status {
 
 fn proto_time(instant: Timestamp) -> prost_types::Timestamp {
     prost_types::Timestamp { seconds: instant.as_unix_seconds(), nanos: 0 }
-}
-
-fn wire_time(value: &prost_types::Timestamp) -> Option<Timestamp> {
-    Timestamp::from_unix_seconds(value.seconds).ok()
 }
 
 fn environment_name(value: i32) -> Result<&'static str, Status> {
@@ -115,44 +109,6 @@ fn minutes(field: &str, hh_mm: &str) -> Result<u16, Status> {
         (h < 24 && m < 60).then_some(h * 60 + m)
     });
     parsed.ok_or_else(|| Status::invalid_argument(format!("{field}: expected HH:MM")))
-}
-
-/// Converts one fact; `None` for kinds this build does not know (ignored, not an error: newer ingests may send
-/// more).
-pub fn fact_from_proto(fact: &ProtoFact) -> Option<Fact> {
-    let kind = match ProtoKind::try_from(fact.kind).ok()? {
-        ProtoKind::LotAvailability => FactKind::LotAvailability,
-        ProtoKind::CongestionLevel => FactKind::CongestionLevel,
-        ProtoKind::EventCancelled => FactKind::EventCancelled,
-        ProtoKind::ParkClosed => FactKind::ParkClosed,
-        ProtoKind::EventReinstated => FactKind::EventReinstated,
-        ProtoKind::Unspecified => return None,
-    };
-    Some(Fact {
-        fact_key: fact.fact_key.clone(),
-        kind,
-        park_id: fact.park_id.clone(),
-        lot_id: fact.lot_id.clone(),
-        observed_at: fact.observed_at.as_ref().and_then(wire_time),
-        previous_value: fact.previous_value,
-        current_value: fact.current_value,
-        previous_level: fact.previous_level.clone(),
-        current_level: fact.current_level.clone(),
-        event_id: fact.event_id.clone(),
-        event_title: fact.attributes.get("event_title_ko").cloned(),
-    })
-}
-
-fn fact_body(fact: &ProtoFact) -> serde_json::Value {
-    let attributes: BTreeMap<&String, &String> = fact.attributes.iter().collect();
-    serde_json::json!({
-        "previous_value": fact.previous_value,
-        "current_value": fact.current_value,
-        "previous_level": fact.previous_level,
-        "current_level": fact.current_level,
-        "event_id": fact.event_id,
-        "attributes": attributes,
-    })
 }
 
 #[tonic::async_trait]
@@ -281,18 +237,25 @@ impl Push for PushService {
         request: Request<SubmitFactsRequest>,
     ) -> Result<Response<SubmitFactsResponse>, Status> {
         let request = request.into_inner();
-        let (facts, bodies): (Vec<Fact>, Vec<serde_json::Value>) = request
+        // Converted once, here. A kind this build does not know is skipped, not an error: a newer ingest may
+        // send more.
+        let facts: Vec<Fact> = request
             .facts
-            .iter()
-            .filter_map(|fact| Some((fact_from_proto(fact)?, fact_body(fact))))
-            .unzip();
-        let submitted =
-            pipeline::submit(&self.pool, self.index.as_ref(), &facts, &bodies, self.clock.now())
-                .await
-                .map_err(|error| {
-                    tracing::error!(%error, "storing facts failed");
-                    Status::unavailable("the push store is unavailable")
-                })?;
+            .into_iter()
+            .filter_map(|fact| match Fact::try_from(fact) {
+                Ok(fact) => Some(fact),
+                Err(error) => {
+                    tracing::warn!(%error, "fact skipped");
+                    None
+                }
+            })
+            .collect();
+        let submitted = pipeline::submit(&self.pool, self.index.as_ref(), &facts, self.clock.now())
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "storing facts failed");
+                Status::unavailable("the push store is unavailable")
+            })?;
         self.metrics.submitted(&submitted);
         Ok(Response::new(SubmitFactsResponse {
             accepted: submitted.accepted,

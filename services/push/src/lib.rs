@@ -45,10 +45,6 @@ pub struct Config {
     #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "")]
     pub redis_key_prefix: String,
 
-    /// The service's notion of now: the system clock, except in the end-to-end sandbox.
-    #[arg(skip)]
-    pub clock: server::clock::Clock,
-
     #[command(flatten)]
     pub apns: apns::ApnsSettings,
 
@@ -62,9 +58,11 @@ pub struct Config {
     pub common: CommonSettings,
 }
 
-/// Serves on `listeners` until `shutdown` is cancelled.
+/// Serves on `listeners` until `shutdown` is cancelled, deciding "now" by `clock` (the system's, except in the
+/// end-to-end sandbox).
 pub async fn run(
     config: Config,
+    clock: server::clock::Clock,
     pool: sqlx::PgPool,
     listeners: WorkerListeners,
     shutdown: CancellationToken,
@@ -75,7 +73,11 @@ pub async fn run(
     let mut senders = Vec::new();
     match apns::ApnsClient::from_settings(&config.apns)? {
         Some(client) => {
-            let sender = sender::Sender { pool: pool.clone(), apns: std::sync::Arc::new(client) };
+            let sender = sender::Sender {
+                pool: pool.clone(),
+                apns: std::sync::Arc::new(client),
+                clock: clock.clone(),
+            };
             for _ in 0..config.senders.max(1) {
                 let idle = std::time::Duration::from_millis(250);
                 senders.push(tokio::spawn(sender.clone().run(
@@ -111,7 +113,7 @@ pub async fn run(
         pool: pool.clone(),
         index,
         metrics: metrics.clone(),
-        clock: config.clock.clone(),
+        clock: clock.clone(),
     };
     let served = server::serve_worker_with_admin(
         identity,

@@ -6,11 +6,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use contracts::{Timestamp, localization::PushKey};
+use contracts::{
+    Timestamp,
+    enums::{OpenEnum, WireEnum},
+    fact::{Fact, FactKind},
+    localization::PushKey,
+    v2::{CongestionLevel, SignalType, TargetKind, Weekday},
+};
 use serde_json::json;
 use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::decide::{self, Decision, Fact, FactKind, Preference};
+use crate::decide::{self, Decision, Preference};
 
 /// How long an alert stays worth delivering; APNs drops it after that (`apns-expiration`).
 pub const ALERT_LIFETIME_SECONDS: i64 = 30 * 60;
@@ -29,7 +35,6 @@ pub async fn submit(
     pool: &PgPool,
     index: Option<&crate::index::PreferenceIndex>,
     facts: &[Fact],
-    bodies: &[serde_json::Value],
     now: Timestamp,
 ) -> sqlx::Result<Submitted> {
     // Candidates from the Redis index when it is usable, asked before the transaction holds any lock.
@@ -42,7 +47,8 @@ pub async fn submit(
     }
     let mut tx = pool.begin().await?;
     let mut result = Submitted::default();
-    for ((fact, body), indexed) in facts.iter().zip(bodies).zip(indexed) {
+    for (fact, indexed) in facts.iter().zip(indexed) {
+        let body = serde_json::to_value(fact).expect("facts are plain data");
         let inserted = sqlx::query(
             "insert into push.fact (fact_key, kind, park_id, lot_id, observed_at, body)
              values ($1, $2, $3, $4, $5, $6) on conflict (fact_key) do nothing",
@@ -52,7 +58,7 @@ pub async fn submit(
         .bind(&fact.park_id)
         .bind(&fact.lot_id)
         .bind(fact.observed_at.map(db::db_time))
-        .bind(body)
+        .bind(&body)
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
@@ -99,9 +105,10 @@ async fn candidates(
     .bind(indexed)
     .fetch_all(&mut **tx)
     .await?;
+    // The stored spellings become types here, once; a signal a newer release stored triggers nothing.
     Ok(rows
         .into_iter()
-        .map(
+        .filter_map(
             |(
                 installation_id,
                 position,
@@ -115,18 +122,18 @@ async fn candidates(
                 start,
                 end,
             )| {
-                Preference {
+                Some(Preference {
                     installation_id,
                     position,
-                    target_kind,
+                    target_kind: TargetKind::from_wire(&target_kind)?,
                     target_id,
-                    signal,
+                    signal: SignalType::from_wire(&signal).unwrap_or(SignalType::UNKNOWN),
                     threshold: threshold.map(i64::from),
-                    weekdays,
+                    weekdays: weekdays.iter().filter_map(|day| Weekday::from_wire(day)).collect(),
                     enabled,
                     installation_active: active,
                     quiet_hours: start.zip(end).map(|(start, end)| (start as u16, end as u16)),
-                }
+                })
             },
         )
         .collect())
@@ -173,7 +180,7 @@ async fn decide_for(
         .map(|preference| {
             let key = (
                 preference.installation_id.clone(),
-                preference.signal.clone(),
+                preference.signal.as_str().to_owned(),
                 preference.target_id.clone(),
             );
             decide::decide(fact, preference, now, last_alert.get(&key).copied())
@@ -279,35 +286,25 @@ pub fn alert(
 ) -> (String, serde_json::Value) {
     let park = names.get("park").cloned().unwrap_or_default();
     let lot = names.get("lot").cloned().unwrap_or_default();
-    let (key, args): (PushKey, Vec<String>) = match preference.signal.as_str() {
-        "lot_available_below" => {
+    let event = || fact.event_title().or(fact.event_id.as_deref()).unwrap_or_default().to_owned();
+    let (key, args): (PushKey, Vec<String>) = match preference.signal {
+        SignalType::LotAvailableBelow => {
             (PushKey::LotAvailableBelow, vec![lot, fact.current_value.unwrap_or(0).to_string()])
         }
-        "lot_available_above" => {
+        SignalType::LotAvailableAbove => {
             (PushKey::LotAvailableAbove, vec![lot, fact.current_value.unwrap_or(0).to_string()])
         }
-        "lot_full" => (PushKey::LotFull, vec![lot]),
-        "congestion_eased" => {
-            (PushKey::CongestionEased, vec![park, level_text(fact.current_level.as_deref())])
+        SignalType::LotFull => (PushKey::LotFull, vec![lot]),
+        SignalType::CongestionEased => {
+            (PushKey::CongestionEased, vec![park, level_text(fact.current_level)])
         }
-        "congestion_rose" => {
-            (PushKey::CongestionRose, vec![park, level_text(fact.current_level.as_deref())])
+        SignalType::CongestionRose => {
+            (PushKey::CongestionRose, vec![park, level_text(fact.current_level)])
         }
-        "event_cancelled" => (
-            PushKey::EventCancelled,
-            vec![
-                park,
-                fact.event_title.clone().or_else(|| fact.event_id.clone()).unwrap_or_default(),
-            ],
-        ),
-        "event_reinstated" => (
-            PushKey::EventReinstated,
-            vec![
-                park,
-                fact.event_title.clone().or_else(|| fact.event_id.clone()).unwrap_or_default(),
-            ],
-        ),
-        _ => (PushKey::ParkClosed, vec![park]),
+        SignalType::EventCancelled => (PushKey::EventCancelled, vec![park, event()]),
+        SignalType::EventReinstated => (PushKey::EventReinstated, vec![park, event()]),
+        // `triggers` never matches an unknown signal, so no alert is built for one.
+        SignalType::ParkClosed | SignalType::Unknown => (PushKey::ParkClosed, vec![park]),
     };
     debug_assert_eq!(args.len(), key.arg_count());
     let deeplink = match &fact.lot_id {
@@ -316,8 +313,12 @@ pub fn alert(
         }
         _ => format!("hangangjari://parks/{}", fact.park_id),
     };
-    let collapse_id =
-        format!("{}:{}:{}", preference.target_kind, preference.target_id, preference.signal);
+    let collapse_id = format!(
+        "{}:{}:{}",
+        preference.target_kind.as_str(),
+        preference.target_id,
+        preference.signal.as_str()
+    );
     let payload = json!({
         "aps": {
             "alert": {"loc-key": key.as_str(), "loc-args": args},
@@ -331,13 +332,13 @@ pub fn alert(
     (collapse_id, payload)
 }
 
-fn level_text(level: Option<&str>) -> String {
+fn level_text(level: Option<CongestionLevel>) -> String {
     match level {
-        Some("relaxed") => "여유",
-        Some("normal") => "보통",
-        Some("slightly_crowded") => "약간 붐빔",
-        Some("crowded") => "붐빔",
-        _ => "",
+        Some(CongestionLevel::Relaxed) => "여유",
+        Some(CongestionLevel::Normal) => "보통",
+        Some(CongestionLevel::SlightlyCrowded) => "약간 붐빔",
+        Some(CongestionLevel::Crowded) => "붐빔",
+        None => "",
     }
     .to_owned()
 }

@@ -51,6 +51,8 @@ impl Round {
 pub struct Sender {
     pub pool: PgPool,
     pub apns: Arc<ApnsClient>,
+    /// Decides "now" for each round.
+    pub clock: server::clock::Clock,
 }
 
 /// The `apns-id` of an outbox row: a UUID derived from its id, the same on every retry.
@@ -170,7 +172,7 @@ impl Sender {
             sends.spawn(send.instrument(span));
         }
         // Record the results in a few set-based statements, however many alerts the round sent.
-        let attempted_at = db::db_time(Timestamp::now().max(now));
+        let attempted_at = db::db_time(now);
         let (mut attempt_ids, mut statuses, mut apns_ids, mut reasons) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut sent = Vec::new();
@@ -288,7 +290,7 @@ impl Sender {
     /// Sends until `shutdown`, polling every `idle` when there is nothing to send.
     pub async fn run(self, idle: Duration, metrics: Metrics, shutdown: CancellationToken) {
         loop {
-            let round = self.send_due(Timestamp::now()).await;
+            let round = self.send_due(self.clock.now()).await;
             metrics.round(round.as_ref().ok());
             let busy = match round {
                 Ok(round) => round.handled() > 0,

@@ -135,7 +135,7 @@ async fn an_hour_of_event_answers_without_data_cancels_nothing() -> anyhow::Resu
     let sandbox = Sandbox::start().await?;
     // A concert two days ahead at Banpo, and someone who wants to hear of cancellations there.
     let in_two_days = jiff::Zoned::now()
-        .with_time_zone(jiff::tz::TimeZone::fixed(jiff::tz::offset(9)))
+        .with_time_zone(contracts::seoul::zone())
         .date()
         .checked_add(jiff::Span::new().days(2))?
         .to_string();
@@ -221,10 +221,7 @@ async fn subscribe_to_cancellations(sandbox: &Sandbox) -> anyhow::Result<()> {
 #[tokio::test]
 async fn the_notice_board_closes_a_park_only_when_it_says_so_reliably() -> anyhow::Result<()> {
     let sandbox = Sandbox::start().await?;
-    let today = jiff::Zoned::now()
-        .with_time_zone(jiff::tz::TimeZone::fixed(jiff::tz::offset(9)))
-        .date()
-        .to_string();
+    let today = jiff::Zoned::now().with_time_zone(contracts::seoul::zone()).date().to_string();
     let board = |entries: &[(u32, &str)]| {
         let entries: Vec<replay::BoardEntry> = entries
             .iter()

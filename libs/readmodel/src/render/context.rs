@@ -6,6 +6,7 @@ use std::{cell::Cell, collections::BTreeMap};
 use contracts::{
     Timestamp,
     freshness::{Freshness, SourceId},
+    seoul,
     v2::{self, Lang},
 };
 
@@ -63,11 +64,8 @@ impl<'a> Render<'a> {
 
     /// Today's date in Seoul (`YYYY-MM-DD`); the next midnight there is a change.
     pub fn today(&self) -> String {
-        let seoul = jiff::tz::TimeZone::fixed(jiff::tz::offset(9));
-        let today = self.now.as_jiff().to_zoned(seoul.clone()).date();
-        let midnight = today.tomorrow().ok().and_then(|date| date.to_zoned(seoul).ok());
-        self.changes_at(midnight.map(|midnight| Timestamp::from_jiff(midnight.timestamp())));
-        today.to_string()
+        self.changes_at(seoul::next_midnight(self.now));
+        seoul::date(self.now).to_string()
     }
 
     /// A curated name in the body's language, falling back to Korean.

@@ -55,15 +55,7 @@ impl Snapshot {
             .chain(instants.into_iter().filter(|&instant| instant > now))
             .collect();
         // Midnight in Seoul: "today" changes for events.
-        let seoul = jiff::tz::TimeZone::fixed(jiff::tz::offset(9));
-        let tomorrow = now
-            .as_jiff()
-            .to_zoned(seoul.clone())
-            .date()
-            .tomorrow()
-            .ok()
-            .and_then(|date| date.to_zoned(seoul).ok());
-        candidates.extend(tomorrow.map(|midnight| Timestamp::from_jiff(midnight.timestamp())));
+        candidates.extend(contracts::seoul::next_midnight(now));
         candidates.into_iter().min()
     }
 }

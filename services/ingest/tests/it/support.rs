@@ -18,9 +18,7 @@ use tokio_util::sync::CancellationToken;
 pub const AFTERNOON: &str = "2026-06-13T15:30";
 
 pub fn kst(text: &str) -> Timestamp {
-    let civil: jiff::civil::DateTime = text.parse().unwrap();
-    let zoned = civil.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(9))).unwrap();
-    Timestamp::from_jiff(zoned.timestamp())
+    contracts::seoul::instant(text.parse().unwrap()).unwrap()
 }
 
 pub struct Harness {

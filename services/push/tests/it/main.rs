@@ -44,7 +44,6 @@ impl Harness {
             senders: 1,
             redis_url: Some(settings::REDIS_URL.parse_url(&redis_url).unwrap()),
             redis_key_prefix: format!("{}:", database.name),
-            clock: Default::default(),
             apns: push::apns::ApnsSettings {
                 apns_url: "http://127.0.0.1:1".into(),
                 apns_sandbox_url: "http://127.0.0.1:1".into(),
@@ -67,7 +66,13 @@ impl Harness {
                 log_filter: "warn".into(),
             },
         };
-        tokio::spawn(push::run(config, database.pool.clone(), listeners, shutdown.clone()));
+        tokio::spawn(push::run(
+            config,
+            Default::default(),
+            database.pool.clone(),
+            listeners,
+            shutdown.clone(),
+        ));
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{grpc}"))
             .unwrap()
             .connect()

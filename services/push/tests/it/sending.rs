@@ -36,7 +36,12 @@ async fn sender_with_fake(harness: &Harness) -> (Sender, FakeApns, CancellationT
     };
     let token = ProviderToken::from_pem(&pem, "KEY0000001", "TEAM000001").unwrap();
     let client = ApnsClient::new(&settings, token).unwrap();
-    (Sender { pool: harness.database.pool.clone(), apns: Arc::new(client) }, fake, shutdown)
+    let sender = Sender {
+        pool: harness.database.pool.clone(),
+        apns: Arc::new(client),
+        clock: server::clock::Clock::System,
+    };
+    (sender, fake, shutdown)
 }
 
 async fn queue_one(harness: &mut Harness, key: &str) {
