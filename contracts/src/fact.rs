@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::{Timestamp, enums::WireEnum, v2::CongestionLevel};
+use crate::{Timestamp, v2::CongestionLevel};
 
 /// What changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -126,6 +126,7 @@ pub enum FactError {
 #[cfg(feature = "grpc")]
 mod proto_conversion {
     use super::*;
+    use crate::enums::WireEnum;
     use crate::proto::push::v1 as proto;
 
     fn proto_time(instant: Timestamp) -> prost_types::Timestamp {

@@ -12,7 +12,7 @@ use ingest::{
     batch::{Batch, LotReading},
     fetch::Fetcher,
     runner::Runner,
-    sources::{SourceName, Upstreams},
+    sources::{COLLECTED, Upstreams},
     store::{self, Peers},
 };
 use tokio_util::sync::CancellationToken;
@@ -52,8 +52,8 @@ async fn main() -> anyhow::Result<()> {
     };
 
     // Full cycles: every upstream source once (the reference sync is a daily job, not part of a cycle).
-    let sources: Vec<SourceName> =
-        SourceName::ALL.into_iter().filter(|s| *s != SourceName::Reference).collect();
+    let sources: Vec<SourceId> =
+        COLLECTED.into_iter().filter(|s| *s != SourceId::Curated).collect();
     let (mut collect, mut stored, mut cycles) = (Vec::new(), Vec::new(), Vec::new());
     for cycle in 0..CYCLES {
         let now = Timestamp::from_unix_seconds(1_781_332_200 + cycle as i64 * 120)?;
@@ -156,7 +156,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(1_000)).await;
         client.get(&url).send().await?.error_for_status()?; // warm the hot copy
         world.set_available("여의도2주차장", Some(600 + value));
-        let report = runner.run_once(SourceName::Parking).await?;
+        let report = runner.run_once(SourceId::ParkingPortal).await?;
         anyhow::ensure!(
             matches!(report.outcome, ingest::outcome::Outcome::Ok { .. }),
             "parking run: {:?}",

@@ -6,12 +6,14 @@
 //!   contract so the previous release keeps working during a rollout, and pass `squawk` (`.squawk.toml`).
 //! - [`reference`]: the curated parks, lots, facilities and transit, and the sync that makes the
 //!   `reference` schema match them.
-//! - [`connect`] and [`DatabaseSettings`]: the pool.
+//! - [`forecasts`]: the shapes of the `forecast` schema's JSON columns (the forecast service's own, not the app's).
+//! - [`connect`] and [`DatabaseSettings`]: the pool; [`notify_data_changed`]: the one channel to the api.
 //!
 //! Queries are written with sqlx's runtime API (`query_as` + `FromRow`) rather than the compile-time macros:
 //! every query is exercised by tests against a real PostgreSQL, and builds need neither a database nor
 //! committed offline metadata.
 
+pub mod forecasts;
 pub mod reference;
 pub mod testing;
 

@@ -9,12 +9,13 @@ use std::collections::BTreeMap;
 
 use contracts::{
     Timestamp,
-    freshness::{Freshness, FreshnessState, ServedFrom},
+    freshness::{Freshness, FreshnessState, ServedFrom, SourceId},
     v2::{
-        AnomalyKind, Confidence, CongestionForecastHour, CongestionLevel, Lang, LotForecastHorizon,
-        RiskBand,
+        AnomalyKind, Confidence, CongestionLevel, Lang, NoticeKind, PrecipitationType, ReasonCode,
+        RiskBand, Sky,
     },
 };
+use db::forecasts::{Horizon, Hour};
 use readmodel::{
     Snapshot, render,
     snapshot::{
@@ -84,8 +85,8 @@ fn park(park_id: &str, lots: Vec<LotData>) -> ParkData {
 
 fn notice(
     notice_id: &str,
-    kind: &str,
-    source: &str,
+    kind: NoticeKind,
+    source: SourceId,
     reliable: bool,
     starts: i64,
     ends: Option<i64>,
@@ -94,10 +95,10 @@ fn notice(
         notice_id: notice_id.into(),
         park_id: None,
         lot_id: None,
-        kind: kind.into(),
+        kind,
         title_ko: notice_id.into(),
         url: None,
-        source: source.into(),
+        source,
         starts_at: Some(at(starts)),
         ends_at: ends.map(at),
         reliable,
@@ -120,7 +121,7 @@ fn snapshot() -> Snapshot {
         capacity: Some(1_087),
         horizons: [15, 30, 60, 120]
             .into_iter()
-            .map(|minutes| LotForecastHorizon {
+            .map(|minutes| Horizon {
                 horizon_minutes: minutes,
                 target_at: at(i64::from(minutes) * MINUTE - 30),
                 p10: 50,
@@ -131,14 +132,14 @@ fn snapshot() -> Snapshot {
                 confidence: Confidence::High,
             })
             .collect(),
-        confidence: Some("high".into()),
-        reasons: vec!["rapid_fill".into()],
+        confidence: Some(Confidence::High),
+        reasons: vec![ReasonCode::RapidFill],
         accuracy: None,
     });
     yeouido.congestion = Some(CongestionRow {
         observed_at: at(-15 * MINUTE),
         fetched_at: at(-2 * MINUTE),
-        level: "slightly_crowded".into(),
+        level: CongestionLevel::SlightlyCrowded,
         message_ko: Some("사람이 몰려있을 수 있어요.".into()),
         population_min: Some(34_000),
         population_max: Some(36_000),
@@ -146,42 +147,44 @@ fn snapshot() -> Snapshot {
     yeouido.weather = Some(WeatherRow {
         observed_at: at(-5 * MINUTE),
         fetched_at: at(-2 * MINUTE),
-        source: "seoul_citydata".into(),
+        source: SourceId::SeoulCitydata,
         temperature_c: Some(26.3),
-        precipitation: Some("none".into()),
-        sky: Some("clear".into()),
+        precipitation: Some(PrecipitationType::None),
+        sky: Some(Sky::Clear),
         rain_chance_percent: Some(20),
         pm10: Some(31),
         pm25: Some(15),
     });
     yeouido.forecast = Some(ParkForecastRow {
         issued_at: at(-5 * MINUTE),
-        hours: vec![CongestionForecastHour {
+        hours: vec![Hour {
             target_at: at(40 * MINUTE),
             level: CongestionLevel::Crowded,
             population_min: None,
             population_max: None,
             confidence: Confidence::High,
         }],
-        confidence: Some("high".into()),
+        confidence: Some(Confidence::High),
         reasons: Vec::new(),
     });
     yeouido.events.push(EventRow {
         event_id: "ev-1".into(),
-        source: "seoul_cultural_events".into(),
+        source: SourceId::SeoulCulturalEvents,
         title_ko: "한강 여름축제".into(),
         place_ko: None,
-        starts_on: "2026-06-01".into(),
-        ends_on: "2026-06-14".into(),
+        starts_on: "2026-06-01".parse().unwrap(),
+        ends_on: "2026-06-14".parse().unwrap(),
         free: Some(true),
         url: None,
         cancelled_at: None,
     });
-    let mut lot_closure = notice("nt-lot", "lot_closure", "operator", true, 2 * HOUR, None);
+    let mut lot_closure =
+        notice("nt-lot", NoticeKind::LotClosure, SourceId::Operator, true, 2 * HOUR, None);
     lot_closure.lot_id = Some("yeouido-2".into());
     yeouido.notices.push(lot_closure);
     // An inferred closure for every park: listed, never closing anything.
-    let all_parks = notice("nt-all", "park_closure", "hangang_notices", false, -HOUR, None);
+    let all_parks =
+        notice("nt-all", NoticeKind::ParkClosure, SourceId::HangangNotices, false, -HOUR, None);
     yeouido.notices.push(all_parks.clone());
 
     // Ichon: its region page has been failing for 20 minutes; KMA weather; an operator closure that ends.
@@ -192,7 +195,7 @@ fn snapshot() -> Snapshot {
     ichon.weather = Some(WeatherRow {
         observed_at: at(-2 * HOUR),
         fetched_at: at(-2 * HOUR),
-        source: "kma_forecast".into(),
+        source: SourceId::KmaForecast,
         temperature_c: Some(24.0),
         precipitation: None,
         sky: None,
@@ -200,7 +203,14 @@ fn snapshot() -> Snapshot {
         pm10: None,
         pm25: None,
     });
-    ichon.notices.push(notice("nt-flood", "park_closure", "operator", true, -HOUR, Some(HOUR)));
+    ichon.notices.push(notice(
+        "nt-flood",
+        NoticeKind::ParkClosure,
+        SourceId::Operator,
+        true,
+        -HOUR,
+        Some(HOUR),
+    ));
     ichon.notices.push(all_parks.clone());
 
     // Banpo: city data's last answer had nothing for it; a reliable board closure; nothing from the portal.
@@ -208,15 +218,15 @@ fn snapshot() -> Snapshot {
     banpo.congestion = Some(CongestionRow {
         observed_at: at(-40 * MINUTE),
         fetched_at: at(-30 * MINUTE),
-        level: "normal".into(),
+        level: CongestionLevel::Normal,
         message_ko: None,
         population_min: None,
         population_max: None,
     });
     banpo.notices.push(notice(
         "nt-banpo",
-        "park_closure",
-        "hangang_notices",
+        NoticeKind::ParkClosure,
+        SourceId::HangangNotices,
         true,
         -3 * HOUR,
         None,
@@ -251,11 +261,11 @@ fn snapshot() -> Snapshot {
         );
     }
     let sources = BTreeMap::from([
-        ("parking_portal".to_owned(), parking),
-        ("seoul_citydata".to_owned(), citydata),
-        ("seoul_cultural_events".to_owned(), health(-30 * MINUTE, 0, RunOutcome::Ok)),
-        ("kma_forecast".to_owned(), health(-2 * HOUR, 2, RunOutcome::Failed)),
-        ("hangang_notices".to_owned(), health(-10 * MINUTE, 0, RunOutcome::NoData)),
+        (SourceId::ParkingPortal, parking),
+        (SourceId::SeoulCitydata, citydata),
+        (SourceId::SeoulCulturalEvents, health(-30 * MINUTE, 0, RunOutcome::Ok)),
+        (SourceId::KmaForecast, health(-2 * HOUR, 2, RunOutcome::Failed)),
+        (SourceId::HangangNotices, health(-10 * MINUTE, 0, RunOutcome::NoData)),
     ]);
     Snapshot {
         format: readmodel::snapshot::FORMAT,
@@ -554,7 +564,7 @@ fn closure_says_closed_open_or_unknown_with_its_evidence() {
             .any(|n| n["notice_id"] == "nt-all" && n["kind"] == "park_closure")
     );
     // Before the board was ever read, an open park is unknown, not `false`.
-    snapshot.sources.remove("hangang_notices");
+    snapshot.sources.remove(&SourceId::HangangNotices);
     let unknown = closure(&snapshot, "yeouido", 0);
     assert_eq!(unknown["closure"]["closed"], Value::Null);
     assert_eq!(unknown["closure"]["freshness"]["source_status"], "not_collected");

@@ -4,7 +4,10 @@
 //! Quirks: `RESULT.CODE` keys (see [`crate::seoul`]); blocks as list, object or nested under their own name;
 //! numbers as strings; times in KST without offset; congestion levels in Korean, anything else is drift.
 
-use contracts::{Timestamp, v2::CongestionLevel};
+use contracts::{
+    Timestamp,
+    v2::{CongestionLevel, PrecipitationType, Sky},
+};
 use serde_json::Value;
 
 use crate::seoul::{self, Answer, block, count, number, text};
@@ -40,10 +43,9 @@ pub struct ForecastHour {
 pub struct Weather {
     pub observed_at: Timestamp,
     pub temperature_c: Option<f64>,
-    /// Our wire value (`none`, `rain`, `rain_snow`, `snow`, `shower`).
-    pub precipitation: Option<&'static str>,
-    /// Our wire value (`clear`, `partly_cloudy`, `overcast`), from the next hour's forecast.
-    pub sky: Option<&'static str>,
+    pub precipitation: Option<PrecipitationType>,
+    /// From the next hour's forecast.
+    pub sky: Option<Sky>,
     pub rain_chance_percent: Option<u8>,
     pub pm10: Option<u32>,
     pub pm25: Option<u32>,
@@ -133,19 +135,19 @@ fn parse_weather(weather: &Value) -> Result<Option<Weather>, Failure> {
         return Err(Failure::drift("WEATHER_STTS without a readable WEATHER_TIME"));
     };
     let precipitation = text(weather.get("PRECPT_TYPE")).map(|kind| match kind.as_str() {
-        "없음" => "none",
-        "비" => "rain",
-        "비/눈" | "눈/비" => "rain_snow",
-        "눈" => "snow",
-        "소나기" => "shower",
-        _ => "unknown",
+        "없음" => PrecipitationType::None,
+        "비" => PrecipitationType::Rain,
+        "비/눈" | "눈/비" => PrecipitationType::RainSnow,
+        "눈" => PrecipitationType::Snow,
+        "소나기" => PrecipitationType::Shower,
+        _ => PrecipitationType::Unknown,
     });
     let next_hour = block(weather, "FCST24HOURS").into_iter().next();
     let sky = next_hour.and_then(|hour| text(hour.get("SKY_STTS"))).map(|sky| match sky.as_str() {
-        "맑음" => "clear",
-        "구름많음" => "partly_cloudy",
-        "흐림" => "overcast",
-        _ => "unknown",
+        "맑음" => Sky::Clear,
+        "구름많음" => Sky::PartlyCloudy,
+        "흐림" => Sky::Overcast,
+        _ => Sky::Unknown,
     });
     Ok(Some(Weather {
         observed_at,
@@ -196,8 +198,8 @@ mod tests {
         assert_eq!(reading.forecast[0].level, CongestionLevel::Crowded);
         let weather = reading.weather.unwrap();
         assert_eq!(weather.temperature_c, Some(26.3));
-        assert_eq!(weather.precipitation, Some("none"));
-        assert_eq!(weather.sky, Some("partly_cloudy"));
+        assert_eq!(weather.precipitation, Some(PrecipitationType::None));
+        assert_eq!(weather.sky, Some(Sky::PartlyCloudy));
         assert_eq!(weather.rain_chance_percent, Some(20));
         assert_eq!(reading.events.len(), 1);
         assert_eq!(reading.events[0].ends_on.to_string(), "2026-06-30");

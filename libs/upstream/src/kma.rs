@@ -8,7 +8,10 @@
 //! Quirks: grid coordinates (nx, ny) on KMA's 5 km Lambert conformal conic grid; base times 02, 05, …, 23
 //! published at HH:10; quota errors arrive as gateway XML with HTTP 200 even when JSON was requested.
 
-use contracts::Timestamp;
+use contracts::{
+    Timestamp,
+    v2::{PrecipitationType, Sky},
+};
 use serde_json::Value;
 
 use crate::seoul::{self, count, number, text};
@@ -24,8 +27,8 @@ pub struct Forecast {
     pub issued_at: Timestamp,
     pub target_at: Timestamp,
     pub temperature_c: Option<f64>,
-    pub precipitation: Option<&'static str>,
-    pub sky: Option<&'static str>,
+    pub precipitation: Option<PrecipitationType>,
+    pub sky: Option<Sky>,
     pub rain_chance_percent: Option<u8>,
 }
 
@@ -140,18 +143,18 @@ pub fn parse(body: &[u8], now: Timestamp) -> Result<Option<Forecast>, Failure> {
         target_at,
         temperature_c: number(get("TMP").as_ref()),
         precipitation: get("PTY").and_then(|v| count(Some(&v))).map(|code| match code {
-            0 => "none",
-            1 | 5 => "rain",
-            2 | 6 => "rain_snow",
-            3 | 7 => "snow",
-            4 => "shower",
-            _ => "unknown",
+            0 => PrecipitationType::None,
+            1 | 5 => PrecipitationType::Rain,
+            2 | 6 => PrecipitationType::RainSnow,
+            3 | 7 => PrecipitationType::Snow,
+            4 => PrecipitationType::Shower,
+            _ => PrecipitationType::Unknown,
         }),
         sky: get("SKY").and_then(|v| count(Some(&v))).map(|code| match code {
-            1 => "clear",
-            3 => "partly_cloudy",
-            4 => "overcast",
-            _ => "unknown",
+            1 => Sky::Clear,
+            3 => Sky::PartlyCloudy,
+            4 => Sky::Overcast,
+            _ => Sky::Unknown,
         }),
         rain_chance_percent: get("POP")
             .and_then(|v| count(Some(&v)))
@@ -186,8 +189,8 @@ mod tests {
         assert_eq!(forecast.target_at.to_string(), "2026-06-14T06:00:00Z");
         assert_eq!(forecast.temperature_c, Some(27.0));
         assert_eq!(forecast.rain_chance_percent, Some(20));
-        assert_eq!(forecast.sky, Some("partly_cloudy"));
-        assert_eq!(forecast.precipitation, Some("none"));
+        assert_eq!(forecast.sky, Some(Sky::PartlyCloudy));
+        assert_eq!(forecast.precipitation, Some(PrecipitationType::None));
     }
 
     #[test]

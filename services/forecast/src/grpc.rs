@@ -85,7 +85,7 @@ impl Forecast for ForecastService {
         .await
         .map_err(unavailable)?;
         let forecast = row.map(|(issued_at, based_on, capacity, horizons, overall, reasons)| {
-            let horizons: Vec<contracts::v2::LotForecastHorizon> =
+            let horizons: Vec<db::forecasts::Horizon> =
                 serde_json::from_value(horizons).unwrap_or_default();
             LotForecast {
                 lot_id: lot_id.clone(),

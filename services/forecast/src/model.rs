@@ -13,8 +13,9 @@ use std::collections::HashMap;
 
 use contracts::{
     Timestamp,
-    v2::{Confidence, LotForecastHorizon, ReasonCode, RiskBand},
+    v2::{Confidence, ReasonCode, RiskBand},
 };
+use db::forecasts::Horizon;
 
 use crate::calendar::{self, DayType};
 
@@ -52,7 +53,7 @@ pub struct Evidence {
 /// A forecast, or why there is none.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Forecast {
-    pub horizons: Vec<LotForecastHorizon>,
+    pub horizons: Vec<Horizon>,
     pub confidence: Option<Confidence>,
     pub reasons: Vec<ReasonCode>,
 }
@@ -114,7 +115,7 @@ pub fn forecast(evidence: &Evidence, now: Timestamp) -> Forecast {
     let mut reasons = Vec::new();
     let mut few_history = false;
 
-    let horizons: Vec<LotForecastHorizon> = HORIZONS
+    let horizons: Vec<Horizon> = HORIZONS
         .iter()
         .map(|&minutes| {
             let target_at =
@@ -168,7 +169,7 @@ pub fn forecast(evidence: &Evidence, now: Timestamp) -> Forecast {
             if evidence.source_stale {
                 confidence = confidence.lowered();
             }
-            LotForecastHorizon {
+            Horizon {
                 horizon_minutes: minutes,
                 target_at,
                 p10: clamp(p50 - Z_90 * sigma),

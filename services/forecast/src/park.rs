@@ -17,8 +17,9 @@ use std::collections::HashMap;
 
 use contracts::{
     Timestamp,
-    v2::{Confidence, CongestionForecastHour, CongestionLevel, ReasonCode},
+    v2::{Confidence, CongestionLevel, ReasonCode},
 };
+use db::forecasts::Hour;
 
 use crate::calendar::{self, DayType};
 
@@ -62,7 +63,7 @@ pub struct ParkEvidence {
 /// An outlook, or why there is none.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outlook {
-    pub hours: Vec<CongestionForecastHour>,
+    pub hours: Vec<Hour>,
     pub confidence: Option<Confidence>,
     pub reasons: Vec<ReasonCode>,
 }
@@ -131,7 +132,7 @@ pub fn outlook(evidence: &ParkEvidence, now: Timestamp, hours: u32) -> Outlook {
         if evidence.source_stale {
             confidence = confidence.lowered();
         }
-        forecast_hours.push(CongestionForecastHour {
+        forecast_hours.push(Hour {
             target_at,
             level: LEVELS[index.min(3)],
             population_min: population.and_then(|hour| hour.population_min),

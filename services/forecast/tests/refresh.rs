@@ -159,7 +159,7 @@ async fn history_folds_in_once_and_horizons_are_scored_when_due() {
             .unwrap();
     let accuracy = accuracy.expect("scored forecasts give an accuracy");
     // Stored in the contract's shape: the api serves it as is.
-    let accuracy: contracts::v2::ForecastAccuracy = serde_json::from_value(accuracy).unwrap();
+    let accuracy: db::forecasts::Accuracy = serde_json::from_value(accuracy).unwrap();
     assert_eq!(u64::from(accuracy.scored_forecasts), refreshed.scored);
     assert!(!accuracy.mean_absolute_error.is_empty());
     assert!((0.0..=1.0).contains(&accuracy.interval_coverage));
@@ -252,7 +252,7 @@ async fn a_park_outlook_blends_the_official_forecast_with_the_park_history() {
     .fetch_one(&database.pool)
     .await
     .unwrap();
-    let hours: Vec<contracts::v2::CongestionForecastHour> = serde_json::from_value(hours).unwrap();
+    let hours: Vec<db::forecasts::Hour> = serde_json::from_value(hours).unwrap();
     assert_eq!(hours.len(), 12, "history carries the outlook past the official hours");
     // 0.75 × normal (1) + 0.25 × crowded (3) = 1.5 → slightly crowded; past the city's hours, crowded.
     assert_eq!(hours[0].level, contracts::v2::CongestionLevel::SlightlyCrowded);

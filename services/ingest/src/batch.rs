@@ -3,7 +3,7 @@
 use contracts::{
     Timestamp,
     freshness::SourceId,
-    v2::{AnomalyKind, CongestionLevel, NoticeKind},
+    v2::{AnomalyKind, CongestionLevel, NoticeKind, PrecipitationType, Sky},
 };
 use jiff::civil::Date;
 
@@ -142,8 +142,8 @@ pub struct WeatherReading {
     pub observed_at: Timestamp,
     pub source: SourceId,
     pub temperature_c: Option<f64>,
-    pub precipitation: Option<&'static str>,
-    pub sky: Option<&'static str>,
+    pub precipitation: Option<PrecipitationType>,
+    pub sky: Option<Sky>,
     pub rain_chance_percent: Option<u8>,
     pub pm10: Option<u32>,
     pub pm25: Option<u32>,

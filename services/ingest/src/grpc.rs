@@ -11,7 +11,7 @@ use contracts::{
 };
 use tonic::{Request, Response, Status};
 
-use crate::{runner::Runner, sources::SourceName};
+use crate::{runner::Runner, sources};
 
 /// The gRPC service over a [`Runner`].
 #[derive(Debug)]
@@ -41,12 +41,8 @@ impl Ingest for IngestService {
         request: Request<RunNowRequest>,
     ) -> Result<Response<RunNowResponse>, Status> {
         let source = request.into_inner().source;
-        let name = SourceName::from_source_id(&source).ok_or_else(|| {
-            Status::invalid_argument(format!(
-                "unknown source `{source}`; one of: {}",
-                SourceName::ALL.map(|name| name.source_id().as_str()).join(", ")
-            ))
-        })?;
+        let name = sources::collected(&source)
+            .map_err(|unknown| Status::invalid_argument(unknown.to_string()))?;
         let report = self
             .runner
             .run_once(name)

@@ -30,6 +30,7 @@ pub use upstream::{kst, outcome};
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
+use contracts::freshness::SourceId;
 use db::DatabaseSettings;
 use server::WorkerListeners;
 use settings::{AdminSettings, CommonSettings, Secret};
@@ -38,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     fetch::Fetcher,
     runner::Runner,
-    sources::{SourceName, Upstreams},
+    sources::{COLLECTED, Upstreams},
     store::Peers,
 };
 
@@ -91,14 +92,17 @@ impl UpstreamSettings {
     }
 
     /// The sources that can run with this configuration.
-    pub fn enabled_sources(&self) -> Vec<SourceName> {
-        SourceName::ALL
+    pub fn enabled_sources(&self) -> Vec<SourceId> {
+        COLLECTED
             .into_iter()
             .filter(|source| match source {
-                SourceName::Parking | SourceName::Reference => true,
-                SourceName::Citydata | SourceName::Events => self.seoul_openapi_key.is_some(),
-                SourceName::Weather => self.kma_api_key.is_some(),
-                SourceName::Notices => self.hangang_notices_url.is_some(),
+                SourceId::ParkingPortal | SourceId::Curated => true,
+                SourceId::SeoulCitydata | SourceId::SeoulCulturalEvents => {
+                    self.seoul_openapi_key.is_some()
+                }
+                SourceId::KmaForecast => self.kma_api_key.is_some(),
+                SourceId::HangangNotices => self.hangang_notices_url.is_some(),
+                SourceId::Operator | SourceId::HangangjariForecast | SourceId::Unknown => false,
             })
             .collect()
     }

@@ -22,7 +22,10 @@ enum Command {
     Serve(ingest::Config),
     /// Run one collection of a source now, print its outcome and exit (non-zero when it failed).
     RunOnce {
-        source: ingest::sources::SourceName,
+        /// The source, as `/v2/status` names it: parking_portal, seoul_citydata, seoul_cultural_events,
+        /// kma_forecast, hangang_notices or curated (the reference file).
+        #[arg(value_parser = ingest::sources::collected)]
+        source: contracts::freshness::SourceId,
         #[command(flatten)]
         upstream: ingest::UpstreamSettings,
         #[command(flatten)]
@@ -55,8 +58,9 @@ enum NoticeAction {
         /// The park (`yeouido`, …), or `all` for every park.
         #[arg(long)]
         park: String,
-        #[arg(long, value_enum)]
-        kind: ingest::operator::NoticeKind,
+        /// park-closure, lot-closure, control, facility-closure or general.
+        #[arg(long, value_parser = ingest::operator::parse_kind)]
+        kind: contracts::v2::NoticeKind,
         /// The Korean text shown to users.
         #[arg(long)]
         title: String,

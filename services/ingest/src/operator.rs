@@ -4,31 +4,19 @@
 
 use anyhow::{Context as _, bail};
 use contracts::Timestamp;
-use contracts::fact::FactBatch;
+use contracts::{enums::WireEnum, fact::FactBatch, v2::NoticeKind};
 use sqlx::PgPool;
 
 use crate::store::{self, Peers};
 
-/// Kinds an operator may announce.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum NoticeKind {
-    ParkClosure,
-    LotClosure,
-    Control,
-    FacilityClosure,
-    General,
-}
+/// A notice kind an operator may announce, named on the command line as on the wire (`park_closure`) or with
+/// dashes (`park-closure`).
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not a notice kind; one of: park-closure, lot-closure, control, facility-closure, general")]
+pub struct UnknownKind(String);
 
-impl NoticeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NoticeKind::ParkClosure => "park_closure",
-            NoticeKind::LotClosure => "lot_closure",
-            NoticeKind::Control => "control",
-            NoticeKind::FacilityClosure => "facility_closure",
-            NoticeKind::General => "general",
-        }
-    }
+pub fn parse_kind(name: &str) -> Result<NoticeKind, UnknownKind> {
+    NoticeKind::from_wire(&name.replace('-', "_")).ok_or_else(|| UnknownKind(name.to_owned()))
 }
 
 /// A new operator notice.

@@ -1,14 +1,14 @@
 //! Running one collection of a source: open the run, collect, store, close the run. Used by the scheduler,
 //! `hangang-ingest run-once` and the `RunNow` rpc alike.
 
-use contracts::Timestamp;
+use contracts::{Timestamp, freshness::SourceId};
 use sqlx::PgPool;
 
 use crate::{
     fetch::Fetcher,
     outcome::Outcome,
     sources::{
-        CollectError, Collector, Context, SourceName, Upstreams, citydata::Citydata,
+        self, CollectError, Collector, Context, Upstreams, citydata::Citydata,
         events::CulturalEvents, kma::KmaWeather, notices::NoticeBoard,
         parking_portal::ParkingPortal,
     },
@@ -19,7 +19,7 @@ use crate::{
 #[derive(Clone, Debug)]
 pub struct RunReport {
     pub run_id: i64,
-    pub source: SourceName,
+    pub source: SourceId,
     pub started_at: Timestamp,
     pub finished_at: Timestamp,
     pub outcome: Outcome,
@@ -42,18 +42,19 @@ pub struct Runner {
 
 impl Runner {
     /// Runs one collection of `source` now.
-    pub async fn run_once(&self, source: SourceName) -> anyhow::Result<RunReport> {
+    pub async fn run_once(&self, source: SourceId) -> anyhow::Result<RunReport> {
         self.run_once_at(source, self.clock.now()).await
     }
 
     /// Runs one collection as of `now` (tests pin the instant).
-    #[tracing::instrument(name = "collect", skip(self), fields(source = source.source_id().as_str(), run_id))]
-    pub async fn run_once_at(
-        &self,
-        source: SourceName,
-        now: Timestamp,
-    ) -> anyhow::Result<RunReport> {
-        let source_id = source.source_id();
+    #[tracing::instrument(name = "collect", skip(self), fields(source = source.as_str(), run_id))]
+    pub async fn run_once_at(&self, source: SourceId, now: Timestamp) -> anyhow::Result<RunReport> {
+        anyhow::ensure!(
+            sources::interval(source).is_some(),
+            "{} is not collected",
+            source.as_str()
+        );
+        let source_id = source;
         let run_id = store::start_run(&self.pool, source_id, now).await?;
         tracing::Span::current().record("run_id", run_id);
         let ctx = Context {
@@ -64,12 +65,15 @@ impl Runner {
         };
         let collect_started = std::time::Instant::now();
         let collected = match source {
-            SourceName::Parking => ParkingPortal.collect(&ctx).await,
-            SourceName::Citydata => Citydata.collect(&ctx).await,
-            SourceName::Events => CulturalEvents.collect(&ctx).await,
-            SourceName::Weather => KmaWeather.collect(&ctx).await,
-            SourceName::Notices => NoticeBoard.collect(&ctx).await,
-            SourceName::Reference => sync_reference(&self.pool).await,
+            SourceId::ParkingPortal => ParkingPortal.collect(&ctx).await,
+            SourceId::SeoulCitydata => Citydata.collect(&ctx).await,
+            SourceId::SeoulCulturalEvents => CulturalEvents.collect(&ctx).await,
+            SourceId::KmaForecast => KmaWeather.collect(&ctx).await,
+            SourceId::HangangNotices => NoticeBoard.collect(&ctx).await,
+            SourceId::Curated => sync_reference(&self.pool).await,
+            SourceId::Operator | SourceId::HangangjariForecast | SourceId::Unknown => {
+                unreachable!("checked above: only collected sources run")
+            }
         };
         let collect_time = collect_started.elapsed();
         let result = match collected {

@@ -12,13 +12,14 @@ use std::{
     time::Duration,
 };
 
+use contracts::freshness::SourceId;
 use sqlx::{Connection, PgConnection};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     outcome::{ErrorClass, Outcome},
     runner::Runner,
-    sources::SourceName,
+    sources,
 };
 
 /// Arbitrary but fixed key of the leader lock ("ingest leader").
@@ -32,7 +33,7 @@ const QUOTA_BACKOFF: Duration = Duration::from_secs(60 * 60);
 /// How the scheduler runs.
 #[derive(Clone, Debug)]
 pub struct Schedule {
-    pub sources: Vec<SourceName>,
+    pub sources: Vec<SourceId>,
     /// How often a follower tries to become leader (also the leader's health-check period).
     pub election_interval: Duration,
     /// Multiplies every source interval (tests and `xtask dev` speed time up).
@@ -99,9 +100,9 @@ async fn lead(
     let loops: Vec<_> = schedule
         .sources
         .iter()
-        .map(|&source| {
-            let interval = source.interval().mul_f64(schedule.interval_scale);
-            tokio::spawn(source_loop(runner.clone(), source, interval, leading.clone()))
+        .filter_map(|&source| {
+            let interval = sources::interval(source)?.mul_f64(schedule.interval_scale);
+            Some(tokio::spawn(source_loop(runner.clone(), source, interval, leading.clone())))
         })
         .collect();
     loop {
@@ -124,7 +125,7 @@ async fn lead(
 
 async fn source_loop(
     runner: Arc<Runner>,
-    source: SourceName,
+    source: SourceId,
     interval: Duration,
     leading: CancellationToken,
 ) {
@@ -140,7 +141,7 @@ async fn source_loop(
             Ok(report) => report.outcome,
             Err(error) => {
                 tracing::error!(
-                    source = source.source_id().as_str(),
+                    source = source.as_str(),
                     error = format!("{error:#}"),
                     "collection could not be recorded"
                 );

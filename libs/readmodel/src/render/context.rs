@@ -52,7 +52,7 @@ impl<'a> Render<'a> {
 
     /// A source's health, narrowed to `part` (a park) where the source is collected per park.
     pub fn health(&self, source: SourceId, part: Option<&str>) -> Option<Health> {
-        self.snapshot.source(source.as_str()).map(|health| Health::of(health, part))
+        self.snapshot.source(source).map(|health| Health::of(health, part))
     }
 
     /// Whether something announced for `[starts_at, ends_at)` is in force now; its edges are changes.
@@ -62,10 +62,10 @@ impl<'a> Render<'a> {
         starts_at.is_none_or(|start| start <= self.now) && ends_at.is_none_or(|end| self.now < end)
     }
 
-    /// Today's date in Seoul (`YYYY-MM-DD`); the next midnight there is a change.
-    pub fn today(&self) -> String {
+    /// Today's date in Seoul; the next midnight there is a change.
+    pub fn today(&self) -> jiff::civil::Date {
         self.changes_at(seoul::next_midnight(self.now));
-        seoul::date(self.now).to_string()
+        seoul::date(self.now)
     }
 
     /// A curated name in the body's language, falling back to Korean.

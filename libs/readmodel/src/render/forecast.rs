@@ -3,14 +3,13 @@
 
 use contracts::{
     Timestamp,
-    enums::WireEnum,
     freshness::{FreshnessState, ServedFrom, SourceId},
     v2::{self, Confidence, Lang, ReasonCode},
 };
 
 use super::{
     context::Render,
-    values::{lot_based_on, lot_capacity, open},
+    values::{lot_based_on, lot_capacity},
 };
 use crate::{
     freshness,
@@ -31,8 +30,8 @@ fn ahead(r: &Render<'_>, target_at: Timestamp) -> bool {
 }
 
 /// Stored reasons, plus `source_stale` when the forecast or its observation has gone stale since.
-fn serve_time_reasons(stored: &[String], stale: bool) -> Vec<ReasonCode> {
-    let mut reasons: Vec<ReasonCode> = stored.iter().map(|reason| open(reason)).collect();
+fn serve_time_reasons(stored: &[ReasonCode], stale: bool) -> Vec<ReasonCode> {
+    let mut reasons = stored.to_vec();
     if stale && !reasons.contains(&ReasonCode::SourceStale) {
         reasons.push(ReasonCode::SourceStale);
     }
@@ -74,17 +73,21 @@ pub fn lot_forecast(
         .iter()
         .filter(|horizon| ahead(&r, horizon.target_at))
         .map(|horizon| v2::LotForecastHorizon {
+            horizon_minutes: horizon.horizon_minutes,
+            target_at: horizon.target_at,
+            p10: horizon.p10,
+            p50: horizon.p50,
+            p90: horizon.p90,
+            risk_full: horizon.risk_full,
+            risk: horizon.risk,
             confidence: adjust(horizon.confidence),
-            ..horizon.clone()
         })
         .collect();
     let mut reasons = serve_time_reasons(&stored.reasons, stale);
     if horizons.is_empty() && !reasons.contains(&ReasonCode::NoRecentData) {
         reasons.push(ReasonCode::NoRecentData);
     }
-    let confidence = (!horizons.is_empty())
-        .then(|| stored.confidence.as_deref().and_then(Confidence::from_wire).map(adjust))
-        .flatten();
+    let confidence = (!horizons.is_empty()).then(|| stored.confidence.map(adjust)).flatten();
     Some(v2::LotForecast {
         generated_at: snapshot.built_at,
         served_from,
@@ -96,7 +99,19 @@ pub fn lot_forecast(
         horizons,
         confidence,
         reasons,
-        accuracy: stored.accuracy.clone(),
+        accuracy: stored.accuracy.as_ref().map(|accuracy| v2::ForecastAccuracy {
+            window_days: accuracy.window_days,
+            scored_forecasts: accuracy.scored_forecasts,
+            mean_absolute_error: accuracy
+                .mean_absolute_error
+                .iter()
+                .map(|error| v2::HorizonError {
+                    horizon_minutes: error.horizon_minutes,
+                    spaces: error.spaces,
+                })
+                .collect(),
+            interval_coverage: accuracy.interval_coverage,
+        }),
     })
 }
 
@@ -122,17 +137,18 @@ pub(crate) fn park_forecast_summary(r: &Render<'_>, park: &ParkData) -> v2::Park
         .iter()
         .filter(|hour| ahead(r, hour.target_at))
         .map(|hour| v2::CongestionForecastHour {
+            target_at: hour.target_at,
+            level: hour.level,
+            population_min: hour.population_min,
+            population_max: hour.population_max,
             confidence: adjust(hour.confidence),
-            ..hour.clone()
         })
         .collect();
     let mut reasons = serve_time_reasons(&stored.reasons, stale);
     if hours.is_empty() && !reasons.contains(&ReasonCode::NoRecentData) {
         reasons.push(ReasonCode::NoRecentData);
     }
-    let confidence = (!hours.is_empty())
-        .then(|| stored.confidence.as_deref().and_then(Confidence::from_wire).map(adjust))
-        .flatten();
+    let confidence = (!hours.is_empty()).then(|| stored.confidence.map(adjust)).flatten();
     v2::ParkForecastSummary { issued_at: Some(stored.issued_at), hours, confidence, reasons }
 }
 

@@ -10,7 +10,7 @@ use super::{
     context::Render,
     forecast::park_forecast_summary,
     values::{
-        closure, congestion_now, coordinates, events, lot_status, notices, open, park_reference,
+        closure, congestion_now, coordinates, events, lot_status, notices, park_reference,
         weather_now,
     },
 };
@@ -46,7 +46,7 @@ pub fn park_detail(
             .iter()
             .map(|facility| v2::Facility {
                 facility_id: facility.facility_id.clone(),
-                kind: open(&facility.kind),
+                kind: facility.kind,
                 name: r.name(&facility.names, &facility.name_ko),
                 location: coordinates(facility.location),
             })
@@ -56,7 +56,7 @@ pub fn park_detail(
             .iter()
             .map(|stop| v2::TransitStop {
                 stop_id: stop.stop_id.clone(),
-                kind: open(&stop.kind),
+                kind: stop.kind,
                 name: r.name(&stop.names, &stop.name_ko),
                 lines: stop.lines.clone(),
                 walk_minutes: stop.walk_minutes,

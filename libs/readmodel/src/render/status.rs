@@ -26,7 +26,7 @@ pub fn status(snapshot: &Snapshot, release_id: &str, now: Timestamp) -> v2::Stat
     let sources = UPSTREAM_SOURCES
         .iter()
         .map(|&source| {
-            let health = snapshot.source(source.as_str());
+            let health = snapshot.source(source);
             let last_success_at = health.and_then(|health| health.last_success_at);
             let failing = health.is_some_and(|health| health.consecutive_failures > 0);
             // Parks in the order the app lists them.

@@ -3,7 +3,6 @@
 
 use contracts::{Timestamp, freshness::SourceId};
 
-use super::values::open;
 use crate::{freshness, snapshot::Snapshot};
 
 impl Snapshot {
@@ -15,8 +14,7 @@ impl Snapshot {
         // Values whose state changes at a threshold after their basis, and instants that matter by themselves.
         let mut bases: Vec<(SourceId, Option<Timestamp>)> = Vec::new();
         let mut instants: Vec<Timestamp> = Vec::new();
-        for (source, health) in &self.sources {
-            let source: SourceId = open(source);
+        for (&source, health) in &self.sources {
             bases.push((source, health.last_success_at));
             bases.extend(health.parts.values().map(|part| (source, part.last_success_at)));
         }
@@ -36,7 +34,7 @@ impl Snapshot {
                 park.congestion.as_ref().map(|row| row.observed_at),
             ));
             if let Some(weather) = &park.weather {
-                bases.push((open(&weather.source), Some(weather.observed_at)));
+                bases.push((weather.source, Some(weather.observed_at)));
             }
             if let Some(forecast) = &park.forecast {
                 bases.push((SourceId::HangangjariForecast, Some(forecast.issued_at)));
@@ -44,7 +42,7 @@ impl Snapshot {
             }
             for notice in &park.notices {
                 instants.extend([notice.starts_at, notice.ends_at].into_iter().flatten());
-                if notice.source == SourceId::Operator.as_str() {
+                if notice.source == SourceId::Operator {
                     bases.push((SourceId::Operator, notice.starts_at));
                 }
             }

@@ -3,10 +3,10 @@
 
 use contracts::{
     Timestamp,
-    enums::{OpenEnum, WireEnum},
     freshness::{Freshness, FreshnessState, SourceId, SourceStatus},
-    v2::{self, CongestionLevel, LotState, NoticeKind},
+    v2::{self, LotState, NoticeKind},
 };
+use jiff::civil::Date;
 
 use super::context::Render;
 use crate::{
@@ -14,24 +14,15 @@ use crate::{
     snapshot::{EventRow, LotData, NoticeRow, ParkData},
 };
 
-/// Parses a stored wire value of an open enum; unknown values become `Unknown`.
-pub(crate) fn open<E: OpenEnum>(value: &str) -> E {
-    E::from_wire(value).unwrap_or(E::UNKNOWN)
-}
-
 pub(crate) fn coordinates((lat, lng): (f64, f64)) -> v2::Coordinates {
     v2::Coordinates { lat, lng }
-}
-
-fn is_kind(notice: &NoticeRow, kind: NoticeKind) -> bool {
-    notice.kind == kind.as_str()
 }
 
 /// The reliable closures of the whole park in force now (every reliable closure's edges are noted).
 fn park_closures<'p>(r: &Render<'_>, park: &'p ParkData) -> Vec<&'p NoticeRow> {
     park.notices
         .iter()
-        .filter(|notice| is_kind(notice, NoticeKind::ParkClosure) && notice.reliable)
+        .filter(|notice| notice.kind == NoticeKind::ParkClosure && notice.reliable)
         .filter(|notice| r.is_active(notice.starts_at, notice.ends_at))
         .collect()
 }
@@ -42,7 +33,7 @@ fn lot_closed(r: &Render<'_>, park: &ParkData, lot: &LotData) -> bool {
         .notices
         .iter()
         .filter(|notice| {
-            is_kind(notice, NoticeKind::LotClosure)
+            notice.kind == NoticeKind::LotClosure
                 && notice.reliable
                 && notice.lot_id.as_deref() == Some(lot.lot_id.as_str())
         })
@@ -56,12 +47,10 @@ pub(crate) fn closure(r: &Render<'_>, park: &ParkData) -> v2::Closure {
     let board = SourceId::HangangNotices;
     let closures = park_closures(r, park);
     // An operator's closure is known without the board; a reliable board closure ages with the board.
-    if let Some(notice) = closures
-        .iter()
-        .find(|notice| notice.source == SourceId::Operator.as_str())
-        .or(closures.first())
+    if let Some(notice) =
+        closures.iter().find(|notice| notice.source == SourceId::Operator).or(closures.first())
     {
-        let source: SourceId = open(&notice.source);
+        let source = notice.source;
         let freshness = if source == board {
             list_freshness(r, board, true)
         } else {
@@ -219,7 +208,7 @@ pub(crate) fn congestion_now(r: &Render<'_>, park: &ParkData) -> v2::CongestionN
         clamped: false,
     });
     v2::CongestionNow {
-        level: row.and_then(|row| CongestionLevel::from_wire(&row.level)),
+        level: row.map(|row| row.level),
         message: row.and_then(|row| row.message_ko.as_deref()).map(|message| r.text(message)),
         population_min: row.and_then(|row| row.population_min),
         population_max: row.and_then(|row| row.population_max),
@@ -229,7 +218,7 @@ pub(crate) fn congestion_now(r: &Render<'_>, park: &ParkData) -> v2::CongestionN
 
 pub(crate) fn weather_now(r: &Render<'_>, park: &ParkData) -> v2::WeatherNow {
     let row = park.weather.as_ref();
-    let source = row.map_or(SourceId::SeoulCitydata, |row| open::<SourceId>(&row.source));
+    let source = row.map_or(SourceId::SeoulCitydata, |row| row.source);
     let freshness = r.assess(Evidence {
         source,
         health: r.health(source, Some(&park.park_id)),
@@ -241,8 +230,8 @@ pub(crate) fn weather_now(r: &Render<'_>, park: &ParkData) -> v2::WeatherNow {
     });
     v2::WeatherNow {
         temperature_c: row.and_then(|row| row.temperature_c),
-        precipitation: row.and_then(|row| row.precipitation.as_deref()).map(open),
-        sky: row.and_then(|row| row.sky.as_deref()).map(open),
+        precipitation: row.and_then(|row| row.precipitation),
+        sky: row.and_then(|row| row.sky),
         rain_chance_percent: row.and_then(|row| row.rain_chance_percent),
         pm10: row.and_then(|row| row.pm10),
         pm25: row.and_then(|row| row.pm25),
@@ -264,12 +253,12 @@ fn list_freshness(r: &Render<'_>, source: SourceId, has_items: bool) -> Freshnes
     })
 }
 
-fn event_status(event: &EventRow, today: &str) -> v2::EventStatus {
+fn event_status(event: &EventRow, today: Date) -> v2::EventStatus {
     if event.cancelled_at.is_some() {
         v2::EventStatus::Cancelled
-    } else if event.starts_on.as_str() > today {
+    } else if event.starts_on > today {
         v2::EventStatus::Scheduled
-    } else if event.ends_on.as_str() < today {
+    } else if event.ends_on < today {
         v2::EventStatus::Ended
     } else {
         v2::EventStatus::Ongoing
@@ -285,12 +274,12 @@ pub(crate) fn events(r: &Render<'_>, park: &ParkData) -> v2::EventList {
             event_id: event.event_id.clone(),
             title: r.text(&event.title_ko),
             place: event.place_ko.as_deref().map(|place| r.text(place)),
-            starts_on: event.starts_on.clone(),
-            ends_on: event.ends_on.clone(),
-            status: event_status(event, &today),
+            starts_on: event.starts_on.to_string(),
+            ends_on: event.ends_on.to_string(),
+            status: event_status(event, today),
             free: event.free,
             url: event.url.clone(),
-            source: open(&event.source),
+            source: event.source,
         })
         .collect();
     let freshness = list_freshness(r, SourceId::SeoulCulturalEvents, !items.is_empty());
@@ -305,7 +294,7 @@ pub(crate) fn events_today(r: &Render<'_>, park: &ParkData) -> v2::CountWithFres
     let ongoing = park
         .events
         .iter()
-        .filter(|event| event_status(event, &today) == v2::EventStatus::Ongoing)
+        .filter(|event| event_status(event, today) == v2::EventStatus::Ongoing)
         .count() as u32;
     v2::CountWithFreshness {
         count: ever_succeeded.then_some(ongoing),
@@ -319,12 +308,12 @@ pub(crate) fn notices(r: &Render<'_>, park: &ParkData) -> v2::NoticeList {
         .iter()
         .map(|notice| v2::Notice {
             notice_id: notice.notice_id.clone(),
-            kind: open(&notice.kind),
+            kind: notice.kind,
             title: r.text(&notice.title_ko),
             starts_at: notice.starts_at,
             ends_at: notice.ends_at,
             url: notice.url.clone(),
-            source: open(&notice.source),
+            source: notice.source,
         })
         .collect();
     let freshness = list_freshness(r, SourceId::HangangNotices, !items.is_empty());

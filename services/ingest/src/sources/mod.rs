@@ -70,54 +70,42 @@ pub trait Collector: Send + Sync {
     fn collect(&self, ctx: &Context) -> impl Future<Output = Result<Batch, CollectError>> + Send;
 }
 
-/// The sources an operator can name (`hangang-ingest run-once <name>`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
-pub enum SourceName {
-    Parking,
-    Citydata,
-    Events,
-    Weather,
-    Notices,
-    /// The curated reference file (parks, lots, facilities, transit), synced into the `reference` schema.
-    Reference,
+/// The sources ingest collects, in schedule order; `Curated` is the reference file shipped with the release.
+pub const COLLECTED: [SourceId; 6] = [
+    SourceId::ParkingPortal,
+    SourceId::SeoulCitydata,
+    SourceId::SeoulCulturalEvents,
+    SourceId::KmaForecast,
+    SourceId::HangangNotices,
+    SourceId::Curated,
+];
+
+/// A name that is not one of the [`COLLECTED`] sources.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "`{0}` is not a collected source; one of: parking_portal, seoul_citydata, seoul_cultural_events, kma_forecast, hangang_notices, curated"
+)]
+pub struct NotCollected(pub String);
+
+/// The collected source spelled `name` (its `SourceId` spelling, as `/v2/status` and the run records show).
+pub fn collected(name: &str) -> Result<SourceId, NotCollected> {
+    COLLECTED
+        .into_iter()
+        .find(|source| source.as_str() == name)
+        .ok_or_else(|| NotCollected(name.to_owned()))
 }
 
-impl SourceName {
-    pub const ALL: [SourceName; 6] = [
-        SourceName::Parking,
-        SourceName::Citydata,
-        SourceName::Events,
-        SourceName::Weather,
-        SourceName::Notices,
-        SourceName::Reference,
-    ];
-
-    pub fn source_id(self) -> SourceId {
-        match self {
-            SourceName::Parking => SourceId::ParkingPortal,
-            SourceName::Citydata => SourceId::SeoulCitydata,
-            SourceName::Events => SourceId::SeoulCulturalEvents,
-            SourceName::Weather => SourceId::KmaForecast,
-            SourceName::Notices => SourceId::HangangNotices,
-            SourceName::Reference => SourceId::Curated,
-        }
-    }
-
-    /// The normal collection interval.
-    pub fn interval(self) -> Duration {
-        match self {
-            SourceName::Parking => Duration::from_secs(120),
-            SourceName::Citydata => Duration::from_secs(300),
-            SourceName::Events => Duration::from_secs(3_600),
-            SourceName::Weather => Duration::from_secs(3 * 3_600),
-            SourceName::Notices => Duration::from_secs(900),
-            SourceName::Reference => Duration::from_secs(24 * 3_600),
-        }
-    }
-
-    pub fn from_source_id(source: &str) -> Option<SourceName> {
-        SourceName::ALL.into_iter().find(|name| name.source_id().as_str() == source)
-    }
+/// The normal collection interval of a source; `None` for a source ingest does not collect.
+pub fn interval(source: SourceId) -> Option<Duration> {
+    Some(Duration::from_secs(match source {
+        SourceId::ParkingPortal => 120,
+        SourceId::SeoulCitydata => 300,
+        SourceId::SeoulCulturalEvents => 3_600,
+        SourceId::KmaForecast => 3 * 3_600,
+        SourceId::HangangNotices => 900,
+        SourceId::Curated => 24 * 3_600,
+        SourceId::Operator | SourceId::HangangjariForecast | SourceId::Unknown => return None,
+    }))
 }
 
 /// A park as the collectors map source names to it.

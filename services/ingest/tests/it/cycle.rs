@@ -1,15 +1,16 @@
 //! A full cycle of every source stores what the app shows, and queues what forecast and push need.
 
-use ingest::{outcome::Outcome, sources::SourceName, store::Peers};
+use contracts::freshness::SourceId;
+use ingest::{outcome::Outcome, sources::COLLECTED, store::Peers};
 
 use crate::support::{AFTERNOON, Harness};
 
 #[tokio::test]
 async fn every_source_collects_and_stores() {
     let harness = Harness::start(Peers::default()).await;
-    for source in SourceName::ALL {
+    for source in COLLECTED {
         let report = harness.run(source, AFTERNOON).await;
-        if source == SourceName::Reference {
+        if source == SourceId::Curated {
             // The test database was synced on creation: nothing to change.
             assert_eq!(report.outcome, Outcome::NoData);
         } else {
@@ -54,7 +55,7 @@ async fn every_source_collects_and_stores() {
 async fn quiet_nights_are_no_data_not_failures() {
     let harness = Harness::start(Peers::default()).await;
     harness.world.advance_to("2026-06-14T03:00").unwrap();
-    let report = harness.run(SourceName::Citydata, "2026-06-14T03:00").await;
+    let report = harness.run(SourceId::SeoulCitydata, "2026-06-14T03:00").await;
     assert_eq!(report.outcome, Outcome::NoData);
     assert_eq!(harness.count("select count(*) from ingest.source_status where source = 'seoul_citydata' and last_outcome = 'no_data' and last_success_at is not null").await, 1);
     harness.stop().await;
@@ -63,9 +64,9 @@ async fn quiet_nights_are_no_data_not_failures() {
 #[tokio::test]
 async fn changes_queue_a_forecast_refresh_and_facts_for_push() {
     let harness = Harness::start(Peers { forecast: true, push: true }).await;
-    harness.run(SourceName::Parking, AFTERNOON).await;
+    harness.run(SourceId::ParkingPortal, AFTERNOON).await;
     harness.world.set_available("여의도2주차장", Some(3));
-    harness.run(SourceName::Parking, "2026-06-13T15:32").await;
+    harness.run(SourceId::ParkingPortal, "2026-06-13T15:32").await;
 
     let facts: Vec<(serde_json::Value,)> = sqlx::query_as(
         "select payload from ingest.outbox where destination = 'push' order by outbox_id",
@@ -85,15 +86,15 @@ async fn changes_queue_a_forecast_refresh_and_facts_for_push() {
     );
 
     // An event missing from two complete lists half an hour apart is cancelled, and push hears about it.
-    harness.run(SourceName::Events, AFTERNOON).await;
+    harness.run(SourceId::SeoulCulturalEvents, AFTERNOON).await;
     harness.world.update(|state| state.events.retain(|event| !event.title.contains("음악회")));
-    harness.run(SourceName::Events, "2026-06-13T16:30").await;
+    harness.run(SourceId::SeoulCulturalEvents, "2026-06-13T16:30").await;
     assert_eq!(
         harness.count("select count(*) from ingest.event where cancelled_at is not null").await,
         0,
         "one complete list without it is not enough"
     );
-    harness.run(SourceName::Events, "2026-06-13T17:30").await;
+    harness.run(SourceId::SeoulCulturalEvents, "2026-06-13T17:30").await;
     assert_eq!(
         harness.count("select count(*) from ingest.event where cancelled_at is not null and cancel_reason = 'absent'").await,
         1
@@ -117,7 +118,7 @@ async fn names_nobody_curated_are_recorded_as_drift() {
             capacity: 50,
         })
     });
-    let report = harness.run(SourceName::Parking, AFTERNOON).await;
+    let report = harness.run(SourceId::ParkingPortal, AFTERNOON).await;
     assert!(matches!(report.outcome, Outcome::Ok { items: 30 }), "{:?}", report.outcome);
     assert_eq!(
         harness

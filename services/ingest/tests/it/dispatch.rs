@@ -1,5 +1,6 @@
 //! Facts queued while push is down are delivered, once, when it comes back — over real gRPC.
 
+use contracts::freshness::SourceId;
 use std::{
     net::SocketAddr,
     sync::{Arc, Mutex},
@@ -12,7 +13,7 @@ use contracts::proto::push::v1::{
     UpsertInstallationRequest, UpsertInstallationResponse,
     push_server::{Push, PushServer},
 };
-use ingest::{dispatch, sources::SourceName, store::Peers};
+use ingest::{dispatch, store::Peers};
 use tonic::{Request, Response, Status};
 
 use crate::support::{AFTERNOON, Harness};
@@ -61,9 +62,9 @@ impl Push for RecordingPush {
 #[tokio::test]
 async fn facts_wait_for_push_and_are_delivered_once() {
     let harness = Harness::start(Peers { forecast: false, push: true }).await;
-    harness.run(SourceName::Parking, AFTERNOON).await;
+    harness.run(SourceId::ParkingPortal, AFTERNOON).await;
     harness.world.set_available("여의도2주차장", Some(500));
-    harness.run(SourceName::Parking, "2026-06-13T15:32").await;
+    harness.run(SourceId::ParkingPortal, "2026-06-13T15:32").await;
 
     // Push is down: nothing listens on the port yet.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -1,10 +1,10 @@
 //! Every failure mode ends in its class, and nothing stored before is lost.
 
+use contracts::freshness::SourceId;
 use std::time::Duration;
 
 use ingest::{
     outcome::{ErrorClass, Outcome},
-    sources::SourceName,
     store::Peers,
 };
 use replay::{Endpoint, Fault};
@@ -21,41 +21,56 @@ fn class(outcome: &Outcome) -> Option<ErrorClass> {
 #[tokio::test]
 async fn each_fault_gets_its_class_and_the_last_good_values_stay() {
     let harness = Harness::start(Peers::default()).await;
-    harness.run(SourceName::Parking, AFTERNOON).await;
-    harness.run(SourceName::Citydata, AFTERNOON).await;
+    harness.run(SourceId::ParkingPortal, AFTERNOON).await;
+    harness.run(SourceId::SeoulCitydata, AFTERNOON).await;
     let stored = harness.count("select count(*) from ingest.lot_observation").await;
 
     let cases = [
-        (SourceName::Parking, Endpoint::ParkingPortal, Fault::Status(503), ErrorClass::HttpStatus),
         (
-            SourceName::Parking,
+            SourceId::ParkingPortal,
+            Endpoint::ParkingPortal,
+            Fault::Status(503),
+            ErrorClass::HttpStatus,
+        ),
+        (
+            SourceId::ParkingPortal,
             Endpoint::ParkingPortal,
             Fault::HtmlErrorPage,
             ErrorClass::UnexpectedContent,
         ),
         (
-            SourceName::Parking,
+            SourceId::ParkingPortal,
             Endpoint::ParkingPortal,
             Fault::Truncated,
             ErrorClass::UnexpectedContent,
         ),
         (
-            SourceName::Parking,
+            SourceId::ParkingPortal,
             Endpoint::ParkingPortal,
             Fault::Slow(Duration::from_secs(2)),
             ErrorClass::Timeout,
         ),
-        (SourceName::Citydata, Endpoint::Citydata, Fault::QuotaXml, ErrorClass::Quota),
+        (SourceId::SeoulCitydata, Endpoint::Citydata, Fault::QuotaXml, ErrorClass::Quota),
         (
-            SourceName::Citydata,
+            SourceId::SeoulCitydata,
             Endpoint::Citydata,
             Fault::HtmlErrorPage,
             ErrorClass::UnexpectedContent,
         ),
-        (SourceName::Citydata, Endpoint::Citydata, Fault::Truncated, ErrorClass::UnexpectedContent),
-        (SourceName::Events, Endpoint::CulturalEvents, Fault::Status(500), ErrorClass::HttpStatus),
-        (SourceName::Weather, Endpoint::Kma, Fault::QuotaXml, ErrorClass::Quota),
-        (SourceName::Notices, Endpoint::Notices, Fault::Status(404), ErrorClass::HttpStatus),
+        (
+            SourceId::SeoulCitydata,
+            Endpoint::Citydata,
+            Fault::Truncated,
+            ErrorClass::UnexpectedContent,
+        ),
+        (
+            SourceId::SeoulCulturalEvents,
+            Endpoint::CulturalEvents,
+            Fault::Status(500),
+            ErrorClass::HttpStatus,
+        ),
+        (SourceId::KmaForecast, Endpoint::Kma, Fault::QuotaXml, ErrorClass::Quota),
+        (SourceId::HangangNotices, Endpoint::Notices, Fault::Status(404), ErrorClass::HttpStatus),
     ];
     for (minute, (source, endpoint, fault, expected)) in cases.into_iter().enumerate() {
         harness.world.fail(endpoint, fault.clone());
@@ -87,7 +102,7 @@ async fn each_fault_gets_its_class_and_the_last_good_values_stay() {
     );
 
     // Recovery resets the streak.
-    let report = harness.run(SourceName::Parking, "2026-06-13T15:50").await;
+    let report = harness.run(SourceId::ParkingPortal, "2026-06-13T15:50").await;
     assert!(matches!(report.outcome, Outcome::Ok { .. }));
     assert_eq!(harness.count("select count(*) from ingest.source_status where source = 'parking_portal' and consecutive_failures = 0").await, 1);
     harness.stop().await;
@@ -97,7 +112,7 @@ async fn each_fault_gets_its_class_and_the_last_good_values_stay() {
 async fn unreachable_upstream_is_a_connect_failure() {
     let mut harness = Harness::start(Peers::default()).await;
     harness.runner.upstreams.parking_portal_url = "http://127.0.0.1:1".into();
-    let report = harness.run(SourceName::Parking, AFTERNOON).await;
+    let report = harness.run(SourceId::ParkingPortal, AFTERNOON).await;
     assert_eq!(class(&report.outcome), Some(ErrorClass::Connect));
     let message = match &report.outcome {
         Outcome::Failed(failure) => failure.message.clone(),
@@ -111,7 +126,7 @@ async fn unreachable_upstream_is_a_connect_failure() {
 async fn api_keys_never_appear_in_failure_messages() {
     let harness = Harness::start(Peers::default()).await;
     harness.world.fail(Endpoint::Citydata, Fault::Slow(Duration::from_secs(2)));
-    let report = harness.run(SourceName::Citydata, AFTERNOON).await;
+    let report = harness.run(SourceId::SeoulCitydata, AFTERNOON).await;
     let Outcome::Failed(failure) = &report.outcome else { panic!("{:?}", report.outcome) };
     assert_eq!(failure.class, ErrorClass::Timeout);
     assert!(!failure.message.contains("test-key"), "{}", failure.message);

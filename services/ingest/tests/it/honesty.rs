@@ -2,7 +2,8 @@
 //! impossible counts are clamped and recorded, events are cancelled only on evidence and come back when
 //! listed again, and the notice board's advisories and lifted closures close nothing.
 
-use ingest::{outcome::Outcome, sources::SourceName, store::Peers};
+use contracts::freshness::SourceId;
+use ingest::{outcome::Outcome, store::Peers};
 use replay::{CulturalEvent, Endpoint, Fault};
 
 use crate::support::{AFTERNOON, Harness};
@@ -21,9 +22,9 @@ async fn part_failures(harness: &Harness, source: &str) -> Vec<(String, i32)> {
 #[tokio::test]
 async fn no_data_for_every_area_is_a_no_data_run_that_stores_nothing() {
     let harness = Harness::start(Peers::default()).await;
-    harness.run(SourceName::Citydata, AFTERNOON).await;
+    harness.run(SourceId::SeoulCitydata, AFTERNOON).await;
     harness.world.fail(Endpoint::Citydata, Fault::NoData);
-    let report = harness.run(SourceName::Citydata, "2026-06-13T15:40").await;
+    let report = harness.run(SourceId::SeoulCitydata, "2026-06-13T15:40").await;
     assert_eq!(report.outcome, Outcome::NoData);
     // Nothing new was stored and no fetch time moved: the old values are not confirmed by this run.
     assert_eq!(
@@ -52,9 +53,9 @@ async fn no_data_for_every_area_is_a_no_data_run_that_stores_nothing() {
 #[tokio::test]
 async fn a_repeated_observation_is_confirmed_by_the_run_that_repeats_it() {
     let harness = Harness::start(Peers::default()).await;
-    harness.run(SourceName::Citydata, AFTERNOON).await;
+    harness.run(SourceId::SeoulCitydata, AFTERNOON).await;
     // Two minutes later city data still shows the same reading (it refreshes every 5 minutes).
-    harness.run(SourceName::Citydata, "2026-06-13T15:32").await;
+    harness.run(SourceId::SeoulCitydata, "2026-06-13T15:32").await;
     assert_eq!(harness.count("select count(*) from ingest.congestion_observation").await, 11);
     assert_eq!(
         harness
@@ -71,7 +72,7 @@ async fn a_repeated_observation_is_confirmed_by_the_run_that_repeats_it() {
 #[tokio::test]
 async fn one_failing_region_page_fails_one_park_and_stores_the_others() {
     let harness = Harness::start(Peers::default()).await;
-    harness.run(SourceName::Parking, AFTERNOON).await;
+    harness.run(SourceId::ParkingPortal, AFTERNOON).await;
     let ichon_lots =
         harness.count("select count(*) from reference.lot where park_id = 'ichon'").await;
 
@@ -79,7 +80,7 @@ async fn one_failing_region_page_fails_one_park_and_stores_the_others() {
         [(32, Fault::Status(503)), (34, Fault::NoData), (36, Fault::HtmlErrorPage)]
     {
         harness.world.fail(Endpoint::ParkingRegion(6), fault.clone());
-        let report = harness.run(SourceName::Parking, &format!("2026-06-13T15:{minute}")).await;
+        let report = harness.run(SourceId::ParkingPortal, &format!("2026-06-13T15:{minute}")).await;
         let Outcome::Partial { items, failed_parts, .. } = report.outcome else {
             panic!("{fault:?}: {:?}", report.outcome)
         };
@@ -102,7 +103,7 @@ async fn one_failing_region_page_fails_one_park_and_stores_the_others() {
 
     // The page comes back: the park recovers.
     harness.world.heal(Endpoint::ParkingRegion(6));
-    let report = harness.run(SourceName::Parking, "2026-06-13T15:40").await;
+    let report = harness.run(SourceId::ParkingPortal, "2026-06-13T15:40").await;
     assert_eq!(report.outcome, Outcome::Ok { items: 30 });
     assert!(part_failures(&harness, "parking_portal").await.is_empty());
     harness.stop().await;
@@ -116,7 +117,7 @@ async fn a_count_above_capacity_is_clamped_and_recorded() {
         lot.capacity = 32;
         lot.available = Some(66);
     });
-    let report = harness.run(SourceName::Parking, AFTERNOON).await;
+    let report = harness.run(SourceId::ParkingPortal, AFTERNOON).await;
     assert_eq!(report.outcome, Outcome::Ok { items: 30 });
     let (available, reported, capacity): (Option<i32>, Option<i32>, Option<i32>) = sqlx::query_as(
         "select available, reported_available, capacity from ingest.lot_observation where lot_id = 'ichon-1'",
@@ -147,7 +148,7 @@ async fn a_count_above_capacity_is_clamped_and_recorded() {
 
     // The next run without anomalies clears the source's list; the run record keeps its own.
     harness.world.set_available("이촌1주차장", Some(10));
-    harness.run(SourceName::Parking, "2026-06-13T15:32").await;
+    harness.run(SourceId::ParkingPortal, "2026-06-13T15:32").await;
     assert_eq!(
         harness.count("select count(*) from ingest.source_status where source = 'parking_portal' and anomalies is null").await,
         1
@@ -187,7 +188,7 @@ async fn event_facts(harness: &Harness, kind: &str) -> i64 {
 #[tokio::test]
 async fn odd_event_answers_cancel_nothing() {
     let harness = Harness::start(Peers { forecast: false, push: true }).await;
-    harness.run(SourceName::Events, AFTERNOON).await;
+    harness.run(SourceId::SeoulCulturalEvents, AFTERNOON).await;
     // The concert is gone from the source, but every answer from now on is odd, for hours.
     harness.world.update(|state| state.events.retain(|event| !event.title.contains("음악회")));
     let faults = [Fault::NoData, Fault::EmptyRows, Fault::ShortPage, Fault::Status(500)];
@@ -197,7 +198,7 @@ async fn odd_event_answers_cancel_nothing() {
         harness.world.fail(Endpoint::CulturalEvents, fault.clone());
         for _ in 0..2 {
             let at = format!("2026-06-13T{:02}:{:02}", minutes / 60, minutes % 60);
-            harness.run(SourceName::Events, &at).await;
+            harness.run(SourceId::SeoulCulturalEvents, &at).await;
             minutes += 40;
         }
         assert!(cancelled(&harness).await.is_empty(), "{fault:?}");
@@ -205,8 +206,8 @@ async fn odd_event_answers_cancel_nothing() {
     assert_eq!(event_facts(&harness, "event_cancelled").await, 0);
     // The same absence in lists that add up is a cancellation: the odd answers were what held it back.
     harness.world.heal(Endpoint::CulturalEvents);
-    harness.run(SourceName::Events, "2026-06-13T22:00").await;
-    harness.run(SourceName::Events, "2026-06-13T22:45").await;
+    harness.run(SourceId::SeoulCulturalEvents, "2026-06-13T22:00").await;
+    harness.run(SourceId::SeoulCulturalEvents, "2026-06-13T22:45").await;
     assert_eq!(cancelled(&harness).await.len(), 1);
     harness.stop().await;
 }
@@ -226,18 +227,18 @@ async fn a_total_that_moves_between_pages_makes_the_list_incomplete() {
             });
         }
     });
-    harness.run(SourceName::Events, AFTERNOON).await;
+    harness.run(SourceId::SeoulCulturalEvents, AFTERNOON).await;
     harness.world.update(|state| state.events.retain(|event| !event.title.contains("음악회")));
     harness.world.fail(Endpoint::CulturalEvents, Fault::TotalDrift(3));
-    harness.run(SourceName::Events, "2026-06-13T16:30").await;
-    harness.run(SourceName::Events, "2026-06-13T17:30").await;
+    harness.run(SourceId::SeoulCulturalEvents, "2026-06-13T16:30").await;
+    harness.run(SourceId::SeoulCulturalEvents, "2026-06-13T17:30").await;
     assert!(cancelled(&harness).await.is_empty(), "the lists did not add up");
 
     // With pages that add up, two lists an hour apart cancel it.
     harness.world.heal(Endpoint::CulturalEvents);
-    harness.run(SourceName::Events, "2026-06-13T18:30").await;
+    harness.run(SourceId::SeoulCulturalEvents, "2026-06-13T18:30").await;
     assert!(cancelled(&harness).await.is_empty(), "one complete list is not enough");
-    harness.run(SourceName::Events, "2026-06-13T19:30").await;
+    harness.run(SourceId::SeoulCulturalEvents, "2026-06-13T19:30").await;
     assert_eq!(
         cancelled(&harness).await,
         vec![("달빛무지개분수 음악회".to_owned(), "absent".to_owned())]
@@ -248,7 +249,7 @@ async fn a_total_that_moves_between_pages_makes_the_list_incomplete() {
 #[tokio::test]
 async fn absence_cancels_relisting_reinstates_and_a_retitled_event_keeps_its_id() {
     let harness = Harness::start(Peers { forecast: false, push: true }).await;
-    harness.run(SourceName::Events, AFTERNOON).await;
+    harness.run(SourceId::SeoulCulturalEvents, AFTERNOON).await;
     let id_of = |title: &'static str| {
         let pool = harness.database.pool.clone();
         async move {
@@ -268,14 +269,14 @@ async fn absence_cancels_relisting_reinstates_and_a_retitled_event_keeps_its_id(
         let i = state.events.iter().position(|event| event.title.contains("음악회")).unwrap();
         state.events.remove(i)
     });
-    harness.run(SourceName::Events, "2026-06-13T16:30").await;
-    harness.run(SourceName::Events, "2026-06-13T17:30").await;
+    harness.run(SourceId::SeoulCulturalEvents, "2026-06-13T16:30").await;
+    harness.run(SourceId::SeoulCulturalEvents, "2026-06-13T17:30").await;
     assert_eq!(cancelled(&harness).await.len(), 1);
     assert_eq!(event_facts(&harness, "event_cancelled").await, 1);
 
     // Listed again: no longer cancelled, and a fact says so.
     harness.world.update(|state| state.events.push(concert));
-    harness.run(SourceName::Events, "2026-06-13T18:30").await;
+    harness.run(SourceId::SeoulCulturalEvents, "2026-06-13T18:30").await;
     assert!(cancelled(&harness).await.is_empty());
     assert_eq!(event_facts(&harness, "event_reinstated").await, 1);
 
@@ -289,8 +290,8 @@ async fn absence_cancels_relisting_reinstates_and_a_retitled_event_keeps_its_id(
                 .unwrap()
                 .title = title.into();
         });
-        harness.run(SourceName::Events, "2026-06-13T19:30").await;
-        harness.run(SourceName::Events, "2026-06-13T20:30").await;
+        harness.run(SourceId::SeoulCulturalEvents, "2026-06-13T19:30").await;
+        harness.run(SourceId::SeoulCulturalEvents, "2026-06-13T20:30").await;
         assert_eq!(id_of("한강 여름").await, festival, "{title}");
         assert_eq!(
             harness
@@ -305,7 +306,7 @@ async fn absence_cancels_relisting_reinstates_and_a_retitled_event_keeps_its_id(
         state.events.iter_mut().find(|event| event.title.starts_with("한강 여름")).unwrap().title =
             "[취소] 한강 여름 축제".into();
     });
-    harness.run(SourceName::Events, "2026-06-13T21:30").await;
+    harness.run(SourceId::SeoulCulturalEvents, "2026-06-13T21:30").await;
     assert_eq!(
         cancelled(&harness).await,
         vec![("[취소] 한강 여름 축제".to_owned(), "organiser".to_owned())]
@@ -333,7 +334,7 @@ async fn advisories_close_nothing_and_a_lifted_closure_ends_the_closure() {
         (2002, "호우경보에 따른 한강공원 전체 전면 통제"),
         (2003, "반포한강공원 침수로 출입 통제"),
     ]);
-    harness.run(SourceName::Notices, AFTERNOON).await;
+    harness.run(SourceId::HangangNotices, AFTERNOON).await;
     let kinds: Vec<(String, Option<String>, bool)> =
         sqlx::query_as("select kind, park_id, reliable from ingest.notice order by notice_id")
             .fetch_all(&harness.database.pool)
@@ -355,7 +356,7 @@ async fn advisories_close_nothing_and_a_lifted_closure_ends_the_closure() {
 
     // The lift ends the closure it lifts, and only that one.
     board(&[(2003, "반포한강공원 침수로 출입 통제"), (2004, "반포한강공원 출입 통제 해제")]);
-    harness.run(SourceName::Notices, "2026-06-13T18:00").await;
+    harness.run(SourceId::HangangNotices, "2026-06-13T18:00").await;
     let open: Vec<(String, Option<String>)> = sqlx::query_as(
         "select kind, park_id from ingest.notice where kind = 'park_closure' and ends_at is null order by park_id",
     )

@@ -1,8 +1,9 @@
 //! Only one replica collects; when it dies another takes over within one election interval.
 
+use contracts::freshness::SourceId;
 use std::{sync::Arc, time::Duration};
 
-use ingest::{scheduler, sources::SourceName, store::Peers};
+use ingest::{scheduler, store::Peers};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::Harness;
@@ -12,7 +13,7 @@ const ELECTION: Duration = Duration::from_millis(150);
 fn schedule() -> scheduler::Schedule {
     // Parking every ~120 ms.
     scheduler::Schedule {
-        sources: vec![SourceName::Parking],
+        sources: vec![SourceId::ParkingPortal],
         election_interval: ELECTION,
         interval_scale: 0.001,
     }

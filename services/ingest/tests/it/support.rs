@@ -1,5 +1,6 @@
 //! A runner wired to its own database and a replay upstream.
 
+use contracts::freshness::SourceId;
 use std::time::Duration;
 
 use contracts::Timestamp;
@@ -7,7 +8,7 @@ use db::testing::TestDatabase;
 use ingest::{
     fetch::Fetcher,
     runner::{RunReport, Runner},
-    sources::{SourceName, Upstreams},
+    sources::Upstreams,
     store::Peers,
 };
 use replay::World;
@@ -51,7 +52,7 @@ impl Harness {
         Harness { runner, world, database, shutdown }
     }
 
-    pub async fn run(&self, source: SourceName, kst_time: &str) -> RunReport {
+    pub async fn run(&self, source: SourceId, kst_time: &str) -> RunReport {
         self.runner.run_once_at(source, kst(kst_time)).await.unwrap()
     }
 

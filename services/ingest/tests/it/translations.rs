@@ -1,8 +1,8 @@
 //! Curated translations win; machine translations fill the rest when a translator is configured.
 
 use axum::{Json, Router, routing::post};
+use contracts::freshness::SourceId;
 use ingest::{
-    sources::SourceName,
     store::Peers,
     translate::{self, HttpTranslator},
 };
@@ -38,8 +38,8 @@ async fn translation(harness: &Harness, text: &str, lang: &str) -> Option<(Strin
 #[tokio::test]
 async fn curated_overrides_win_and_the_translator_fills_the_rest() {
     let harness = Harness::start(Peers::default()).await;
-    harness.run(SourceName::Citydata, AFTERNOON).await;
-    harness.run(SourceName::Events, AFTERNOON).await;
+    harness.run(SourceId::SeoulCitydata, AFTERNOON).await;
+    harness.run(SourceId::SeoulCulturalEvents, AFTERNOON).await;
     assert!(translate::sync_curated(&harness.database.pool).await.unwrap() > 0);
 
     let translator = HttpTranslator::new(&fake_translator().await, None).unwrap();
