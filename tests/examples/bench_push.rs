@@ -17,7 +17,7 @@ use contracts::{
 use push::{
     apns::{ApnsClient, ApnsSettings},
     installations::{self, InstallationFields, PreferenceFields},
-    jwt::{self, ProviderToken},
+    jwt::ProviderToken,
     pipeline,
     sender::Sender,
 };
@@ -66,9 +66,9 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     }
 
-    let pem = jwt::generate_pem();
+    let pem = replay::apns::generate_key();
     let fake = replay::apns::FakeApns::new(
-        &jwt::public_pem(&pem)?,
+        &replay::apns::public_pem(&pem)?,
         "BENCHKEY01",
         "BENCHTEAM1",
         "app.hangangjari",

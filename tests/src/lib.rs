@@ -265,11 +265,11 @@ impl Sandbox {
         // Apple's side: a fake APNs that verifies our provider token against a key made for this sandbox.
         let key_dir = std::env::temp_dir().join(format!("{}-apns", database.name));
         std::fs::create_dir_all(&key_dir)?;
-        let private_pem = push::jwt::generate_pem();
+        let private_pem = replay::apns::generate_key();
         let key_path = key_dir.join("AuthKey_SANDBOX001.p8");
         std::fs::write(&key_path, &private_pem)?;
         let apns = replay::apns::FakeApns::new(
-            &push::jwt::public_pem(&private_pem)?,
+            &replay::apns::public_pem(&private_pem)?,
             "SANDBOX001",
             "TEAMSANDBX",
             "app.hangangjari",

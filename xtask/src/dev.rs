@@ -197,11 +197,11 @@ pub fn start(sh: &Shell, bin: &std::path::Path, options: &Options<'_>) -> anyhow
     // Apple's side: a local APNs sink that verifies the provider token of a key made for this run.
     let key_dir = dev_dir;
     std::fs::create_dir_all(&key_dir)?;
-    let private_pem = push::jwt::generate_pem();
+    let private_pem = replay::apns::generate_key();
     let key_path = key_dir.join("AuthKey_DEVKEY0001.p8");
     std::fs::write(&key_path, &private_pem)?;
     let apns = replay::apns::FakeApns::new(
-        &push::jwt::public_pem(&private_pem)?,
+        &replay::apns::public_pem(&private_pem)?,
         "DEVKEY0001",
         "DEVTEAM001",
         "app.hangangjari",

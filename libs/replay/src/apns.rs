@@ -19,11 +19,33 @@ use axum::{
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use p256::{
-    ecdsa::{Signature, VerifyingKey, signature::Verifier},
-    pkcs8::DecodePublicKey,
+    ecdsa::{Signature, SigningKey, VerifyingKey, signature::Verifier},
+    pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding},
 };
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+
+/// A fresh P-256 key as PKCS#8 PEM, standing in for Apple's `.p8` (the sandbox, `cargo xtask dev`, tests and
+/// benchmarks; production uses the key Apple issued).
+pub fn generate_key() -> String {
+    loop {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+        // Nearly every 32 bytes are a valid scalar; the rare ones that are not are drawn again.
+        if let Ok(key) = SigningKey::from_bytes(&bytes.into()) {
+            return key.to_pkcs8_pem(LineEnding::LF).expect("a valid key encodes").to_string();
+        }
+    }
+}
+
+/// The public key of a PEM private key, PEM-encoded: what [`FakeApns`] verifies provider tokens against.
+pub fn public_pem(private_pem: &str) -> anyhow::Result<String> {
+    let key = SigningKey::from_pkcs8_pem(private_pem)
+        .map_err(|error| anyhow::anyhow!("not a PKCS#8 P-256 private key: {error}"))?;
+    key.verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|error| anyhow::anyhow!("cannot encode the public key: {error}"))
+}
 
 /// One accepted alert.
 #[derive(Clone, Debug, PartialEq)]

@@ -12,7 +12,9 @@ use crate::store::{self, Peers};
 /// A notice kind an operator may announce, named on the command line as on the wire (`park_closure`) or with
 /// dashes (`park-closure`).
 #[derive(Debug, thiserror::Error)]
-#[error("`{0}` is not a notice kind; one of: park-closure, lot-closure, control, facility-closure, general")]
+#[error(
+    "`{0}` is not a notice kind; one of: park-closure, lot-closure, control, facility-closure, general"
+)]
 pub struct UnknownKind(String);
 
 pub fn parse_kind(name: &str) -> Result<NoticeKind, UnknownKind> {

@@ -103,34 +103,12 @@ impl ProviderToken {
     }
 }
 
-/// A fresh P-256 key as PKCS#8 PEM (for tests and `cargo xtask dev`; production uses Apple's `.p8`).
-pub fn generate_pem() -> String {
-    use p256::pkcs8::{EncodePrivateKey, LineEnding};
-    loop {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).expect("the operating system provides randomness");
-        if let Ok(key) = SigningKey::from_bytes(&bytes.into()) {
-            return key.to_pkcs8_pem(LineEnding::LF).expect("a valid key encodes").to_string();
-        }
-    }
-}
-
-/// The public key of a PEM private key, PEM-encoded (what the fake APNs verifies against).
-pub fn public_pem(private_pem: &str) -> Result<String, KeyError> {
-    use p256::pkcs8::{EncodePublicKey, LineEnding};
-    let key = SigningKey::from_pkcs8_pem(private_pem)
-        .map_err(|error| KeyError::Parse(error.to_string()))?;
-    key.verifying_key()
-        .to_public_key_pem(LineEnding::LF)
-        .map_err(|error| KeyError::Parse(error.to_string()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn token() -> ProviderToken {
-        ProviderToken::from_pem(&generate_pem(), "ABC123DEFG", "TEAM123456").unwrap()
+        ProviderToken::from_pem(&replay::apns::generate_key(), "ABC123DEFG", "TEAM123456").unwrap()
     }
 
     #[test]
@@ -159,11 +137,12 @@ mod tests {
             ecdsa::{VerifyingKey, signature::Verifier},
             pkcs8::DecodePublicKey,
         };
-        let pem = generate_pem();
+        let pem = replay::apns::generate_key();
         let provider = ProviderToken::from_pem(&pem, "ABC123DEFG", "TEAM123456").unwrap();
         let jwt = provider.current(1_700_000_000);
         let (signing_input, signature) = jwt.rsplit_once('.').unwrap();
-        let key = VerifyingKey::from_public_key_pem(&public_pem(&pem).unwrap()).unwrap();
+        let key =
+            VerifyingKey::from_public_key_pem(&replay::apns::public_pem(&pem).unwrap()).unwrap();
         let signature = Signature::from_slice(&URL_SAFE_NO_PAD.decode(signature).unwrap()).unwrap();
         key.verify(signing_input.as_bytes(), &signature).unwrap();
         let header = String::from_utf8(

@@ -58,16 +58,15 @@ impl ReleaseImages {
     /// description of what they stand for, the repository is under the reserved `.invalid` domain and the tag
     /// says `unreleased`, so nothing rendered this way could ever be pulled or mistaken for a release.
     pub fn unreleased(commit: &str) -> Self {
-        use sha2::Digest;
         let release_id = format!("unreleased-{commit}");
         let images = SERVICE_IMAGES
             .iter()
             .map(|name| {
-                let digest = sha2::Sha256::digest(format!("unreleased {name} {commit}"));
+                let digest = oci::Digest::of(format!("unreleased {name} {commit}").as_bytes());
                 let pinned = PinnedImage {
                     repository: format!("registry.invalid/hangangjari/{name}"),
                     tag: release_id.clone(),
-                    digest: format!("sha256:{}", hex::encode(digest)),
+                    digest: digest.to_string(),
                 };
                 ((*name).to_owned(), pinned)
             })

@@ -25,7 +25,9 @@ use flate2::{Compression, write::ZlibEncoder};
 use serde::{Deserialize, Serialize};
 use xshell::{Shell, cmd};
 
-use super::{Service, digest::Digest};
+use oci::Digest;
+
+use super::Service;
 
 /// The only target our machines have; the images are linux/amd64.
 pub const TARGET: &str = "x86_64-unknown-linux-gnu";

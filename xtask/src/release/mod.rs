@@ -10,16 +10,11 @@
 //! # Layout
 //!
 //! - [`binaries`]: the static build, the `.dep-v0` dependency list, static-pie and path-leak checks.
-//! - [`layer`]: deterministic tar + gzip, the base layer, the binary layer.
-//! - [`image`]: OCI objects and the layout on disk, `fsck`.
-//! - [`registry`]: push through the distribution API.
+//! - the OCI side (layers, image layout, registry push) is the `oci` library.
+//! - [`pipeline`]: `cargo xtask release` / `rollback`.
 
 mod binaries;
-mod digest;
-mod image;
-mod layer;
 pub mod pipeline;
-mod registry;
 #[cfg(test)]
 mod tests;
 
@@ -33,7 +28,8 @@ use anyhow::Context;
 use serde::Serialize;
 use xshell::{Shell, cmd};
 
-pub use digest::Digest;
+pub use oci::Digest;
+use oci::{image, layer, registry};
 
 /// One service: its package and the binary it ships, which also names its image repository.
 #[derive(Debug)]

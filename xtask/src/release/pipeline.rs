@@ -22,11 +22,13 @@ use serde::Serialize;
 use serde_json::json;
 use xshell::{Shell, cmd};
 
-use super::{ReleaseMeta, image, registry};
+use oci::{image, registry};
+use supply_chain::{advisories, provenance, sbom, signing};
+
+use super::ReleaseMeta;
 use crate::{
     deploy::{self, DeployRepository, EnvironmentFiles, ReleaseEntry},
     manifests::{self, PinnedImage, ReleaseImages},
-    supply_chain::{advisories, provenance, sbom, signing},
 };
 
 /// The branch whose commits may change the desired state.
@@ -382,6 +384,7 @@ fn build(sh: &Shell, options: &Options, mode: &Mode, steps: &mut Steps) -> anyho
 
     let scan = steps.run("advisory scan", || {
         let report = advisories::scan(&advisories::ScanSettings::for_project(
+            &crate::project_root(),
             options.max_advisory_age_days,
         ))?;
         std::fs::write(out.join("advisories.txt"), format!("{report}\n"))?;

@@ -13,12 +13,13 @@ use std::{
 
 use xshell::{Shell, cmd};
 
-use super::{
-    IMAGE_USER, ReleaseMeta, assemble,
+use oci::{
     image::{Layout, MEDIA_TYPE_INDEX, Written},
     layer,
     registry::Registry,
 };
+
+use super::{IMAGE_USER, ReleaseMeta, assemble};
 
 /// What the tests put in place of a service binary: assembly never looks inside it.
 const PRETEND_BINARY: &[u8] = b"#!/bin/sh\necho pretend hangang-api\n";
@@ -125,7 +126,7 @@ fn layout_is_complete_and_tagged() {
 
     // The base layer is the same blob whatever the binary.
     assert_eq!(written.layers[0].digest, layer::base(meta().source_date_epoch).unwrap().digest);
-    let app = layer::tests::read(&layout.read_blob(&written.layers[1]).unwrap());
+    let app = layer::entries(&layout.read_blob(&written.layers[1]).unwrap()).unwrap();
     assert_eq!(app[1].path, "app/hangang-api");
     assert_eq!(
         (app[1].mode, app[1].mtime, &app[1].contents[..]),

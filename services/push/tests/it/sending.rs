@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use contracts::{Timestamp, proto::push::v1::SubmitFactsRequest};
 use push::{
     apns::{ApnsClient, ApnsSettings},
-    jwt::{self, ProviderToken},
+    jwt::ProviderToken,
     sender::Sender,
 };
 use replay::apns::{Behaviour, FakeApns};
@@ -15,9 +15,9 @@ use tokio_util::sync::CancellationToken;
 use crate::{Harness, TOKEN, below, lot_fact};
 
 async fn sender_with_fake(harness: &Harness) -> (Sender, FakeApns, CancellationToken) {
-    let pem = jwt::generate_pem();
+    let pem = replay::apns::generate_key();
     let fake = FakeApns::new(
-        &jwt::public_pem(&pem).unwrap(),
+        &replay::apns::public_pem(&pem).unwrap(),
         "KEY0000001",
         "TEAM000001",
         "app.hangangjari",
@@ -210,7 +210,7 @@ async fn a_token_signed_with_another_key_is_refused_and_retried() {
     let (sender, fake, shutdown) = sender_with_fake(&harness).await;
     // Same key id and team, but a key the fake does not trust.
     let impostor =
-        ProviderToken::from_pem(&jwt::generate_pem(), "KEY0000001", "TEAM000001").unwrap();
+        ProviderToken::from_pem(&replay::apns::generate_key(), "KEY0000001", "TEAM000001").unwrap();
     let round = Sender { apns: Arc::new(rebuilt_with(&sender, impostor)), ..sender.clone() }
         .send_due(Timestamp::now())
         .await

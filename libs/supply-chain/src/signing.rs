@@ -12,7 +12,6 @@ use anyhow::Context;
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use p256::{
     ecdsa::{Signature, SigningKey, signature::Signer as _},
-    elliptic_curve::Generate as _,
     pkcs8::{DecodePrivateKey as _, EncodePublicKey as _, LineEnding},
 };
 use serde::Serialize;
@@ -50,7 +49,14 @@ impl ReleaseKey {
 
     /// A fresh key from the system's random source, for dry runs and CI, where nothing signed is kept.
     pub fn throwaway() -> ReleaseKey {
-        ReleaseKey { key: SigningKey::generate() }
+        loop {
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+            // Nearly every 32 bytes are a valid scalar; the rare ones that are not are drawn again.
+            if let Ok(key) = SigningKey::from_bytes(&bytes.into()) {
+                return ReleaseKey { key };
+            }
+        }
     }
 
     /// Writes the private key as PKCS#8 PEM (mode 0600); only tests keep a generated key.

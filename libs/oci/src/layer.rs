@@ -177,48 +177,59 @@ fn check_path(path: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An entry of a layer as an extractor sees it ([`entries`]).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Extracted {
+    pub path: String,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub mtime: u64,
+    pub contents: Vec<u8>,
+}
+
+/// Reads a gzipped layer back as an extractor would, refusing anything but plain ustar files and directories
+/// with empty user and group names: what tests and checks of a built image assert on.
+pub fn entries(gzip: &[u8]) -> anyhow::Result<Vec<Extracted>> {
+    use std::io::Read as _;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(gzip));
+    let mut seen = Vec::new();
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let header = entry.header().clone();
+        let path = String::from_utf8(header.path_bytes().into_owned())?;
+        anyhow::ensure!(header.as_ustar().is_some(), "`{path}`: not a ustar header");
+        let entry_type = header.entry_type();
+        anyhow::ensure!(
+            entry_type.is_file() || entry_type.is_dir(),
+            "`{path}`: entry type {entry_type:?}"
+        );
+        anyhow::ensure!(
+            header.username_bytes() == Some(&b""[..]) && header.groupname_bytes() == Some(&b""[..]),
+            "`{path}`: named owner"
+        );
+        let mut contents = Vec::new();
+        entry.read_to_end(&mut contents)?;
+        seen.push(Extracted {
+            path,
+            mode: header.mode()?,
+            uid: header.uid()?,
+            gid: header.gid()?,
+            mtime: header.mtime()?,
+            contents,
+        });
+    }
+    Ok(seen)
+}
+
 #[cfg(test)]
-pub mod tests {
+mod tests {
     use std::io::Read as _;
 
     use super::*;
 
-    /// An entry as an extractor sees it.
-    #[derive(Debug, PartialEq, Eq)]
-    pub struct Seen {
-        pub path: String,
-        pub mode: u32,
-        pub uid: u64,
-        pub gid: u64,
-        pub mtime: u64,
-        pub contents: Vec<u8>,
-    }
-
-    /// Reads a gzipped layer back, failing on anything but plain ustar files and directories with empty
-    /// user and group names.
-    pub fn read(gzip: &[u8]) -> Vec<Seen> {
-        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(gzip));
-        let mut seen = Vec::new();
-        for entry in archive.entries().unwrap() {
-            let mut entry = entry.unwrap();
-            let header = entry.header().clone();
-            assert!(header.as_ustar().is_some(), "not a ustar header: {:?}", header.path());
-            let entry_type = header.entry_type();
-            assert!(entry_type.is_file() || entry_type.is_dir(), "entry type {entry_type:?}");
-            assert_eq!(header.username_bytes(), Some(&b""[..]));
-            assert_eq!(header.groupname_bytes(), Some(&b""[..]));
-            let mut contents = Vec::new();
-            entry.read_to_end(&mut contents).unwrap();
-            seen.push(Seen {
-                path: String::from_utf8(header.path_bytes().into_owned()).unwrap(),
-                mode: header.mode().unwrap(),
-                uid: header.uid().unwrap(),
-                gid: header.gid().unwrap(),
-                mtime: header.mtime().unwrap(),
-                contents,
-            });
-        }
-        seen
+    fn read(gzip: &[u8]) -> Vec<Extracted> {
+        entries(gzip).unwrap()
     }
 
     #[test]

@@ -155,10 +155,9 @@ impl ScanSettings {
     /// The project's defaults: the snapshot in `shared/advisory-db` beside the checkout (or beside the
     /// repository it was cloned from, as CI's fresh clones are; `ADVISORY_DB` overrides both), `Cargo.lock`, and
     /// the reviewed ignore file `supply-chain/advisories-ignore.toml`.
-    pub fn for_project(max_age_days: i64) -> ScanSettings {
-        let root = crate::project_root();
+    pub fn for_project(root: &Path, max_age_days: i64) -> ScanSettings {
         ScanSettings {
-            database: advisory_database(&root),
+            database: advisory_database(root),
             lockfile: root.join("Cargo.lock"),
             ignore_file: root.join("supply-chain/advisories-ignore.toml"),
             max_age_days,
@@ -222,18 +221,6 @@ impl std::fmt::Display for ScanReport {
         }
         write!(f, "  {}", self.summary())
     }
-}
-
-/// `cargo xtask audit`: the scan alone, failing on a vulnerability that is not reviewed.
-pub fn run(max_age_days: i64) -> anyhow::Result<()> {
-    let report = scan(&ScanSettings::for_project(max_age_days))?;
-    println!("{report}");
-    anyhow::ensure!(
-        report.passed(),
-        "{} unreviewed vulnerable package(s)",
-        report.vulnerable.len()
-    );
-    Ok(())
 }
 
 fn read_snapshot(database: &Path) -> anyhow::Result<Snapshot> {
