@@ -5,7 +5,11 @@
 //! and Redis are real: each sandbox gets a fresh migrated database and its own Redis key prefix. Scenarios
 //! can stop and restart workers, stop a private Redis, cut the api off from PostgreSQL ([`link`]) and move
 //! every service's clock forward together.
+//!
+//! The crate is also the home of every benchmark (`examples/bench_*.rs`, run by `cargo xtask bench`): it links
+//! all four services, and [`bench`] holds what they share.
 
+pub mod bench;
 pub mod link;
 
 use std::net::SocketAddr;

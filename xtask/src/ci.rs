@@ -8,21 +8,21 @@
 
 use std::time::Instant;
 
-use anyhow::Context;
 use xshell::{Shell, cmd};
 
-use crate::{codegen, contracts, manifests};
+use crate::{codegen, contracts, manifests, stages::Stages};
 
 pub fn run(sh: &Shell) -> anyhow::Result<()> {
     let started = Instant::now();
-    stage("fmt", || Ok(cmd!(sh, "cargo fmt --all --check").run()?))?;
-    stage("clippy", || {
+    let mut stages = Stages::new("ci", 7);
+    stages.check("fmt", || Ok(cmd!(sh, "cargo fmt --all --check").run()?))?;
+    stages.check("clippy", || {
         Ok(cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run()?)
     })?;
-    stage("codegen drift", || codegen::run(codegen::Mode::Check))?;
-    stage("migration lint", || migration_lint(sh))?;
-    stage("contracts", contracts::run)?;
-    stage("manifests", || manifests::run(sh))?;
+    stages.check("codegen drift", || codegen::run(codegen::Mode::Check))?;
+    stages.check("migration lint", || migration_lint(sh))?;
+    stages.check("contracts", contracts::run)?;
+    stages.check("manifests", || manifests::run(sh))?;
     // Tests need PostgreSQL and Redis; default to the local servers `.ci/run` starts.
     let _database = sh.push_env(
         "DATABASE_URL",
@@ -33,7 +33,7 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
         "REDIS_URL",
         std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
     );
-    stage("tests", || {
+    stages.check("tests", || {
         let has_nextest = cmd!(sh, "cargo nextest --version")
             .quiet()
             .ignore_stdout()
@@ -53,18 +53,6 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
     })?;
     eprintln!("ci: all stages passed in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
-}
-
-fn stage(name: &str, body: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
-    eprintln!("ci: {name} …");
-    let started = Instant::now();
-    let result = body().with_context(|| format!("stage `{name}` failed"));
-    let elapsed = started.elapsed().as_secs_f64();
-    match &result {
-        Ok(()) => eprintln!("ci: {name} ok ({elapsed:.1}s)"),
-        Err(_) => eprintln!("ci: {name} FAILED ({elapsed:.1}s)"),
-    }
-    result
 }
 
 /// The squawk version CI installs (`pip install squawk-cli==…`).

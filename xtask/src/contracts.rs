@@ -4,35 +4,27 @@
 //! Baselines live in `contracts/released/`: `api/<version>/<label>.json` (the schema document as released)
 //! and `proto/<label>.binpb` (the descriptor set as released). Releasing adds a file; files are never edited.
 
-use std::{path::Path, time::Instant};
+use std::path::Path;
 
 use anyhow::{Context, bail};
 use prost::Message;
 
-use crate::{codegen, project_root};
+use crate::{codegen, project_root, stages::Stages};
 
 pub fn run() -> anyhow::Result<()> {
     let root = project_root();
-    let mut failed = false;
+    // Every check runs, so one report shows all that broke.
+    let mut stages = Stages::new("contracts", 3);
     for (name, stage) in [
         ("api shape", api_shape as fn(&Path) -> anyhow::Result<()>),
         ("protobuf breaking", protobuf_breaking),
         ("localization keys", localization_keys),
     ] {
-        let started = Instant::now();
-        let result = stage(&root);
-        let elapsed = started.elapsed().as_secs_f64();
-        match result {
-            Ok(()) => eprintln!("contracts: {name} ok ({elapsed:.2}s)"),
-            Err(error) => {
-                eprintln!("contracts: {name} FAILED ({elapsed:.2}s)\n{error:#}");
-                failed = true;
-            }
+        if let Err(error) = stages.check(name, || stage(&root)) {
+            eprintln!("{error:#}");
         }
     }
-    if failed {
-        bail!("contract checks failed");
-    }
+    anyhow::ensure!(stages.passed(), "contract checks failed");
     Ok(())
 }
 

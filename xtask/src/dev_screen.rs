@@ -11,13 +11,29 @@ use contracts::{
 };
 use serde::Deserialize;
 
+/// Why a part of the screen could not be read, as the screen shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable(pub String);
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for Unreadable {
+    fn from(why: &str) -> Unreadable {
+        Unreadable(why.to_owned())
+    }
+}
+
 /// One reading of the whole system; each part may have failed on its own.
 #[derive(Debug)]
 pub struct Reading {
     pub services: Vec<ServiceState>,
-    pub status: Result<Status, String>,
-    pub home: Result<HomeSummary, String>,
-    pub database: Result<DatabaseCounts, String>,
+    pub status: Result<Status, Unreadable>,
+    pub home: Result<HomeSummary, Unreadable>,
+    pub database: Result<DatabaseCounts, Unreadable>,
     /// Free spaces the replay upstream is showing right now, summed over its lots.
     pub upstream_free: u32,
     pub alerts_delivered: usize,
@@ -28,7 +44,7 @@ pub struct Reading {
 pub struct ServiceState {
     pub name: &'static str,
     pub pid: u32,
-    pub ready: Result<(), String>,
+    pub ready: Result<(), Unreadable>,
 }
 
 /// Counts read from the database in one query.
@@ -72,16 +88,17 @@ const COUNTS_SQL: &str = "select json_build_object(
       select decision, count(*) as n from push.decision group by decision) d))";
 
 /// Reads the counts with `psql` (installed with every PostgreSQL server this command can use).
-pub fn database_counts(database_url: &str) -> Result<DatabaseCounts, String> {
+pub fn database_counts(database_url: &str) -> Result<DatabaseCounts, Unreadable> {
     let output = Command::new("psql")
         .args([database_url, "-X", "-q", "-A", "-t", "-c", COUNTS_SQL])
         .output()
-        .map_err(|error| format!("psql: {error}"))?;
+        .map_err(|error| Unreadable(format!("psql: {error}")))?;
     if !output.status.success() {
         let message = String::from_utf8_lossy(&output.stderr);
-        return Err(message.lines().next().unwrap_or("psql failed").to_owned());
+        return Err(Unreadable(message.lines().next().unwrap_or("psql failed").to_owned()));
     }
-    serde_json::from_slice(&output.stdout).map_err(|error| format!("unexpected counts: {error}"))
+    serde_json::from_slice(&output.stdout)
+        .map_err(|error| Unreadable(format!("unexpected counts: {error}")))
 }
 
 fn age(seconds: i64) -> String {

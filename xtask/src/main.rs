@@ -16,7 +16,6 @@
 )]
 
 mod bench;
-mod bench_e2e;
 mod ci;
 mod codegen;
 mod contracts;
@@ -26,6 +25,7 @@ mod dev_screen;
 mod fuzz;
 mod manifests;
 mod release;
+mod stages;
 
 use std::path::PathBuf;
 

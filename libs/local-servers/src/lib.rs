@@ -1,6 +1,9 @@
 //! Private PostgreSQL and Redis processes, started from the installed server binaries on free loopback ports
 //! with their data under a directory of the caller's, and stopped when dropped, so nothing is left behind:
 //! `cargo xtask dev` uses them when no server is reachable, the end-to-end sandbox to stop Redis mid-run.
+//! [`system`] runs the whole system as local processes on top of them.
+
+pub mod system;
 
 use std::{
     io::{Read as _, Write as _},

@@ -1,19 +1,24 @@
-//! A plain HTTP/1.1 client for the sandbox: enough for probes and JSON reads over a real socket.
+//! HTTP for the scenarios, over real sockets with reqwest: probes, JSON reads and the app's requests.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::OnceLock, time::Duration};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+fn client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            // Every request on a fresh connection, as the scenarios' separate app requests would be.
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("an HTTP client")
+    })
+}
 
-/// GETs `path`, returning (status line, body).
+/// GETs `path`, returning (status line, body), e.g. `("HTTP/1.1 200 OK", "{…}")`.
 pub async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<(String, String)> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    let request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await?;
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head.lines().next().unwrap_or_default().to_owned();
-    Ok((status, body.to_owned()))
+    let response = client().get(format!("http://{addr}{path}")).send().await?;
+    let status = format!("{:?} {}", response.version(), response.status());
+    Ok((status, response.text().await?))
 }
 
 /// GETs `path` and parses the JSON body.
@@ -23,7 +28,7 @@ pub async fn get_json(addr: SocketAddr, path: &str) -> anyhow::Result<serde_json
     Ok(serde_json::from_str(&body)?)
 }
 
-/// Sends a request with a JSON body (or none), returning (status code, body).
+/// Sends a request with a body (or none), returning (status code, body).
 pub async fn send(
     addr: SocketAddr,
     method: &str,
@@ -31,19 +36,15 @@ pub async fn send(
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> anyhow::Result<(u16, String)> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    let mut request = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
+    let mut request = client()
+        .request(method.parse()?, format!("http://{addr}{path}"))
+        .body(body.unwrap_or_default().to_owned());
     for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
+        request = request.header(*name, *value);
     }
-    let body = body.unwrap_or_default();
-    request.push_str(&format!("content-length: {}\r\n\r\n{body}", body.len()));
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await?;
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head.split_whitespace().nth(1).unwrap_or("0").parse()?;
-    Ok((status, body.to_owned()))
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    Ok((status, response.text().await?))
 }
 
 /// The value of one series (name and labels exactly as exposed) in a Prometheus text body.

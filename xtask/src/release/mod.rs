@@ -209,14 +209,6 @@ pub fn images(
     Ok(images)
 }
 
-/// Builds the four static release binaries (the ones the images ship) into `out_dir`, for benchmarks that
-/// run the system as it runs in production.
-pub fn static_binaries(sh: &Shell, out_dir: &Path) -> anyhow::Result<()> {
-    let metadata = binaries::Metadata::load(sh)?;
-    binaries::build(sh, &metadata, &SERVICES, out_dir)?;
-    Ok(())
-}
-
 /// Writes the image of `binary_name` (read from `binary_path`) over `base` as a fresh layout in `dir`,
 /// replacing an earlier layout there.
 pub fn assemble(

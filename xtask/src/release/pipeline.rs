@@ -14,7 +14,6 @@ use std::{
     fmt::Write as _,
     io::Read as _,
     path::{Path, PathBuf},
-    time::Instant,
 };
 
 use anyhow::{Context, bail};
@@ -29,6 +28,7 @@ use super::ReleaseMeta;
 use crate::{
     deploy::{self, DeployRepository, EnvironmentFiles, ReleaseEntry},
     manifests::{self, PinnedImage, ReleaseImages},
+    stages::{Record, Stages},
 };
 
 /// The branch whose commits may change the desired state.
@@ -55,60 +55,6 @@ pub struct Options {
     /// The oldest advisory snapshot accepted, in days.
     #[arg(long, default_value_t = advisories::DEFAULT_MAX_AGE_DAYS)]
     pub max_advisory_age_days: i64,
-}
-
-/// One step's outcome, as the record and the summary show it.
-#[derive(Debug, Clone, Serialize)]
-struct Check {
-    name: &'static str,
-    result: &'static str,
-    duration_ms: u64,
-    detail: String,
-}
-
-/// Runs and times the steps, printing progress as it goes.
-#[derive(Debug, Default)]
-struct Steps {
-    checks: Vec<Check>,
-    total: usize,
-}
-
-impl Steps {
-    fn run<T>(
-        &mut self,
-        name: &'static str,
-        body: impl FnOnce() -> anyhow::Result<(T, String)>,
-    ) -> anyhow::Result<T> {
-        let number = self.checks.len() + 1;
-        eprintln!("release: [{number}/{}] {name} …", self.total);
-        let started = Instant::now();
-        let outcome = body();
-        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        match outcome {
-            Ok((value, detail)) => {
-                eprintln!(
-                    "release: [{number}/{}] {name}: {detail} ({:.1} s)",
-                    self.total,
-                    duration_ms as f64 / 1000.0
-                );
-                self.checks.push(Check { name, result: "passed", duration_ms, detail });
-                Ok(value)
-            }
-            Err(error) => {
-                eprintln!(
-                    "release: [{number}/{}] {name} FAILED after {:.1} s",
-                    self.total,
-                    duration_ms as f64 / 1000.0
-                );
-                Err(error.context(format!("release step `{name}` failed")))
-            }
-        }
-    }
-
-    fn skip(&mut self, name: &'static str, why: &str) {
-        eprintln!("release: [{}/{}] {name}: skipped ({why})", self.checks.len() + 1, self.total);
-        self.checks.push(Check { name, result: "skipped", duration_ms: 0, detail: why.to_owned() });
-    }
 }
 
 /// Per image, what the supply-chain steps produced.
@@ -285,7 +231,7 @@ struct Built {
 
 pub fn run(sh: &Shell, options: &Options) -> anyhow::Result<()> {
     let mode = mode(sh, options)?;
-    let mut steps = Steps { total: 8, ..Steps::default() };
+    let mut steps = Stages::new("release", 8);
     let mut built = build(sh, options, &mode, &mut steps)?;
 
     match &mode {
@@ -310,10 +256,10 @@ pub fn run(sh: &Shell, options: &Options) -> anyhow::Result<()> {
     let record_bytes =
         // The deploy repository gets the record as it stands before its own commit; the local copy is
         // rewritten at the end with that step too.
-        write_json(&built.out.join("release.json"), &record(&built, &migrations, &steps.checks))?;
+        write_json(&built.out.join("release.json"), &record(&built, &migrations, &steps.records))?;
     match &mode {
         Mode::Publish { deploy_repo, .. } => {
-            let checks = steps.checks.clone();
+            let checks = steps.records.clone();
             let target = super::binaries::Metadata::load(sh)?.target_directory;
             steps.run("desired state", || {
                 let repository =
@@ -351,8 +297,8 @@ pub fn run(sh: &Shell, options: &Options) -> anyhow::Result<()> {
             );
         }
     }
-    write_json(&built.out.join("release.json"), &record(&built, &migrations, &steps.checks))?;
-    print_summary(&built, &steps.checks);
+    write_json(&built.out.join("release.json"), &record(&built, &migrations, &steps.records))?;
+    print_summary(&built, &steps.records);
     if let Mode::VerifyOnly(why) = &mode {
         println!("release {} checked and built, not published ({why})", built.meta.release_id);
     }
@@ -360,7 +306,7 @@ pub fn run(sh: &Shell, options: &Options) -> anyhow::Result<()> {
 }
 
 /// Every step up to the push: scan, contracts, images, SBOMs, signatures, provenance, manifests.
-fn build(sh: &Shell, options: &Options, mode: &Mode, steps: &mut Steps) -> anyhow::Result<Built> {
+fn build(sh: &Shell, options: &Options, mode: &Mode, steps: &mut Stages) -> anyhow::Result<Built> {
     let started_on = jiff::Timestamp::now();
     let mut meta = ReleaseMeta::from_git(sh, None)?;
     meta.release_id = release_id(&meta)?;
@@ -655,7 +601,7 @@ fn migrations() -> anyhow::Result<Vec<String>> {
 }
 
 /// `release.json`: the whole release graph in one file.
-fn record(built: &Built, migrations: &[String], checks: &[Check]) -> serde_json::Value {
+fn record(built: &Built, migrations: &[String], checks: &[Record]) -> serde_json::Value {
     let images: BTreeMap<&str, serde_json::Value> = built
         .images
         .services
@@ -703,7 +649,7 @@ fn record(built: &Built, migrations: &[String], checks: &[Check]) -> serde_json:
 fn change_summary(
     built: &Built,
     migrations: &[String],
-    checks: &[Check],
+    checks: &[Record],
     previous: Option<&serde_json::Value>,
 ) -> String {
     let mut text = String::new();
@@ -758,7 +704,7 @@ fn change_summary(
     text
 }
 
-fn print_summary(built: &Built, checks: &[Check]) {
+fn print_summary(built: &Built, checks: &[Record]) {
     const MIB: f64 = 1024.0 * 1024.0;
     println!();
     println!("release {} (commit {})", built.meta.release_id, built.meta.commit);

@@ -1,7 +1,9 @@
 //! `cargo xtask bench e2e`: the whole system, as processes running the release binaries, under a steady load
 //! for a fixed time: app reads at a fixed rate, ingest cycles, and threshold crossings that fan out to every
 //! subscribed installation. Prints error counts, latency percentiles, each service's memory at the start and
-//! the end of the load, and the push outbox's lag.
+//! the end of the load, and the push outbox's lag. `--seconds N` makes it a soak.
+
+#![allow(clippy::print_stdout, clippy::print_stderr, reason = "a benchmark prints its table")]
 
 use std::{
     sync::{Arc, Mutex},
@@ -9,9 +11,8 @@ use std::{
 };
 
 use anyhow::Context;
+use local_servers::system;
 use xshell::{Shell, cmd};
-
-use crate::dev;
 
 /// App reads per second.
 const READ_RATE: u32 = 100;
@@ -53,22 +54,28 @@ fn percentile(sorted: &[u32], fraction: f64) -> f64 {
     f64::from(sorted[index]) / 1000.0
 }
 
-pub fn run(sh: &Shell, seconds: u64) -> anyhow::Result<()> {
-    let bin = dev::target_dir().join("bench-e2e/bin");
-    eprintln!("bench: building the static release binaries");
-    crate::release::static_binaries(sh, &bin)?;
+fn main() -> anyhow::Result<()> {
+    let seconds: u64 = match std::env::args().skip_while(|arg| arg != "--seconds").nth(1) {
+        Some(value) => value.parse().context("--seconds takes a number")?,
+        None => 60,
+    };
+    let sh = &Shell::new()?;
+    eprintln!("bench: building the release binaries");
+    cmd!(sh, "cargo build --release --locked --bin hangang-api --bin hangang-ingest --bin hangang-forecast --bin hangang-push").run()?;
+    let bin = tests::bench::release_dir()?;
     let api_env = [("TRUST_FORWARDED_FOR", "true")];
-    let mut system = dev::start(
+    let mut system = system::start(
         sh,
         &bin,
-        &dev::Options {
+        &bin.join("bench-e2e"),
+        &system::Options {
             api_env: &api_env,
             advance_day: false,
             database: "hangang_bench_e2e",
             fresh: true,
         },
     )?;
-    let api = &format!("http://{}", dev::API_ADDR);
+    let api = &format!("http://{}", system::API_ADDR);
     let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
     let runtime = &system.runtime;
 
