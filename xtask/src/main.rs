@@ -26,6 +26,7 @@ mod fuzz;
 mod manifests;
 mod release;
 mod stages;
+mod workspace;
 
 use std::path::PathBuf;
 
@@ -108,6 +109,8 @@ enum Command {
         #[arg(long, default_value_t = supply_chain::advisories::DEFAULT_MAX_AGE_DAYS)]
         max_age_days: i64,
     },
+    /// Print the workspace this run operates on (the checkout `cargo xtask` was run in).
+    Root,
     /// Regenerate committed artifacts (gRPC code, descriptor set, JSON Schema documents).
     Codegen {
         /// Do not write; fail if any committed artifact differs from what would be generated.
@@ -118,6 +121,7 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    workspace::find()?;
     let sh = xshell::Shell::new()?;
     sh.change_dir(project_root());
     match cli.command {
@@ -142,6 +146,10 @@ fn main() -> anyhow::Result<()> {
         Command::Images { push, out, release_id } => {
             release::run(&sh, release_id, out, push.as_deref())
         }
+        Command::Root => {
+            println!("{}", project_root().display());
+            Ok(())
+        }
         Command::Codegen { check } => {
             codegen::run(if check { codegen::Mode::Check } else { codegen::Mode::Write })
         }
@@ -161,10 +169,7 @@ fn audit(max_age_days: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The workspace root (the parent of this crate's directory).
+/// The workspace root this run operates on, found at run time ([`workspace`]).
 pub fn project_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_owned()
+    workspace::root().to_owned()
 }
