@@ -36,7 +36,7 @@ pub struct Dto {
     pub direction: Direction,
     schema: fn(Direction) -> Value,
     example: fn() -> Value,
-    round_trip: fn() -> Result<(), String>,
+    round_trip: fn() -> Result<(), RoundTripError>,
 }
 
 impl Dto {
@@ -65,7 +65,7 @@ impl Dto {
 
     /// Serializes the example, reads it back into the Rust type and serializes again: both JSON forms must be
     /// equal, so what we send is exactly what we (and a client mirroring the types) can read.
-    pub fn check_round_trip(&self) -> Result<(), String> {
+    pub fn check_round_trip(&self) -> Result<(), RoundTripError> {
         (self.round_trip)()
     }
 }
@@ -204,11 +204,20 @@ fn example_of<T: Serialize + Example>() -> Value {
     serde_json::to_value(T::example()).expect("examples serialize")
 }
 
-fn round_trip_of<T: Serialize + DeserializeOwned + Example>() -> Result<(), String> {
+/// Why an example did not survive serializing and reading back.
+#[derive(Debug, thiserror::Error)]
+pub enum RoundTripError {
+    #[error("the example does not read back: {0}")]
+    Unreadable(#[from] serde_json::Error),
+    #[error("{sent} came back as {resent}")]
+    Changed { sent: Value, resent: Value },
+}
+
+fn round_trip_of<T: Serialize + DeserializeOwned + Example>() -> Result<(), RoundTripError> {
     let sent = example_of::<T>();
-    let read: T = serde_json::from_value(sent.clone()).map_err(|error| error.to_string())?;
-    let resent = serde_json::to_value(read).map_err(|error| error.to_string())?;
-    if sent == resent { Ok(()) } else { Err(format!("{sent} came back as {resent}")) }
+    let read: T = serde_json::from_value(sent.clone())?;
+    let resent = serde_json::to_value(read)?;
+    if sent == resent { Ok(()) } else { Err(RoundTripError::Changed { sent, resent }) }
 }
 
 impl ContractVersion {

@@ -93,8 +93,16 @@ pub struct TransitStop {
 pub enum ReferenceError {
     #[error("not valid reference TOML: {0}")]
     Syntax(#[from] toml::de::Error),
+    /// A rule of the file broken, and where.
     #[error("{0}")]
     Invalid(String),
+}
+
+/// `ReferenceError::Invalid` with a formatted message.
+macro_rules! invalid {
+    ($($message:tt)*) => {
+        ReferenceError::Invalid(format!($($message)*))
+    };
 }
 
 /// What a sync changed.
@@ -117,11 +125,11 @@ impl Reference {
     pub fn parse(text: &str) -> Result<Reference, ReferenceError> {
         let mut reference: Reference = toml::from_str(text)?;
         reference.checksum = crate::translation_key(text);
-        reference.validate().map_err(ReferenceError::Invalid)?;
+        reference.validate()?;
         Ok(reference)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ReferenceError> {
         let mut ids = BTreeSet::new();
         let mut portal_names = BTreeSet::new();
         let mut regions = BTreeSet::new();
@@ -130,10 +138,10 @@ impl Reference {
             if id.is_empty()
                 || !id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             {
-                return Err(format!("{kind} id `{id}` must be lowercase ascii, digits and '-'"));
+                return Err(invalid!("{kind} id `{id}` must be lowercase ascii, digits and '-'"));
             }
             if !ids.insert(format!("{kind}:{id}")) {
-                return Err(format!("duplicate {kind} id `{id}`"));
+                return Err(invalid!("duplicate {kind} id `{id}`"));
             }
             Ok(())
         };
@@ -143,33 +151,34 @@ impl Reference {
             check_names(&park.park_id, &park.short_names, &["ko", "en", "ja", "zh-Hans"])?;
             check_in_seoul(&park.park_id, park.center)?;
             if !regions.insert(park.portal_region) {
-                return Err(format!(
+                return Err(invalid!(
                     "{}: portal_region {} used twice",
-                    park.park_id, park.portal_region
+                    park.park_id,
+                    park.portal_region
                 ));
             }
             if !areas.insert(park.citydata_area.clone()) {
-                return Err(format!("{}: citydata_area used twice", park.park_id));
+                return Err(invalid!("{}: citydata_area used twice", park.park_id));
             }
             for lot in &park.lots {
                 unique("lot", &lot.lot_id)?;
                 check_names(&lot.lot_id, &lot.names, &NAME_LANGUAGES)?;
                 if lot.portal_names.is_empty() {
-                    return Err(format!(
+                    return Err(invalid!(
                         "{}: lists no portal_names, so no source can be mapped to it",
                         lot.lot_id
                     ));
                 }
                 for name in &lot.portal_names {
                     if !portal_names.insert(name.clone()) {
-                        return Err(format!(
+                        return Err(invalid!(
                             "{}: portal name `{name}` is already mapped to another lot",
                             lot.lot_id
                         ));
                     }
                 }
                 if lot.capacity.is_some_and(|capacity| capacity < 0) {
-                    return Err(format!("{}: negative capacity", lot.lot_id));
+                    return Err(invalid!("{}: negative capacity", lot.lot_id));
                 }
                 if let Some(entrance) = lot.entrance {
                     check_in_seoul(&lot.lot_id, entrance)?;
@@ -196,21 +205,21 @@ fn check_names(
     owner: &str,
     names: &BTreeMap<String, String>,
     required: &[&str],
-) -> Result<(), String> {
+) -> Result<(), ReferenceError> {
     for lang in required {
         if names.get(*lang).is_none_or(|name| name.trim().is_empty()) {
-            return Err(format!("{owner}: missing `{lang}` name"));
+            return Err(invalid!("{owner}: missing `{lang}` name"));
         }
     }
     Ok(())
 }
 
 /// Catches swapped or mistyped coordinates: everything we describe lies in Seoul.
-fn check_in_seoul(owner: &str, point: LatLng) -> Result<(), String> {
+fn check_in_seoul(owner: &str, point: LatLng) -> Result<(), ReferenceError> {
     if (37.4..=37.7).contains(&point.lat) && (126.7..=127.2).contains(&point.lng) {
         Ok(())
     } else {
-        Err(format!("{owner}: ({}, {}) is not in Seoul", point.lat, point.lng))
+        Err(invalid!("{owner}: ({}, {}) is not in Seoul", point.lat, point.lng))
     }
 }
 

@@ -131,6 +131,11 @@ pub const PAGE_SIZE: u32 = 1_000;
 /// The most pages one listing reads (a bound against a total that runs away).
 const MAX_PAGES: u32 = 100;
 
+/// Why a listing is not the complete list.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Incomplete(pub String);
+
 /// Reading the whole list page by page, and judging whether what was read is the complete list: only a
 /// complete list may say that an event it lacks is gone.
 ///
@@ -201,7 +206,7 @@ impl Listing {
     }
 
     /// The rows read, and `Ok(())` when they are the complete list or why not.
-    pub fn finish(mut self) -> (Vec<CulturalEvent>, Result<(), String>) {
+    pub fn finish(mut self) -> (Vec<CulturalEvent>, Result<(), Incomplete>) {
         if self.incomplete.is_none()
             && let Some(total) = self.total
             && self.rows.len() != total as usize
@@ -211,10 +216,10 @@ impl Listing {
         }
         let verdict = match self.incomplete {
             // An empty list is no evidence that every event is gone: Seoul says "none" with INFO-200.
-            None if self.total == Some(0) => Err("the list is empty".to_owned()),
+            None if self.total == Some(0) => Err(Incomplete("the list is empty".to_owned())),
             None if self.total.is_some() => Ok(()),
-            None => Err("no page was read".to_owned()),
-            Some(why) => Err(why),
+            None => Err(Incomplete("no page was read".to_owned())),
+            Some(why) => Err(Incomplete(why)),
         };
         (self.rows, verdict)
     }
@@ -348,7 +353,7 @@ mod tests {
         Some(Page { total, rows: vec![row; rows] })
     }
 
-    fn read(pages: Vec<Option<Page>>) -> (usize, Result<(), String>) {
+    fn read(pages: Vec<Option<Page>>) -> (usize, Result<(), Incomplete>) {
         let mut listing = Listing::new();
         for page in pages {
             assert!(listing.next_range().is_some(), "asked for a page after the end");
@@ -384,7 +389,7 @@ mod tests {
         assert_eq!(listing.next_range(), Some((1_001, 2_000)));
         listing.stop("rows 1001-2000: timeout".into());
         assert_eq!(listing.next_range(), None);
-        assert_eq!(listing.finish().1, Err("rows 1001-2000: timeout".to_owned()));
+        assert_eq!(listing.finish().1, Err(Incomplete("rows 1001-2000: timeout".to_owned())));
     }
 
     #[test]

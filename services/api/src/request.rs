@@ -95,7 +95,8 @@ mod tests {
 
     use super::*;
 
-    fn negotiate(query: &str, accept: Option<&str>) -> Result<Lang, String> {
+    /// The language negotiated, or the error message a client would read.
+    fn negotiate(query: &str, accept: Option<&str>) -> Result<Lang, Rejected> {
         let params = QueryParams(
             serde_urlencoded::from_str::<Vec<(String, String)>>(query)
                 .unwrap()
@@ -106,8 +107,11 @@ mod tests {
         if let Some(accept) = accept {
             headers.insert(header::ACCEPT_LANGUAGE, HeaderValue::from_str(accept).unwrap());
         }
-        negotiate_lang(&params, &headers).map_err(|error| error.to_string())
+        negotiate_lang(&params, &headers).map_err(|error| Rejected(error.to_string()))
     }
+
+    #[derive(Debug, PartialEq)]
+    struct Rejected(String);
 
     #[test]
     fn query_wins_and_must_be_exact() {
@@ -115,7 +119,7 @@ mod tests {
         assert_eq!(negotiate("lang=zh-Hans", None), Ok(Lang::ZhHans));
         assert_eq!(
             negotiate("lang=fr", None),
-            Err("lang: `fr` is not one of ko, en, ja, zh-Hans".into())
+            Err(Rejected("lang: `fr` is not one of ko, en, ja, zh-Hans".into()))
         );
     }
 

@@ -39,6 +39,18 @@ pub struct SmokeConfig {
     pub common: settings::CommonSettings,
 }
 
+/// Why a check failed, as its line says.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Failed(pub String);
+
+/// A [`Failed`] with a formatted message.
+macro_rules! failed {
+    ($($message:tt)*) => {
+        Failed(format!($($message)*))
+    };
+}
+
 /// A worker to check: its name and admin base URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Worker {
@@ -46,12 +58,12 @@ pub struct Worker {
     pub url: String,
 }
 
-fn parse_worker(value: &str) -> Result<Worker, String> {
+fn parse_worker(value: &str) -> Result<Worker, Failed> {
     match value.split_once('=') {
         Some((name, url)) if !name.is_empty() && url.starts_with("http") => {
             Ok(Worker { name: name.to_owned(), url: url.trim_end_matches('/').to_owned() })
         }
-        _ => Err(format!("expected name=http://host:port, got `{value}`")),
+        _ => Err(failed!("expected name=http://host:port, got `{value}`")),
     }
 }
 
@@ -74,10 +86,10 @@ impl Report {
         self.checks.iter().all(|check| check.passed)
     }
 
-    fn record(&mut self, name: impl Into<String>, outcome: Result<String, String>) {
+    fn record(&mut self, name: impl Into<String>, outcome: Result<String, Failed>) {
         let (passed, detail) = match outcome {
             Ok(detail) => (true, detail),
-            Err(detail) => (false, detail),
+            Err(Failed(detail)) => (false, detail),
         };
         self.checks.push(Check { name: name.into(), passed, detail });
     }
@@ -147,7 +159,7 @@ pub async fn check_once(client: &reqwest::Client, config: &SmokeConfig) -> Repor
         "api /v2/home-summary",
         get_json::<v2::HomeSummary>(client, &format!("{api}/v2/home-summary")).await.and_then(
             |summary| match summary.parks.len() {
-                0 => Err("valid v2 body, but no parks".to_owned()),
+                0 => Err(failed!("valid v2 body, but no parks")),
                 parks => Ok(format!(
                     "valid v2 body, {parks} parks, served from {}",
                     summary.served_from.as_str()
@@ -163,26 +175,26 @@ async fn health(
     base: &str,
     service: &str,
     expected: &str,
-) -> Result<String, String> {
+) -> Result<String, Failed> {
     let body = get_json::<serde_json::Value>(client, &format!("{base}/healthz")).await?;
     if body["status"] != "ok" {
-        return Err(format!("status is {}", body["status"]));
+        return Err(failed!("status is {}", body["status"]));
     }
     same_release(service, body["release_id"].as_str().unwrap_or("(none)"), expected)
 }
 
-fn same_release(service: &str, reported: &str, expected: &str) -> Result<String, String> {
+fn same_release(service: &str, reported: &str, expected: &str) -> Result<String, Failed> {
     if reported == expected {
         Ok(format!("release {reported}"))
     } else {
-        Err(format!(
+        Err(failed!(
             "{service} reports release {reported}, expected {expected} (an old pod is answering)"
         ))
     }
 }
 
 /// Every source the api knows about is fresh, except those this environment does not collect.
-pub fn sources_fresh(status: &v2::Status, allowed_stale: &[String]) -> Result<String, String> {
+pub fn sources_fresh(status: &v2::Status, allowed_stale: &[String]) -> Result<String, Failed> {
     let not_fresh: Vec<String> = status
         .sources
         .iter()
@@ -194,26 +206,26 @@ pub fn sources_fresh(status: &v2::Status, allowed_stale: &[String]) -> Result<St
         })
         .collect();
     if status.sources.is_empty() {
-        return Err("the api reports no sources".to_owned());
+        return Err(failed!("the api reports no sources"));
     }
     if not_fresh.is_empty() {
         Ok(format!("{} sources within their thresholds", status.sources.len()))
     } else {
-        Err(not_fresh.join("; "))
+        Err(Failed(not_fresh.join("; ")))
     }
 }
 
 /// GETs `url` and parses the body as `T`, with a readable error for each way that can fail.
-async fn get_json<T: DeserializeOwned>(client: &reqwest::Client, url: &str) -> Result<T, String> {
-    let response = client.get(url).send().await.map_err(|error| format!("GET {url}: {error}"))?;
+async fn get_json<T: DeserializeOwned>(client: &reqwest::Client, url: &str) -> Result<T, Failed> {
+    let response = client.get(url).send().await.map_err(|error| failed!("GET {url}: {error}"))?;
     let status = response.status();
-    let body = response.bytes().await.map_err(|error| format!("GET {url}: {error}"))?;
+    let body = response.bytes().await.map_err(|error| failed!("GET {url}: {error}"))?;
     if !status.is_success() {
-        return Err(format!("GET {url}: HTTP {status}"));
+        return Err(failed!("GET {url}: HTTP {status}"));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(&body);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        format!("GET {url}: not a valid body at `{}`: {}", error.path(), error.inner())
+        failed!("GET {url}: not a valid body at `{}`: {}", error.path(), error.inner())
     })
 }
 
@@ -242,7 +254,7 @@ mod tests {
         status.sources[0].state = FreshnessState::Stale;
         let stale = status.sources[0].source.as_str().to_owned();
         let error = sources_fresh(&status, &[]).unwrap_err();
-        assert!(error.starts_with(&format!("{stale} is stale")), "{error}");
+        assert!(error.0.starts_with(&format!("{stale} is stale")), "{error}");
         assert!(sources_fresh(&status, &[stale]).is_ok());
     }
 }

@@ -88,6 +88,12 @@ pub enum ClientError {
     Http(#[from] reqwest::Error),
 }
 
+/// No answer from APNs: the connection could not be made, broke, or timed out (the device token is not in the
+/// message; reqwest's URL is stripped).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TransportError(pub String);
+
 impl ApnsClient {
     pub fn new(settings: &ApnsSettings, token: ProviderToken) -> Result<ApnsClient, ClientError> {
         let mut builder = reqwest::Client::builder()
@@ -129,8 +135,12 @@ impl ApnsClient {
         Ok(Some(ApnsClient::new(settings, token)?))
     }
 
-    /// Sends one alert. Transport failures (connect, timeout, reset) are `Err` with a message.
-    pub async fn send(&self, notification: &Notification<'_>, now: i64) -> Result<Answer, String> {
+    /// Sends one alert. Transport failures (connect, timeout, reset) are `Err`; any answer of APNs is `Ok`.
+    pub async fn send(
+        &self,
+        notification: &Notification<'_>,
+        now: i64,
+    ) -> Result<Answer, TransportError> {
         let mut token = self.token.current(now);
         for attempt in 0..2 {
             let answer = self.post(notification, &token).await?;
@@ -147,7 +157,11 @@ impl ApnsClient {
         unreachable!("the loop returns on its second pass")
     }
 
-    async fn post(&self, notification: &Notification<'_>, token: &str) -> Result<Answer, String> {
+    async fn post(
+        &self,
+        notification: &Notification<'_>,
+        token: &str,
+    ) -> Result<Answer, TransportError> {
         let base = if notification.sandbox { &self.sandbox_url } else { &self.production_url };
         let response = self
             .http
@@ -163,7 +177,7 @@ impl ApnsClient {
             .body(notification.payload.to_vec())
             .send()
             .await
-            .map_err(|error| error.without_url().to_string())?;
+            .map_err(|error| TransportError(error.without_url().to_string()))?;
         let status = response.status().as_u16();
         let apns_id =
             response.headers().get("apns-id").and_then(|v| v.to_str().ok()).map(str::to_owned);

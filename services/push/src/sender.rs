@@ -194,12 +194,12 @@ impl Sender {
                 Err(error) => {
                     statuses.push(None);
                     apns_ids.push(None);
-                    reasons.push(Some(error.clone()));
+                    reasons.push(Some(error.to_string()));
                 }
             }
             let next = match &answer {
                 Ok(answer) => classify(answer.status, answer.reason.as_deref()),
-                Err(error) => Next::Retry(error.clone()),
+                Err(error) => Next::Retry(error.to_string()),
             };
             match next {
                 Next::Sent => sent.push(outbox_id),

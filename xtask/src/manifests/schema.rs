@@ -8,9 +8,14 @@ use anyhow::Context;
 /// The pinned validator; `.ci/run` installs this version.
 pub const VALIDATOR: &str = "kubernetes-validate==1.37.0";
 
+/// What the validator rejected, as it reported it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Rejected(pub String);
+
 /// Validates every object of `manifests` strictly (unknown fields are errors) against Kubernetes `version`.
-/// `Ok(Err(report))` is a validation failure; `Err` means the validator could not run.
-pub fn validate(manifests: &Path, version: &str) -> anyhow::Result<Result<(), String>> {
+/// `Ok(Err(rejected))` is a validation failure; `Err` means the validator could not run.
+pub fn validate(manifests: &Path, version: &str) -> anyhow::Result<Result<(), Rejected>> {
     let output = Command::new("kubernetes-validate")
         .args(["--kubernetes-version", version, "--strict", "--quiet", "--no-warn"])
         .arg(manifests)
@@ -23,10 +28,10 @@ pub fn validate(manifests: &Path, version: &str) -> anyhow::Result<Result<(), St
     }
     let mut report = String::from_utf8_lossy(&output.stdout).into_owned();
     report.push_str(&String::from_utf8_lossy(&output.stderr));
-    Ok(Err(format!(
+    Ok(Err(Rejected(format!(
         "schema validation against Kubernetes {version} failed:\n{}",
         report.trim_end()
-    )))
+    ))))
 }
 
 #[cfg(test)]
@@ -45,7 +50,7 @@ mod tests {
         std::fs::write(dir.join("bad.yaml"), bad).unwrap();
         assert!(validate(&dir.join("good.yaml"), "1.32.0").unwrap().is_ok());
         let report = validate(&dir.join("bad.yaml"), "1.32.0").unwrap().unwrap_err();
-        assert!(report.contains("selectr"), "{report}");
+        assert!(report.0.contains("selectr"), "{report}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -64,18 +64,27 @@ pub fn expected(object: &Object<'_>) -> Option<(Placement, &'static str)> {
     })
 }
 
+/// Annotations that do not say where an object goes.
+#[derive(Debug, thiserror::Error)]
+pub enum Unreadable {
+    #[error("unknown hook phase `{0}`")]
+    HookPhase(String),
+    #[error("sync-wave `{0}` is not an integer")]
+    SyncWave(String),
+}
+
 /// Where the annotations actually put `object`, or why they cannot be read.
-pub fn actual(object: &Object<'_>) -> Result<Placement, String> {
+pub fn actual(object: &Object<'_>) -> Result<Placement, Unreadable> {
     let hook = match object.annotation(HOOK) {
         None => None,
         Some(phase @ ("PreSync" | "Sync" | "PostSync" | "SyncFail" | "Skip")) => {
             Some(static_phase(phase))
         }
-        Some(other) => return Err(format!("unknown hook phase `{other}`")),
+        Some(other) => return Err(Unreadable::HookPhase(other.to_owned())),
     };
     let wave = match object.annotation(SYNC_WAVE) {
         None => 0,
-        Some(text) => text.parse().map_err(|_| format!("sync-wave `{text}` is not an integer"))?,
+        Some(text) => text.parse().map_err(|_| Unreadable::SyncWave(text.to_owned()))?,
     };
     Ok(Placement { hook, wave })
 }

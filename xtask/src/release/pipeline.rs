@@ -306,7 +306,71 @@ pub fn run(sh: &Shell, options: &Options) -> anyhow::Result<()> {
 }
 
 /// Every step up to the push: scan, contracts, images, SBOMs, signatures, provenance, manifests.
+/// What every build step reads: the release being built and where its records go.
+struct Build<'a> {
+    sh: &'a Shell,
+    options: &'a Options,
+    meta: ReleaseMeta,
+    out: PathBuf,
+    /// Where the images will be pulled from (`registry.invalid/…` when nothing is published).
+    repository_prefix: String,
+    started_on: jiff::Timestamp,
+    /// The image config's creation time, also the SBOMs' and the attachments'.
+    created: String,
+}
+
+impl Build<'_> {
+    fn repository(&self, binary: &str) -> String {
+        format!("{}/{binary}", self.repository_prefix)
+    }
+}
+
+/// Per image what was attached beside it, and the digest of the signed provenance.
+type Signed = (BTreeMap<&'static str, Attachments>, String);
+
+/// The SBOMs of one image: CycloneDX and SPDX bytes, and how many components they list.
+type Sboms = BTreeMap<&'static str, (Vec<u8>, Vec<u8>, usize)>;
+
 fn build(sh: &Shell, options: &Options, mode: &Mode, steps: &mut Stages) -> anyhow::Result<Built> {
+    let ctx = context(sh, options, mode)?;
+    let scan = steps.run("advisory scan", || advisory_scan(&ctx))?;
+    steps.run("contracts", || {
+        crate::contracts::run()?;
+        Ok(((), "compatible with every released API and protobuf baseline".to_owned()))
+    })?;
+    let images = steps.run("static build and images", || build_images(&ctx))?;
+    let lockfile_path = crate::project_root().join("Cargo.lock");
+    let lockfile = rustsec::Lockfile::load(&lockfile_path)?;
+    let sboms = steps.run("SBOMs", || write_sboms(&ctx, &images, &lockfile))?;
+    let key = match &options.signing_key {
+        Some(path) => signing::ReleaseKey::load(path)?,
+        None => signing::ReleaseKey::throwaway(),
+    };
+    std::fs::write(ctx.out.join("cosign.pub"), key.public_pem()?)?;
+    let toolchain = cmd!(sh, "rustc -V").quiet().read()?;
+    let lock_digest = super::Digest::of(&std::fs::read(&lockfile_path)?).hex().to_owned();
+    let supply_chain = SupplyChain { key: &key, toolchain: &toolchain, lock_digest: &lock_digest };
+    let (attachments, provenance) = steps.run("signatures and provenance", || {
+        sign_and_attest(&ctx, &images, &scan, &sboms, &supply_chain)
+    })?;
+    let release_images = pinned_images(&ctx, &images);
+    let environments = steps.run("manifests", || render_manifests(&ctx, &release_images))?;
+    Ok(Built {
+        meta: ctx.meta,
+        out: ctx.out,
+        images,
+        attachments,
+        release_images,
+        environments,
+        scan,
+        toolchain,
+        lock_digest,
+        provenance,
+    })
+}
+
+/// The release's identity and output directory, and where its images will be pulled from.
+fn context<'a>(sh: &'a Shell, options: &'a Options, mode: &Mode) -> anyhow::Result<Build<'a>> {
     let started_on = jiff::Timestamp::now();
     let mut meta = ReleaseMeta::from_git(sh, None)?;
     meta.release_id = release_id(&meta)?;
@@ -327,36 +391,41 @@ fn build(sh: &Shell, options: &Options, mode: &Mode, steps: &mut Stages) -> anyh
     if let Mode::VerifyOnly(why) = mode {
         println!("release: checks and builds only: {why}");
     }
-
-    let scan = steps.run("advisory scan", || {
-        let report = advisories::scan(&advisories::ScanSettings::for_project(
-            &crate::project_root(),
-            options.max_advisory_age_days,
-        ))?;
-        std::fs::write(out.join("advisories.txt"), format!("{report}\n"))?;
-        anyhow::ensure!(report.passed(), "unreviewed vulnerabilities:\n{report}");
-        let summary = report.summary();
-        Ok((report, summary))
-    })?;
-    steps.run("contracts", || {
-        crate::contracts::run()?;
-        Ok(((), "compatible with every released API and protobuf baseline".to_owned()))
-    })?;
-    let images = steps.run("static build and images", || {
-        let images = super::images(sh, &meta, &out.join("images"), None)?;
-        let slowest = images.services.iter().map(|service| service.assemble_ms).max().unwrap_or(0);
-        let detail = format!(
-            "{} images, static build {:.0} s, slowest assembly {slowest} ms",
-            images.services.len(),
-            images.build_seconds
-        );
-        Ok((images, detail))
-    })?;
-
-    let lockfile_path = crate::project_root().join("Cargo.lock");
-    let lockfile = rustsec::Lockfile::load(&lockfile_path)?;
-    let checksums = sbom::lockfile_checksums(&lockfile);
     let created = meta.created()?;
+    Ok(Build { sh, options, meta, out, repository_prefix, started_on, created })
+}
+
+/// The offline advisory scan, kept as `advisories.txt`; fails on a vulnerability nobody reviewed.
+fn advisory_scan(ctx: &Build<'_>) -> anyhow::Result<(advisories::ScanReport, String)> {
+    let report = advisories::scan(&advisories::ScanSettings::for_project(
+        &crate::project_root(),
+        ctx.options.max_advisory_age_days,
+    ))?;
+    std::fs::write(ctx.out.join("advisories.txt"), format!("{report}\n"))?;
+    anyhow::ensure!(report.passed(), "unreviewed vulnerabilities:\n{report}");
+    let summary = report.summary();
+    Ok((report, summary))
+}
+
+/// The static binaries and one image layout per service.
+fn build_images(ctx: &Build<'_>) -> anyhow::Result<(super::Images, String)> {
+    let images = super::images(ctx.sh, &ctx.meta, &ctx.out.join("images"), None)?;
+    let slowest = images.services.iter().map(|service| service.assemble_ms).max().unwrap_or(0);
+    let detail = format!(
+        "{} images, static build {:.0} s, slowest assembly {slowest} ms",
+        images.services.len(),
+        images.build_seconds
+    );
+    Ok((images, detail))
+}
+
+/// A CycloneDX and an SPDX document per image, from the dependency list read back out of its binary.
+fn write_sboms(
+    ctx: &Build<'_>,
+    images: &super::Images,
+    lockfile: &rustsec::Lockfile,
+) -> anyhow::Result<(Sboms, String)> {
+    let checksums = sbom::lockfile_checksums(lockfile);
     let base = [sbom::BaseComponent {
         name: "hangangjari-base".to_owned(),
         version: images.base_layer.as_str().to_owned(),
@@ -366,209 +435,204 @@ fn build(sh: &Shell, options: &Options, mode: &Mode, steps: &mut Stages) -> anyh
                       time zone database (jiff) are compiled into the binary"
             .to_owned(),
     }];
-    let sboms = steps.run("SBOMs", || {
-        let mut written = BTreeMap::new();
-        for service in &images.services {
-            let binary = out.join("images/bin").join(service.binary);
-            let list = dependency_list(sh, &binary, &out)?;
-            let document = sbom::Sbom {
-                subject: sbom::Subject {
-                    name: service.binary,
-                    digest: service.index.as_str(),
-                    created: &created,
-                },
-                dependencies: &list,
-                checksums: &checksums,
-                base: &base,
-            };
-            let sbom_dir = out.join("sbom");
-            let cyclonedx = write_json(
-                &sbom_dir.join(format!("{}.cdx.json", service.binary)),
-                &document.cyclonedx(),
-            )?;
-            let spdx = write_json(
-                &sbom_dir.join(format!("{}.spdx.json", service.binary)),
-                &document.spdx(),
-            )?;
-            written.insert(service.binary, (cyclonedx, spdx, document.component_count()));
-        }
-        let components: usize = written.values().map(|(_, _, count)| count).sum();
-        Ok((
-            written,
-            format!(
-                "CycloneDX 1.5 and SPDX 2.3, {components} components over {} images",
-                images.services.len()
-            ),
-        ))
-    })?;
+    let mut written = BTreeMap::new();
+    for service in &images.services {
+        let binary = ctx.out.join("images/bin").join(service.binary);
+        let list = dependency_list(ctx.sh, &binary, &ctx.out)?;
+        let document = sbom::Sbom {
+            subject: sbom::Subject {
+                name: service.binary,
+                digest: service.index.as_str(),
+                created: &ctx.created,
+            },
+            dependencies: &list,
+            checksums: &checksums,
+            base: &base,
+        };
+        let sbom_dir = ctx.out.join("sbom");
+        let cyclonedx = write_json(
+            &sbom_dir.join(format!("{}.cdx.json", service.binary)),
+            &document.cyclonedx(),
+        )?;
+        let spdx =
+            write_json(&sbom_dir.join(format!("{}.spdx.json", service.binary)), &document.spdx())?;
+        written.insert(service.binary, (cyclonedx, spdx, document.component_count()));
+    }
+    let components: usize = written.values().map(|(_, _, count)| count).sum();
+    let detail = format!(
+        "CycloneDX 1.5 and SPDX 2.3, {components} components over {} images",
+        images.services.len()
+    );
+    Ok((written, detail))
+}
 
-    let key = match &options.signing_key {
-        Some(path) => signing::ReleaseKey::load(path)?,
-        None => signing::ReleaseKey::throwaway(),
-    };
-    std::fs::write(out.join("cosign.pub"), key.public_pem()?)?;
-    let toolchain = cmd!(sh, "rustc -V").quiet().read()?;
-    let lock_digest = super::Digest::of(&std::fs::read(&lockfile_path)?).hex().to_owned();
-    let (attachments, provenance) = steps.run("signatures and provenance", || {
-        let signatures = out.join("signatures");
-        std::fs::create_dir_all(&signatures)?;
-        let statement = provenance::Provenance {
-            subjects: images
-                .services
-                .iter()
-                .map(|service| provenance::Subject {
-                    name: format!("{repository_prefix}/{}", service.binary),
-                    digest: service.index.as_str().to_owned(),
-                })
-                .collect(),
-            source: format!(
-                "git+{}",
-                meta.source
-                    .clone()
-                    .unwrap_or_else(|| format!("file://{}", crate::project_root().display()))
-            ),
-            commit: meta.commit.clone(),
-            arguments: std::env::args().skip(1).collect(),
-            dependencies: vec![
-                provenance::Dependency {
-                    uri: "file:Cargo.lock".to_owned(),
-                    digest: ("sha256".to_owned(), lock_digest.clone()),
-                },
-                provenance::Dependency {
-                    uri: format!("rustc:{toolchain}"),
-                    digest: (
-                        "sha256".to_owned(),
-                        super::Digest::of(toolchain.as_bytes()).hex().to_owned(),
-                    ),
-                },
-                provenance::Dependency {
-                    uri: scan.snapshot.source.clone(),
-                    digest: ("gitCommit".to_owned(), scan.snapshot.commit.clone()),
-                },
-                provenance::Dependency {
-                    uri: "oci:hangangjari-base".to_owned(),
-                    digest: ("sha256".to_owned(), images.base_layer.hex().to_owned()),
-                },
-            ],
-            release_id: meta.release_id.clone(),
-            builder_id: "https://hangangjari.app/builders/cargo-xtask-release".to_owned(),
-            started_on: started_on.to_string(),
-            finished_on: jiff::Timestamp::now().to_string(),
-        }
-        .statement();
-        write_json(&out.join("provenance.intoto.json"), &statement)?;
-        let envelope =
-            key.envelope(signing::IN_TOTO_PAYLOAD_TYPE, &serde_json::to_vec(&statement)?);
-        let envelope = write_json(&out.join("provenance.dsse.json"), &envelope)?;
+/// The signing key and what the provenance says the release was built from.
+struct SupplyChain<'a> {
+    key: &'a signing::ReleaseKey,
+    toolchain: &'a str,
+    lock_digest: &'a str,
+}
 
-        let mut attachments = BTreeMap::new();
-        for service in &images.services {
-            let layout = image::Layout::open(&service.layout)?;
-            let repository = format!("{repository_prefix}/{}", service.binary);
-            let payload = signing::simple_signing_payload(&repository, service.index.as_str());
-            let signature = key.sign(&payload);
-            std::fs::write(signatures.join(format!("{}.payload.json", service.binary)), &payload)?;
-            std::fs::write(signatures.join(format!("{}.sig", service.binary)), &signature)?;
-            let [signature_tag, sbom_tag, attestation_tag] = artifact_tags(service.index.as_str());
-            let annotation =
-                (signing::SIGNATURE_ANNOTATION.to_owned(), signing::encode_signature(&signature));
-            attach(
-                &layout,
-                &signature_tag,
-                &created,
-                signing::SIMPLE_SIGNING_MEDIA_TYPE,
-                &payload,
-                BTreeMap::from([annotation]),
-            )?;
-            let (cyclonedx, spdx, components) = &sboms[service.binary];
-            attach(
-                &layout,
-                &sbom_tag,
-                &created,
-                "application/vnd.cyclonedx+json",
-                cyclonedx,
-                BTreeMap::new(),
-            )?;
-            attach(
-                &layout,
-                &attestation_tag,
-                &created,
-                "application/vnd.dsse.envelope.v1+json",
-                &envelope,
-                BTreeMap::new(),
-            )?;
-            layout.fsck().with_context(|| {
-                format!("the layout of {} is inconsistent after signing", service.binary)
-            })?;
-            attachments.insert(
-                service.binary,
-                Attachments {
-                    sbom_cyclonedx: super::Digest::of(cyclonedx).as_str().to_owned(),
-                    sbom_spdx: super::Digest::of(spdx).as_str().to_owned(),
-                    sbom_components: *components,
-                    signature_tag,
-                    signature: super::Digest::of(&signature).as_str().to_owned(),
-                    payload: super::Digest::of(&payload).as_str().to_owned(),
-                },
-            );
-        }
-        let detail = format!(
-            "{} images signed (ECDSA P-256, cosign simple signing), SLSA v1 provenance",
-            attachments.len()
+/// The SLSA provenance for every image, DSSE-signed.
+fn provenance_statement(
+    ctx: &Build<'_>,
+    images: &super::Images,
+    scan: &advisories::ScanReport,
+    supply_chain: &SupplyChain<'_>,
+) -> serde_json::Value {
+    let sha256 = |hex: &str| ("sha256".to_owned(), hex.to_owned());
+    provenance::Provenance {
+        subjects: images
+            .services
+            .iter()
+            .map(|service| provenance::Subject {
+                name: ctx.repository(service.binary),
+                digest: service.index.as_str().to_owned(),
+            })
+            .collect(),
+        source: format!(
+            "git+{}",
+            ctx.meta
+                .source
+                .clone()
+                .unwrap_or_else(|| format!("file://{}", crate::project_root().display()))
+        ),
+        commit: ctx.meta.commit.clone(),
+        arguments: std::env::args().skip(1).collect(),
+        dependencies: vec![
+            provenance::Dependency {
+                uri: "file:Cargo.lock".to_owned(),
+                digest: sha256(supply_chain.lock_digest),
+            },
+            provenance::Dependency {
+                uri: format!("rustc:{}", supply_chain.toolchain),
+                digest: sha256(super::Digest::of(supply_chain.toolchain.as_bytes()).hex()),
+            },
+            provenance::Dependency {
+                uri: scan.snapshot.source.clone(),
+                digest: ("gitCommit".to_owned(), scan.snapshot.commit.clone()),
+            },
+            provenance::Dependency {
+                uri: "oci:hangangjari-base".to_owned(),
+                digest: sha256(images.base_layer.hex()),
+            },
+        ],
+        release_id: ctx.meta.release_id.clone(),
+        builder_id: "https://hangangjari.app/builders/cargo-xtask-release".to_owned(),
+        started_on: ctx.started_on.to_string(),
+        finished_on: jiff::Timestamp::now().to_string(),
+    }
+    .statement()
+}
+
+/// Signs every image (cosign simple signing) and tags its signature, SBOM and signed provenance beside it.
+fn sign_and_attest(
+    ctx: &Build<'_>,
+    images: &super::Images,
+    scan: &advisories::ScanReport,
+    sboms: &Sboms,
+    supply_chain: &SupplyChain<'_>,
+) -> anyhow::Result<(Signed, String)> {
+    let key = supply_chain.key;
+    let signatures = ctx.out.join("signatures");
+    std::fs::create_dir_all(&signatures)?;
+    let statement = provenance_statement(ctx, images, scan, supply_chain);
+    write_json(&ctx.out.join("provenance.intoto.json"), &statement)?;
+    let envelope = key.envelope(signing::IN_TOTO_PAYLOAD_TYPE, &serde_json::to_vec(&statement)?);
+    let envelope = write_json(&ctx.out.join("provenance.dsse.json"), &envelope)?;
+
+    let mut attachments = BTreeMap::new();
+    for service in &images.services {
+        let layout = image::Layout::open(&service.layout)?;
+        let payload = signing::simple_signing_payload(
+            &ctx.repository(service.binary),
+            service.index.as_str(),
         );
-        Ok(((attachments, super::Digest::of(&envelope).as_str().to_owned()), detail))
-    })?;
+        let signature = key.sign(&payload);
+        std::fs::write(signatures.join(format!("{}.payload.json", service.binary)), &payload)?;
+        std::fs::write(signatures.join(format!("{}.sig", service.binary)), &signature)?;
+        let [signature_tag, sbom_tag, attestation_tag] = artifact_tags(service.index.as_str());
+        let annotation =
+            (signing::SIGNATURE_ANNOTATION.to_owned(), signing::encode_signature(&signature));
+        let created = &ctx.created;
+        attach(
+            &layout,
+            &signature_tag,
+            created,
+            signing::SIMPLE_SIGNING_MEDIA_TYPE,
+            &payload,
+            BTreeMap::from([annotation]),
+        )?;
+        let (cyclonedx, spdx, components) = &sboms[service.binary];
+        let cyclonedx_type = "application/vnd.cyclonedx+json";
+        attach(&layout, &sbom_tag, created, cyclonedx_type, cyclonedx, BTreeMap::new())?;
+        let dsse_type = "application/vnd.dsse.envelope.v1+json";
+        attach(&layout, &attestation_tag, created, dsse_type, &envelope, BTreeMap::new())?;
+        layout.fsck().with_context(|| {
+            format!("the layout of {} is inconsistent after signing", service.binary)
+        })?;
+        attachments.insert(
+            service.binary,
+            Attachments {
+                sbom_cyclonedx: super::Digest::of(cyclonedx).as_str().to_owned(),
+                sbom_spdx: super::Digest::of(spdx).as_str().to_owned(),
+                sbom_components: *components,
+                signature_tag,
+                signature: super::Digest::of(&signature).as_str().to_owned(),
+                payload: super::Digest::of(&payload).as_str().to_owned(),
+            },
+        );
+    }
+    let detail = format!(
+        "{} images signed (ECDSA P-256, cosign simple signing), SLSA v1 provenance",
+        attachments.len()
+    );
+    Ok(((attachments, super::Digest::of(&envelope).as_str().to_owned()), detail))
+}
 
-    let release_images = ReleaseImages {
-        release_id: meta.release_id.clone(),
+/// Every image pinned by tag and digest, as the manifests reference them.
+fn pinned_images(ctx: &Build<'_>, images: &super::Images) -> ReleaseImages {
+    ReleaseImages {
+        release_id: ctx.meta.release_id.clone(),
         images: images
             .services
             .iter()
             .map(|service| {
                 let pinned = PinnedImage {
-                    repository: format!("{repository_prefix}/{}", service.binary),
-                    tag: meta.release_id.clone(),
+                    repository: ctx.repository(service.binary),
+                    tag: ctx.meta.release_id.clone(),
                     digest: service.index.as_str().to_owned(),
                 };
                 (service.binary.to_owned(), pinned)
             })
             .collect(),
         image_user: super::IMAGE_USER.to_owned(),
-    };
-    let environments = steps.run("manifests", || {
-        let rendered = manifests::check_all(&release_images, &out.join("manifests"))?;
-        let environments = rendered
-            .iter()
-            .map(|(environment, rendered)| {
-                Ok(EnvironmentFiles {
-                    environment: (*environment).to_owned(),
-                    manifests: std::fs::read_to_string(&rendered.manifests_path)?,
-                })
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let detail = format!(
-            "{} environments rendered with these digests; Kubernetes {} schemas and policies passed",
-            environments.len(),
-            manifests::KUBERNETES_VERSION
-        );
-        Ok((environments, detail))
-    })?;
-    Ok(Built {
-        meta,
-        out,
-        images,
-        attachments,
-        release_images,
-        environments,
-        scan,
-        toolchain,
-        lock_digest,
-        provenance,
-    })
+    }
 }
 
-/// Pushes every image, then the artifacts tagged beside it; the image is verified by the digest the registry
-/// reports.
+/// Every environment's manifests rendered with these digests and checked.
+fn render_manifests(
+    ctx: &Build<'_>,
+    release_images: &ReleaseImages,
+) -> anyhow::Result<(Vec<EnvironmentFiles>, String)> {
+    let rendered = manifests::check_all(release_images, &ctx.out.join("manifests"))?;
+    let environments = rendered
+        .iter()
+        .map(|(environment, rendered)| {
+            Ok(EnvironmentFiles {
+                environment: (*environment).to_owned(),
+                manifests: std::fs::read_to_string(&rendered.manifests_path)?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let detail = format!(
+        "{} environments rendered with these digests; Kubernetes {} schemas and policies passed",
+        environments.len(),
+        manifests::KUBERNETES_VERSION
+    );
+    Ok((environments, detail))
+}
+
 fn push(registry: &registry::Registry, built: &mut Built) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     for service in &mut built.images.services {

@@ -54,7 +54,7 @@ impl Collector for CulturalEvents {
         }
         let (rows, verdict) = listing.finish();
         if let Err(why) = &verdict {
-            tracing::info!(why, rows = rows.len(), "incomplete event list: no absence counts");
+            tracing::info!(%why, rows = rows.len(), "incomplete event list: no absence counts");
         }
         if rows.is_empty() && batch.partial_failure.is_none() {
             batch.no_data = true;

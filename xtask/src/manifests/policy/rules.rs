@@ -25,7 +25,7 @@ pub fn sync_order(object: &Object<'_>, findings: &mut Findings) {
         return;
     };
     match waves::actual(object) {
-        Err(problem) => findings.add(object, "sync-order", problem),
+        Err(problem) => findings.add(object, "sync-order", problem.to_string()),
         Ok(actual) if actual.hook != expected.hook => findings.add(
             object,
             "hook-phase",

@@ -1,0 +1,39 @@
+//! `Config`: everything `hangang-api serve` needs, from the command line or environment.
+
+use std::net::SocketAddr;
+
+use cache::RedisSettings;
+use db::DatabaseSettings;
+use settings::CommonSettings;
+
+/// Everything `hangang-api serve` needs, from the command line or environment.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Config {
+    /// Listen address of the app-facing HTTP API (also serves `/healthz`, `/readyz` and `/metrics`).
+    #[arg(long, env = "HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+
+    /// How long a snapshot read from PostgreSQL is reused (in memory and in Redis) before it is read again.
+    /// Freshness states are recomputed on every response regardless.
+    #[arg(long, env = "HOT_CACHE_TTL_SECONDS", default_value_t = 15)]
+    pub hot_cache_ttl_seconds: u64,
+
+    /// The push service, which stores installations and preferences; without it the installation routes
+    /// validate their input and answer `503`.
+    #[arg(long, env = "PUSH_GRPC_URL")]
+    pub push_grpc_url: Option<String>,
+
+    /// Use the first `X-Forwarded-For` address as the client for rate limiting (only behind a trusted
+    /// ingress).
+    #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
+
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+
+    #[command(flatten)]
+    pub redis: RedisSettings,
+
+    #[command(flatten)]
+    pub common: CommonSettings,
+}

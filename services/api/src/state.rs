@@ -1,0 +1,126 @@
+//! `AppState`: what every handler shares (the snapshot store, metrics, the rate limiter, the push client) and
+//! the pre-serialized hot bodies kept until their snapshot or a freshness state in them changes.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use cache::Cache;
+use contracts::{
+    Timestamp, freshness::ServedFrom, proto::push::v1::push_client::PushClient, v2::Lang,
+};
+use readmodel::Snapshot;
+
+use crate::{
+    clock::Clock,
+    config::Config,
+    error::ApiError,
+    metrics::Metrics,
+    rate_limit::RateLimiter,
+    respond::{self, Rendered},
+    store::{Current, SnapshotStore},
+};
+
+/// Which pre-serialized body: a route and a language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BodyKey {
+    pub route: &'static str,
+    pub lang: Lang,
+}
+
+#[derive(Debug)]
+struct CachedBody {
+    snapshot: Arc<Snapshot>,
+    served_from: ServedFrom,
+    rendered: Rendered,
+}
+
+/// Shared state of every handler: cheap handles only.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub store: Arc<SnapshotStore>,
+    pub metrics: Metrics,
+    pub release_id: Arc<str>,
+    hot_ttl_seconds: i64,
+    bodies: Arc<RwLock<HashMap<BodyKey, Arc<CachedBody>>>>,
+    pub(crate) rate_limiter: Arc<RateLimiter>,
+    /// The push service, when configured.
+    pub push: Option<PushClient<tonic::transport::Channel>>,
+}
+
+impl AppState {
+    pub fn new(config: &Config, db: sqlx::PgPool, cache: Cache, clock: Clock) -> AppState {
+        let metrics = Metrics::default();
+        let hot_ttl = Duration::from_secs(config.hot_cache_ttl_seconds.max(1));
+        AppState {
+            store: Arc::new(SnapshotStore::new(db, cache, clock, hot_ttl, metrics.clone())),
+            metrics,
+            release_id: config.common.release_id.as_str().into(),
+            hot_ttl_seconds: hot_ttl.as_secs() as i64,
+            bodies: Arc::default(),
+            // 20 writes at once per client, then 20 a minute.
+            rate_limiter: Arc::new(RateLimiter::new(20, 20, config.trust_forwarded_for)),
+            push: config.push_grpc_url.as_deref().and_then(|url| {
+                let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
+                    .map_err(|error| tracing::error!(%error, "PUSH_GRPC_URL is not a URL; installations are unavailable"))
+                    .ok()?;
+                Some(PushClient::new(endpoint.connect_timeout(Duration::from_secs(2)).connect_lazy()))
+            }),
+        }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.store.clock().now()
+    }
+
+    pub(crate) async fn current(&self) -> Result<Current, ApiError> {
+        self.store
+            .current()
+            .await
+            .map_err(|unavailable| ApiError::Unavailable(unavailable.to_string()))
+    }
+
+    /// Until when a body rendered from `current` may be reused by clients and caches.
+    pub(crate) fn reusable_until(&self, current: &Current, now: Timestamp) -> Option<Timestamp> {
+        let hot_until = Timestamp::from_unix_seconds(
+            current.snapshot.built_at.as_unix_seconds() + self.hot_ttl_seconds,
+        )
+        .expect("in range");
+        respond::reusable_until(
+            current.served_from,
+            hot_until,
+            current.snapshot.next_transition(now),
+        )
+    }
+
+    /// The pre-serialized body for `key`, rendered again only when the snapshot, its origin, or a freshness
+    /// state in it changed.
+    pub(crate) fn cached_body(
+        &self,
+        key: BodyKey,
+        current: &Current,
+        now: Timestamp,
+        render: impl FnOnce(Option<Timestamp>) -> Rendered,
+    ) -> Rendered {
+        let cached = self.bodies.read().expect("lock is never poisoned").get(&key).cloned();
+        if let Some(cached) = cached
+            && Arc::ptr_eq(&cached.snapshot, &current.snapshot)
+            && cached.served_from == current.served_from
+            && cached.rendered.reusable_until.is_some_and(|until| now < until)
+        {
+            return cached.rendered.clone();
+        }
+        let rendered = render(self.reusable_until(current, now));
+        if rendered.reusable_until.is_some() {
+            let entry = Arc::new(CachedBody {
+                snapshot: current.snapshot.clone(),
+                served_from: current.served_from,
+                rendered: rendered.clone(),
+            });
+            self.bodies.write().expect("lock is never poisoned").insert(key, entry);
+        }
+        rendered
+    }
+}
