@@ -131,8 +131,8 @@ async fn main() -> anyhow::Result<()> {
         redis: redis.clone(),
         common: settings::CommonSettings {
             release_id: "bench".into(),
-            log_format: settings::LogFormat::Pretty,
             log_filter: "warn".into(),
+            ..Default::default()
         },
     };
     let state = api::AppState::new(

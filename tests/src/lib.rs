@@ -14,12 +14,16 @@ pub mod link;
 
 use std::net::SocketAddr;
 
-use settings::{AdminSettings, CommonSettings, LogFormat};
+use settings::{AdminSettings, CommonSettings};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 /// The release id every sandbox service reports.
 pub const RELEASE_ID: &str = "sandbox-release";
+/// The commit every sandbox service reports.
+pub const SOURCE_COMMIT: &str = "5a4db0c0ffee5a4db0c0ffee5a4db0c0ffee5a4d";
+/// The environment every sandbox service records its start in.
+pub const ENVIRONMENT: &str = "sandbox";
 
 /// A running system; dropping it stops every service.
 #[derive(Debug)]
@@ -105,8 +109,10 @@ pub struct Worker {
 fn common() -> CommonSettings {
     CommonSettings {
         release_id: RELEASE_ID.to_owned(),
-        log_format: LogFormat::Pretty,
+        source_commit: SOURCE_COMMIT.to_owned(),
+        environment: ENVIRONMENT.to_owned(),
         log_filter: "warn".to_owned(),
+        ..Default::default()
     }
 }
 
@@ -413,6 +419,11 @@ impl Sandbox {
     /// The sandbox's database, for seeding and inspecting what the services wrote.
     pub fn database(&self) -> &sqlx::PgPool {
         &self.database.as_ref().expect("present until stop").pool
+    }
+
+    /// The sandbox database's URL, for a tool that connects on its own (the smoke check).
+    pub fn database_url(&self) -> &str {
+        &self.database.as_ref().expect("present until stop").url
     }
 }
 

@@ -7,6 +7,7 @@
 //! - [`reference`]: the curated parks, lots, facilities and transit, and the sync that makes the
 //!   `reference` schema match them.
 //! - [`forecasts`]: the shapes of the `forecast` schema's JSON columns (the forecast service's own, not the app's).
+//! - [`ops`]: the rollout records (process starts, smoke outcomes) of the release ledger.
 //! - [`connect`] and [`DatabaseSettings`]: the pool; [`notify_data_changed`]: the one channel to the api.
 //!
 //! Queries are written with sqlx's runtime API (`query_as` + `FromRow`) rather than the compile-time macros:
@@ -14,6 +15,7 @@
 //! committed offline metadata.
 
 pub mod forecasts;
+pub mod ops;
 pub mod reference;
 pub mod testing;
 

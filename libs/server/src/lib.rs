@@ -1,24 +1,30 @@
-//! Process plumbing every service shares: the shutdown signal, liveness/readiness endpoints, and the gRPC
-//! health and reflection services that Kubernetes probes and operators use.
+//! Process plumbing every service shares: the shutdown signal, liveness/readiness endpoints, the process's
+//! [`Identity`] (health bodies, `hangang_build_info`), and the gRPC health and reflection services that
+//! Kubernetes probes and operators use.
 
 pub mod clock;
+mod identity;
 pub mod trace;
+
+pub use identity::Identity;
 
 use std::{future::Future, net::SocketAddr};
 
 use anyhow::Context;
 use axum::{Json, Router, routing::get};
-use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// A `/metrics` response: Prometheus text in the OpenMetrics content type.
-pub fn metrics_response(text: String) -> axum::response::Response {
+/// A `/metrics` response: `hangang_build_info` for `identity`, then the service's own OpenMetrics `text`
+/// (which ends the exposition with `# EOF`), in the OpenMetrics content type.
+pub fn metrics_response(identity: &Identity, text: &str) -> axum::response::Response {
     use axum::{
         http::{HeaderValue, header},
         response::IntoResponse,
     };
-    let mut response = text.into_response();
+    let mut body = identity.build_info_family();
+    body.push_str(if text.is_empty() { "# EOF\n" } else { text });
+    let mut response = body.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
@@ -66,18 +72,10 @@ async fn wait_for_signal() {
     }
 }
 
-/// Identity reported by health endpoints, so a smoke check can tell which release answered.
-#[derive(Clone, Debug)]
-pub struct Identity {
-    pub service: &'static str,
-    pub release_id: String,
-}
-
 /// `/healthz` (the process is alive) and `/readyz` (it can do its job) with the service's identity.
 /// Readiness of dependencies (PostgreSQL, Redis) is added by the services as they gain them.
-pub fn health_router<S: Clone + Send + Sync + 'static>(identity: Identity) -> Router<S> {
-    let body =
-        json!({"status": "ok", "service": identity.service, "release_id": identity.release_id});
+pub fn health_router<S: Clone + Send + Sync + 'static>(identity: &Identity) -> Router<S> {
+    let body = identity.health_body();
     let live = body.clone();
     Router::new()
         .route("/healthz", get(move || std::future::ready(Json(live.clone()))))
@@ -160,14 +158,18 @@ impl WorkerListeners {
 }
 
 /// Runs a worker's listeners until `shutdown`: gRPC (health, reflection and the worker's own services) and
-/// `/healthz` + `/readyz` on the admin listener. Returns when both have stopped.
+/// `/healthz` + `/readyz` + `/metrics` (only `hangang_build_info`) on the admin listener. Returns when both have
+/// stopped.
 pub async fn serve_worker(
     identity: Identity,
     listeners: WorkerListeners,
     add_services: impl FnOnce(tonic::service::RoutesBuilder) -> tonic::service::RoutesBuilder,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    serve_worker_with_admin(identity, listeners, add_services, Router::new(), shutdown).await
+    let build_info = identity.clone();
+    let metrics = Router::new()
+        .route("/metrics", get(move || std::future::ready(metrics_response(&build_info, ""))));
+    serve_worker_with_admin(identity, listeners, add_services, metrics, shutdown).await
 }
 
 /// [`serve_worker`] with more admin routes (such as `/metrics`) beside the health endpoints.
@@ -180,7 +182,7 @@ pub async fn serve_worker_with_admin(
 ) -> anyhow::Result<()> {
     let grpc_shutdown = shutdown.clone().cancelled_owned();
     let grpc = serve_grpc(listeners.grpc, identity.service, add_services, grpc_shutdown);
-    let admin = serve_http(listeners.admin, health_router(identity).merge(admin_routes), shutdown);
+    let admin = serve_http(listeners.admin, health_router(&identity).merge(admin_routes), shutdown);
     tokio::try_join!(grpc, admin)?;
     Ok(())
 }

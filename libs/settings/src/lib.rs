@@ -59,6 +59,33 @@ pub struct CommonSettings {
     /// Log filter in `tracing-subscriber` `EnvFilter` syntax, e.g. `info,hangang_api=debug`.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log_filter: String,
+
+    /// The source commit the release was built from; recorded with every process start and in `/metrics`.
+    #[arg(long, env = "SOURCE_COMMIT", default_value = "unknown")]
+    pub source_commit: String,
+
+    /// The environment this process runs in (`staging`, `production`, `dev`): on the telemetry resource and
+    /// on every rollout record, so "what ran in production at 14:05?" can be answered from records.
+    #[arg(long, env = "DEPLOYMENT_ENVIRONMENT", default_value = "dev")]
+    pub environment: String,
+
+    /// How long rollout records (process starts, smoke outcomes) are kept, in days.
+    #[arg(long, env = "OPS_RETENTION_DAYS", default_value_t = 400)]
+    pub ops_retention_days: u32,
+}
+
+impl Default for CommonSettings {
+    /// The defaults of the options above, for tools and tests that build settings without parsing.
+    fn default() -> Self {
+        CommonSettings {
+            release_id: "dev".to_owned(),
+            log_format: LogFormat::Pretty,
+            log_filter: "info".to_owned(),
+            source_commit: "unknown".to_owned(),
+            environment: "dev".to_owned(),
+            ops_retention_days: 400,
+        }
+    }
 }
 
 /// Where a worker serves `/healthz`, `/readyz` and `/metrics`.

@@ -1,20 +1,27 @@
-//! Tracing setup shared by every service: an `EnvFilter`, pretty logs locally and JSON lines in production,
-//! and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, OpenTelemetry export over OTLP/gRPC with W3C trace-context
-//! propagation, so one trace follows a request across services.
+//! Tracing setup shared by every service: an `EnvFilter`, pretty logs locally and JSON lines in production
+//! (each carrying the service and its release, so logs can be cut at a release), and, when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, OpenTelemetry export over OTLP/gRPC with W3C trace-context
+//! propagation, so one trace follows a request across services. The resource names the release
+//! (`service.version`) and the environment (`deployment.environment`), so dashboards can overlay releases.
 //!
 //! [`extract_parent`] and [`inject_current`] move the trace context in and out of HTTP/gRPC headers;
 //! [`current_traceparent`] and [`set_parent_traceparent`] carry it through a stored row (an outbox), so work
 //! done later by another task still belongs to the trace that queued it.
 
 use opentelemetry::{
-    Context,
+    Context, KeyValue,
     propagation::{Extractor, Injector, TextMapPropagator},
     trace::TracerProvider as _,
 };
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
-use settings::LogFormat;
+use settings::{CommonSettings, LogFormat};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::{EnvFilter, Layer, Registry, fmt, prelude::*};
+use tracing_subscriber::{
+    EnvFilter, Layer, Registry,
+    fmt::{self, FmtContext, FormatEvent, FormatFields, MakeWriter, format::Writer},
+    prelude::*,
+    registry::LookupSpan,
+};
 
 /// Keeps telemetry running; dropping it flushes buffered spans. `main` holds it until exit.
 #[must_use = "dropping the guard stops telemetry"]
@@ -54,15 +61,26 @@ impl std::fmt::Display for InitError {
 
 impl std::error::Error for InitError {}
 
-/// A tracer provider for `service` exporting to `exporter` in batches.
-pub fn provider_with<E>(service: &'static str, exporter: E) -> SdkTracerProvider
+/// The OpenTelemetry resource of `service`: its name, its release as `service.version`, and its environment
+/// as `deployment.environment` (and the newer `deployment.environment.name`).
+pub fn resource(service: &'static str, common: &CommonSettings) -> Resource {
+    Resource::builder()
+        .with_service_name(service)
+        .with_attributes([
+            KeyValue::new("service.version", common.release_id.clone()),
+            KeyValue::new("deployment.environment", common.environment.clone()),
+            KeyValue::new("deployment.environment.name", common.environment.clone()),
+            KeyValue::new("vcs.ref.head.revision", common.source_commit.clone()),
+        ])
+        .build()
+}
+
+/// A tracer provider exporting to `exporter` in batches, with `resource`.
+pub fn provider_with<E>(resource: Resource, exporter: E) -> SdkTracerProvider
 where
     E: opentelemetry_sdk::trace::SpanExporter + 'static,
 {
-    SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
-        .with_resource(Resource::builder().with_service_name(service).build())
-        .build()
+    SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build()
 }
 
 /// The layer that turns `tracing` spans into OpenTelemetry spans of `provider`.
@@ -73,10 +91,12 @@ where
     tracing_opentelemetry::layer().with_tracer(provider.tracer(service))
 }
 
-/// Installs the global subscriber for `service`. `filter` uses `EnvFilter` syntax (`info,api=debug`).
-/// Exports spans over OTLP/gRPC when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (the exporter reads the standard
-/// `OTEL_EXPORTER_OTLP_*` variables itself).
-pub fn init(service: &'static str, filter: &str, format: LogFormat) -> Result<Guard, InitError> {
+/// Installs the global subscriber for `service` as configured by `common`: the `RUST_LOG` filter
+/// (`info,api=debug`), the log format, and the release and environment on every JSON line and on the
+/// OpenTelemetry resource. Exports spans over OTLP/gRPC when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (the exporter
+/// reads the standard `OTEL_EXPORTER_OTLP_*` variables itself).
+pub fn init(service: &'static str, common: &CommonSettings) -> Result<Guard, InitError> {
+    let filter = &common.log_filter;
     let filter = EnvFilter::try_new(filter)
         .map_err(|error| InitError(format!("RUST_LOG: invalid filter `{filter}`: {error}")))?;
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
@@ -87,20 +107,70 @@ pub fn init(service: &'static str, filter: &str, format: LogFormat) -> Result<Gu
                 .with_tonic()
                 .build()
                 .map_err(|error| InitError(format!("OTEL_EXPORTER_OTLP_ENDPOINT: {error}")))?;
-            Some(provider_with(service, exporter))
+            Some(provider_with(resource(service, common), exporter))
         }
         _ => None,
     };
     let otel = provider.as_ref().map(|provider| otel_layer::<Registry>(service, provider));
-    let logs = match format {
+    let logs = match common.log_format {
         LogFormat::Pretty => fmt::layer().with_target(true).boxed(),
-        LogFormat::Json => fmt::layer().json().flatten_event(true).with_current_span(true).boxed(),
+        LogFormat::Json => json_layer(service, &common.release_id, std::io::stdout).boxed(),
     };
     tracing_subscriber::registry().with(otel).with(logs.with_filter(filter)).try_init().map_err(
         |error| InitError(format!("a tracing subscriber is already installed: {error}")),
     )?;
     tracing::info!(service, exporting = provider.is_some(), "telemetry started");
     Ok(Guard { provider })
+}
+
+/// JSON lines, one object per event, each starting with `"service"` and `"release_id"`, written to `writer`.
+pub fn json_layer<S, W>(service: &str, release_id: &str, writer: W) -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'span> LookupSpan<'span>,
+    W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
+{
+    let quoted =
+        |text: &str| serde_json::to_string(text).expect("a string always serializes as JSON");
+    let prefix = format!(r#""service":{},"release_id":{},"#, quoted(service), quoted(release_id));
+    fmt::layer()
+        .fmt_fields(fmt::format::JsonFields::new())
+        .event_format(WithIdentity {
+            inner: fmt::format().json().flatten_event(true).with_current_span(true),
+            prefix,
+        })
+        .with_writer(writer)
+}
+
+/// Formats an event as `inner` does (a JSON object) and puts the process's identity first in it.
+struct WithIdentity<F> {
+    inner: F,
+    /// `"service":"…","release_id":"…",` ready to follow the object's opening brace.
+    prefix: String,
+}
+
+impl<S, N, F> FormatEvent<S, N> for WithIdentity<F>
+where
+    S: tracing::Subscriber + for<'span> LookupSpan<'span>,
+    N: for<'writer> FormatFields<'writer> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let mut line = String::new();
+        self.inner.format_event(ctx, Writer::new(&mut line), event)?;
+        match line.strip_prefix('{') {
+            Some(rest) if !rest.trim_start().starts_with('}') => {
+                writer.write_char('{')?;
+                writer.write_str(&self.prefix)?;
+                writer.write_str(rest)
+            }
+            _ => writer.write_str(&line),
+        }
+    }
 }
 
 struct HeaderExtractor<'a>(&'a http::HeaderMap);
@@ -158,10 +228,79 @@ pub fn set_parent_traceparent(span: &tracing::Span, traceparent: &str) {
 
 #[cfg(test)]
 mod tests {
+    use std::{
+        io::Write,
+        sync::{Arc, Mutex},
+    };
+
     use opentelemetry::trace::TraceContextExt;
     use opentelemetry_sdk::trace::InMemorySpanExporter;
 
     use super::*;
+
+    /// A `MakeWriter` that collects everything written, for reading the log lines back.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'writer> MakeWriter<'writer> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'writer self) -> Captured {
+            self.clone()
+        }
+    }
+
+    #[test]
+    fn every_json_line_names_the_service_and_its_release() {
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::registry().with(json_layer(
+            "ingest",
+            "2026.12.01.101500-0123456789ab",
+            captured.clone(),
+        ));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(source = "parking_portal", "collected");
+            tracing::info_span!("run", run_id = 7).in_scope(|| tracing::warn!("slow \"page\""));
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> =
+            text.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        for line in &lines {
+            assert_eq!(line["service"], "ingest", "{line}");
+            assert_eq!(line["release_id"], "2026.12.01.101500-0123456789ab", "{line}");
+        }
+        assert_eq!(lines[0]["source"], "parking_portal");
+        assert_eq!(lines[1]["message"], "slow \"page\"");
+        assert_eq!(lines[1]["span"]["run_id"], 7);
+    }
+
+    #[test]
+    fn the_resource_names_the_release_and_the_environment() {
+        let common = CommonSettings {
+            release_id: "2026.12.01.101500-0123456789ab".to_owned(),
+            environment: "staging".to_owned(),
+            source_commit: "0123456789abcdef".to_owned(),
+            ..CommonSettings::default()
+        };
+        let resource = resource("push", &common);
+        let value = |key: &'static str| {
+            resource.get(&opentelemetry::Key::new(key)).map(|value| value.to_string())
+        };
+        assert_eq!(value("service.name").as_deref(), Some("push"));
+        assert_eq!(value("service.version").as_deref(), Some("2026.12.01.101500-0123456789ab"));
+        assert_eq!(value("deployment.environment").as_deref(), Some("staging"));
+        assert_eq!(value("deployment.environment.name").as_deref(), Some("staging"));
+    }
 
     #[test]
     fn a_request_span_continues_the_callers_trace_and_is_exported() {

@@ -91,7 +91,9 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, release_id = %state.release_id, "api listening");
+    tracing::info!(%addr, "api listening");
+    // In the background: a start that cannot be recorded is logged and serves anyway.
+    drop(state.identity.record_start(state.store.db(), state.now(), state.ops_retention_days));
     // Subscribe before serving, so no change committed after the first answer can be missed. PostgreSQL being
     // down at start-up must not keep the api from serving cached data: then subscribe in the background.
     let subscribed = match tokio::time::timeout(

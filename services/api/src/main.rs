@@ -52,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: api::Config) -> anyhow::Result<()> {
-    let _telemetry = telemetry::init("api", &config.common.log_filter, config.common.log_format)?;
+    let _telemetry = telemetry::init("api", &config.common)?;
     let db = db::connect(&config.database)?;
     let cache = cache::Cache::connect(&config.redis).context("REDIS_URL is not usable")?;
     let state = api::AppState::new(&config, db, cache, api::clock::Clock::System);
@@ -61,7 +61,7 @@ async fn serve(config: api::Config) -> anyhow::Result<()> {
 }
 
 async fn migrate(config: MigrateConfig) -> anyhow::Result<()> {
-    let _telemetry = telemetry::init("api", &config.common.log_filter, config.common.log_format)?;
+    let _telemetry = telemetry::init("api", &config.common)?;
     let pool = db::connect(&config.database)?;
     let report = db::migrate(&pool).await?;
     tracing::info!(
@@ -75,12 +75,25 @@ async fn migrate(config: MigrateConfig) -> anyhow::Result<()> {
 }
 
 async fn smoke(config: api::smoke::SmokeConfig) -> anyhow::Result<()> {
-    let _telemetry = telemetry::init("api", &config.common.log_filter, config.common.log_format)?;
+    let _telemetry = telemetry::init("api", &config.common)?;
+    let started_at = contracts::Timestamp::now();
     let report = api::smoke::run(&config).await?;
     // The report is the command's output, for the Job's log and for a person at a terminal.
     #[allow(clippy::print_stdout, reason = "the report is this subcommand's output")]
     {
         println!("smoke check of release {}:\n{report}", config.common.release_id);
+    }
+    // The outcome is the record promotion and the release ledger read: a check that cannot be recorded fails.
+    if let Some(url) = &config.database_url {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect_lazy(url.expose())
+            .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+        api::smoke::record(&pool, &config.common, &report, started_at)
+            .await
+            .context("the smoke outcome could not be recorded in ops.smoke_run")?;
+        tracing::info!(passed = report.passed(), "smoke outcome recorded");
     }
     anyhow::ensure!(
         report.passed(),

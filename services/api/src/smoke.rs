@@ -3,11 +3,13 @@
 //! Passing means: every service answers `/healthz` with the expected `RELEASE_ID` (so a pod of the previous
 //! ReplicaSet still answering does not count, argo-cd#17408), every source the api reports is fresh, and a core
 //! route returns a body that parses as the v2 contract. A rollout converges over a minute or two, so the checks
-//! are retried until a deadline; the last round's report is printed either way.
+//! are retried until a deadline; the last round's report is printed either way. With `DATABASE_URL` the outcome
+//! is also recorded in `ops.smoke_run` (every check with its duration, the release each service answered with),
+//! the record the release ledger and promotion read.
 
-use std::{fmt, time::Duration};
+use std::{collections::BTreeMap, fmt, time::Duration};
 
-use contracts::{freshness::FreshnessState, v2};
+use contracts::{Timestamp, freshness::FreshnessState, v2};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
@@ -34,6 +36,10 @@ pub struct SmokeConfig {
     /// Pause between rounds, in seconds.
     #[arg(long, default_value_t = 5)]
     pub retry_seconds: u64,
+
+    /// Where to record the outcome (`ops.smoke_run`); without it the outcome is only printed.
+    #[arg(long, env = "DATABASE_URL", value_parser = settings::DATABASE_URL)]
+    pub database_url: Option<settings::ConnectionUrl>,
 
     #[command(flatten)]
     pub common: settings::CommonSettings,
@@ -73,12 +79,17 @@ pub struct Check {
     pub name: String,
     pub passed: bool,
     pub detail: String,
+    pub duration: Duration,
 }
 
 /// One round of checks.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
     pub checks: Vec<Check>,
+    /// The release each service reported (`api`, `ingest`, …), when it answered at all.
+    pub answered: BTreeMap<String, String>,
+    /// How many rounds ran until this one (1 when the first passed).
+    pub rounds: u32,
 }
 
 impl Report {
@@ -86,12 +97,28 @@ impl Report {
         self.checks.iter().all(|check| check.passed)
     }
 
-    fn record(&mut self, name: impl Into<String>, outcome: Result<String, Failed>) {
+    /// Runs `check` and records its outcome and duration as `name`.
+    async fn check(
+        &mut self,
+        name: impl Into<String>,
+        check: impl Future<Output = Result<String, Failed>>,
+    ) {
+        let started = Instant::now();
+        let outcome = check.await;
+        self.push(name, outcome, started.elapsed());
+    }
+
+    fn push(
+        &mut self,
+        name: impl Into<String>,
+        outcome: Result<String, Failed>,
+        duration: Duration,
+    ) {
         let (passed, detail) = match outcome {
             Ok(detail) => (true, detail),
             Err(Failed(detail)) => (false, detail),
         };
-        self.checks.push(Check { name: name.into(), passed, detail });
+        self.checks.push(Check { name: name.into(), passed, detail, duration });
     }
 }
 
@@ -100,7 +127,8 @@ impl fmt::Display for Report {
         let width = self.checks.iter().map(|check| check.name.len()).max().unwrap_or(0);
         for check in &self.checks {
             let mark = if check.passed { "ok  " } else { "FAIL" };
-            writeln!(f, "{mark} {:<width$}  {}", check.name, check.detail)?;
+            let ms = check.duration.as_millis();
+            writeln!(f, "{mark} {:<width$}  {ms:>5} ms  {}", check.name, check.detail)?;
         }
         Ok(())
     }
@@ -115,7 +143,8 @@ pub async fn run(config: &SmokeConfig) -> anyhow::Result<Report> {
     let deadline = Instant::now() + Duration::from_secs(config.deadline_seconds);
     let mut round = 1;
     loop {
-        let report = check_once(&client, config).await;
+        let mut report = check_once(&client, config).await;
+        report.rounds = round;
         if report.passed() || Instant::now() >= deadline {
             return Ok(report);
         }
@@ -136,51 +165,85 @@ pub async fn check_once(client: &reqwest::Client, config: &SmokeConfig) -> Repor
     let expected = config.common.release_id.as_str();
     let api = config.api_url.trim_end_matches('/');
     let mut report = Report::default();
-    report.record("api /healthz", health(client, api, "api", expected).await);
-    for worker in &config.workers {
-        report.record(
-            format!("{} /healthz", worker.name),
-            health(client, &worker.url, &worker.name, expected).await,
-        );
+    let mut targets = vec![("api", api)];
+    targets.extend(config.workers.iter().map(|worker| (worker.name.as_str(), worker.url.as_str())));
+    for (service, base) in targets {
+        let started = Instant::now();
+        let answered = health(client, base).await;
+        let outcome = answered.clone().and_then(|reported| {
+            report.answered.insert(service.to_owned(), reported.clone());
+            same_release(service, &reported, expected)
+        });
+        report.push(format!("{service} /healthz"), outcome, started.elapsed());
     }
+    let started = Instant::now();
     let status = get_json::<v2::Status>(client, &format!("{api}/v2/status")).await;
-    report.record(
+    let fetched = started.elapsed();
+    report.push(
         "api /v2/status release",
         status
             .as_ref()
             .map_err(Clone::clone)
             .and_then(|status| same_release("api", &status.release_id, expected)),
+        fetched,
     );
-    report.record(
+    report.push(
         "sources fresh",
         status.and_then(|status| sources_fresh(&status, &config.allow_stale_sources)),
+        fetched,
     );
-    report.record(
-        "api /v2/home-summary",
-        get_json::<v2::HomeSummary>(client, &format!("{api}/v2/home-summary")).await.and_then(
-            |summary| match summary.parks.len() {
+    report
+        .check("api /v2/home-summary", async {
+            let summary =
+                get_json::<v2::HomeSummary>(client, &format!("{api}/v2/home-summary")).await?;
+            match summary.parks.len() {
                 0 => Err(failed!("valid v2 body, but no parks")),
                 parks => Ok(format!(
                     "valid v2 body, {parks} parks, served from {}",
                     summary.served_from.as_str()
                 )),
-            },
-        ),
-    );
+            }
+        })
+        .await;
     report
 }
 
-async fn health(
-    client: &reqwest::Client,
-    base: &str,
-    service: &str,
-    expected: &str,
-) -> Result<String, Failed> {
+/// The release a service reports on `/healthz`, when it answers `ok`.
+async fn health(client: &reqwest::Client, base: &str) -> Result<String, Failed> {
     let body = get_json::<serde_json::Value>(client, &format!("{base}/healthz")).await?;
     if body["status"] != "ok" {
         return Err(failed!("status is {}", body["status"]));
     }
-    same_release(service, body["release_id"].as_str().unwrap_or("(none)"), expected)
+    Ok(body["release_id"].as_str().unwrap_or("(none)").to_owned())
+}
+
+/// Records `report` (a smoke check of `common`'s release, begun at `started_at`) in `ops.smoke_run`.
+pub async fn record(
+    pool: &sqlx::PgPool,
+    common: &settings::CommonSettings,
+    report: &Report,
+    started_at: Timestamp,
+) -> sqlx::Result<()> {
+    let run = db::ops::SmokeRun {
+        release_id: common.release_id.clone(),
+        environment: common.environment.clone(),
+        started_at,
+        finished_at: Timestamp::now(),
+        passed: report.passed(),
+        rounds: report.rounds,
+        checks: report
+            .checks
+            .iter()
+            .map(|check| db::ops::SmokeCheck {
+                name: check.name.clone(),
+                passed: check.passed,
+                detail: check.detail.clone(),
+                duration_ms: u64::try_from(check.duration.as_millis()).unwrap_or(u64::MAX),
+            })
+            .collect(),
+        answered: report.answered.clone(),
+    };
+    db::ops::record_smoke_run(pool, &run, common.ops_retention_days).await
 }
 
 fn same_release(service: &str, reported: &str, expected: &str) -> Result<String, Failed> {

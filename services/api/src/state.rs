@@ -42,7 +42,10 @@ struct CachedBody {
 pub struct AppState {
     pub store: Arc<SnapshotStore>,
     pub metrics: Metrics,
-    pub release_id: Arc<str>,
+    /// Who this process is: release, commit, environment (health bodies, `/v2/status`, `/metrics`).
+    pub identity: Arc<server::Identity>,
+    /// How long `ops` rollout records are kept.
+    pub ops_retention_days: u32,
     hot_ttl_seconds: i64,
     bodies: Arc<RwLock<HashMap<BodyKey, Arc<CachedBody>>>>,
     pub(crate) rate_limiter: Arc<RateLimiter>,
@@ -57,7 +60,8 @@ impl AppState {
         AppState {
             store: Arc::new(SnapshotStore::new(db, cache, clock, hot_ttl, metrics.clone())),
             metrics,
-            release_id: config.common.release_id.as_str().into(),
+            identity: Arc::new(server::Identity::new("api", &config.common)),
+            ops_retention_days: config.common.ops_retention_days,
             hot_ttl_seconds: hot_ttl.as_secs() as i64,
             bodies: Arc::default(),
             // 20 writes at once per client, then 20 a minute.

@@ -61,8 +61,9 @@ pub async fn run(
     listeners: WorkerListeners,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let identity =
-        server::Identity { service: "forecast", release_id: config.common.release_id.clone() };
+    let identity = server::Identity::new("forecast", &config.common);
+    // In the background: a start that cannot be recorded is logged and serves anyway.
+    drop(identity.record_start(&pool, clock.now(), config.common.ops_retention_days));
     let metrics = metrics::Metrics::default();
     let warmer = config
         .api_url
@@ -77,7 +78,7 @@ pub async fn run(
         clock: clock.clone(),
     };
     server::serve_worker_with_admin(
-        identity,
+        identity.clone(),
         listeners,
         |mut routes| {
             routes.add_service(
@@ -85,7 +86,7 @@ pub async fn run(
             );
             routes
         },
-        metrics::router(metrics, pool),
+        metrics::router(metrics, pool, identity),
         shutdown,
     )
     .await

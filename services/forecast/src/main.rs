@@ -25,8 +25,7 @@ async fn main() -> anyhow::Result<()> {
         settings::with_default_subcommand(std::env::args_os().collect(), &["serve"], "serve");
     let cli = Cli::parse_from(args);
     let Command::Serve(config) = cli.command;
-    let _telemetry =
-        telemetry::init("forecast", &config.common.log_filter, config.common.log_format)?;
+    let _telemetry = telemetry::init("forecast", &config.common)?;
     let pool = db::connect(&config.database)?;
     let listeners =
         server::WorkerListeners::bind(config.grpc_addr, config.admin.admin_addr).await?;

@@ -191,11 +191,13 @@ impl Metrics {
 }
 
 /// `/metrics` for the admin listener.
-pub fn router(metrics: Metrics, pool: PgPool) -> Router {
-    Router::new().route("/metrics", get(scrape)).with_state((metrics, pool))
+pub fn router(metrics: Metrics, pool: PgPool, identity: server::Identity) -> Router {
+    Router::new().route("/metrics", get(scrape)).with_state((metrics, pool, identity))
 }
 
-async fn scrape(State((metrics, pool)): State<(Metrics, PgPool)>) -> Response {
+async fn scrape(
+    State((metrics, pool, identity)): State<(Metrics, PgPool, server::Identity)>,
+) -> Response {
     metrics.read_backtest(&pool).await;
-    server::metrics_response(metrics.encode())
+    server::metrics_response(&identity, &metrics.encode())
 }

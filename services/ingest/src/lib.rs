@@ -227,8 +227,9 @@ pub async fn run(
     };
     let dispatching = (dispatcher.forecast.is_some() || dispatcher.push.is_some())
         .then(|| tokio::spawn(dispatcher.run(Duration::from_secs(1), shutdown.clone())));
-    let identity =
-        server::Identity { service: "ingest", release_id: config.common.release_id.clone() };
+    let identity = server::Identity::new("ingest", &config.common);
+    // In the background: a start that cannot be recorded is logged and serves anyway.
+    drop(identity.record_start(&runner.pool, clock.now(), config.common.ops_retention_days));
     let service = grpc::IngestService { runner };
     let served = server::serve_worker(
         identity,

@@ -89,8 +89,7 @@ async fn main() -> anyhow::Result<()> {
     );
     match Cli::parse_from(args).command {
         Command::Serve(config) => {
-            let _telemetry =
-                telemetry::init("ingest", &config.common.log_filter, config.common.log_format)?;
+            let _telemetry = telemetry::init("ingest", &config.common)?;
             let pool = db::connect(&config.database)?;
             let listeners =
                 server::WorkerListeners::bind(config.grpc_addr, config.admin.admin_addr).await?;
@@ -104,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
             .await
         }
         Command::RunOnce { source, upstream, database, common } => {
-            let _telemetry = telemetry::init("ingest", &common.log_filter, common.log_format)?;
+            let _telemetry = telemetry::init("ingest", &common)?;
             let runner = ingest::runner(
                 db::connect(&database)?,
                 &upstream,
@@ -127,7 +126,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::SyncReference { database, common } => {
-            let _telemetry = telemetry::init("ingest", &common.log_filter, common.log_format)?;
+            let _telemetry = telemetry::init("ingest", &common)?;
             let pool = db::connect(&database)?;
             let reference = db::reference::Reference::curated()
                 .context("the curated reference file is invalid")?;
@@ -136,7 +135,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Notice { action, database, common } => {
-            let _telemetry = telemetry::init("ingest", &common.log_filter, common.log_format)?;
+            let _telemetry = telemetry::init("ingest", &common)?;
             let pool = db::connect(&database)?;
             match action {
                 NoticeAction::Add { park, kind, title, lot, url, ends_at, push_grpc_url } => {

@@ -67,8 +67,9 @@ pub async fn run(
     listeners: WorkerListeners,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let identity =
-        server::Identity { service: "push", release_id: config.common.release_id.clone() };
+    let identity = server::Identity::new("push", &config.common);
+    // In the background: a start that cannot be recorded is logged and serves anyway.
+    drop(identity.record_start(&pool, clock.now(), config.common.ops_retention_days));
     let metrics = metrics::Metrics::default();
     let mut senders = Vec::new();
     match apns::ApnsClient::from_settings(&config.apns)? {
@@ -116,13 +117,13 @@ pub async fn run(
         clock: clock.clone(),
     };
     let served = server::serve_worker_with_admin(
-        identity,
+        identity.clone(),
         listeners,
         |mut routes| {
             routes.add_service(contracts::proto::push::v1::push_server::PushServer::new(service));
             routes
         },
-        metrics::router(metrics, pool),
+        metrics::router(metrics, pool, identity),
         shutdown.clone(),
     )
     .await;

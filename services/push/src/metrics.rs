@@ -147,13 +147,15 @@ impl Metrics {
 }
 
 /// `/metrics` for the admin listener.
-pub fn router(metrics: Metrics, pool: PgPool) -> Router {
-    Router::new().route("/metrics", get(scrape)).with_state((metrics, pool))
+pub fn router(metrics: Metrics, pool: PgPool, identity: server::Identity) -> Router {
+    Router::new().route("/metrics", get(scrape)).with_state((metrics, pool, identity))
 }
 
-async fn scrape(State((metrics, pool)): State<(Metrics, PgPool)>) -> Response {
+async fn scrape(
+    State((metrics, pool, identity)): State<(Metrics, PgPool, server::Identity)>,
+) -> Response {
     metrics.read_outbox(&pool).await;
     let mut text = String::new();
     encode(&mut text, &metrics.0.registry).expect("writing to a String cannot fail");
-    server::metrics_response(text)
+    server::metrics_response(&identity, &text)
 }

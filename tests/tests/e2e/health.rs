@@ -1,7 +1,7 @@
 //! Every service is up, answers its probes, and reports the release it belongs to — the facts the
 //! post-deploy smoke check relies on.
 
-use tests::{RELEASE_ID, Sandbox};
+use tests::{ENVIRONMENT, RELEASE_ID, SOURCE_COMMIT, Sandbox};
 
 use crate::http::get as http_get;
 use tonic_health::pb::{
@@ -21,8 +21,43 @@ async fn every_service_is_live_ready_and_reports_the_release() -> anyhow::Result
             let body: serde_json::Value = serde_json::from_str(&body)?;
             assert_eq!(body["service"], service, "{service} {path}: {body}");
             assert_eq!(body["release_id"], RELEASE_ID, "{service} {path}: {body}");
+            assert_eq!(body["commit"], SOURCE_COMMIT, "{service} {path}: {body}");
         }
+        // Every service exports the release it runs under one metric name, whatever its own prefix.
+        let (status, metrics) = http_get(addr, "/metrics").await?;
+        assert_eq!(status, "HTTP/1.1 200 OK", "{service} /metrics");
+        let build_info = format!(
+            r#"hangang_build_info{{service="{service}",release_id="{RELEASE_ID}",commit="{SOURCE_COMMIT}"}} 1"#
+        );
+        assert!(metrics.lines().any(|line| line == build_info), "{service} /metrics:\n{metrics}");
+        assert_eq!(metrics.matches("# EOF").count(), 1, "{service}: one exposition");
+        assert!(metrics.trim_end().ends_with("# EOF"), "{service}");
     }
+
+    // Each process recorded its start: the rollout leg of the release ledger.
+    let mut starts: Vec<(String, String, String, String)> = Vec::new();
+    for _ in 0..50 {
+        starts = sqlx::query_as(
+            "select service, release_id, source_commit, environment from ops.process_start order by service",
+        )
+        .fetch_all(sandbox.database())
+        .await?;
+        if starts.len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let expected: Vec<_> = ["api", "forecast", "ingest", "push"]
+        .map(|service| {
+            (
+                service.to_owned(),
+                RELEASE_ID.to_owned(),
+                SOURCE_COMMIT.to_owned(),
+                ENVIRONMENT.to_owned(),
+            )
+        })
+        .into();
+    assert_eq!(starts, expected);
 
     for worker in &sandbox.workers {
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", worker.grpc))?

@@ -2,8 +2,8 @@
 //! service, when a pod of another release answers.
 
 use api::smoke::{SmokeConfig, Worker};
-use settings::{CommonSettings, LogFormat};
-use tests::{RELEASE_ID, Sandbox};
+use settings::CommonSettings;
+use tests::{ENVIRONMENT, RELEASE_ID, Sandbox};
 
 fn config(sandbox: &Sandbox, expected_release: &str, deadline_seconds: u64) -> SmokeConfig {
     SmokeConfig {
@@ -19,10 +19,11 @@ fn config(sandbox: &Sandbox, expected_release: &str, deadline_seconds: u64) -> S
         allow_stale_sources: Vec::new(),
         deadline_seconds,
         retry_seconds: 1,
+        database_url: None,
         common: CommonSettings {
             release_id: expected_release.to_owned(),
-            log_format: LogFormat::Pretty,
             log_filter: "warn".to_owned(),
+            ..Default::default()
         },
     }
 }
@@ -74,6 +75,42 @@ async fn another_release_answering_fails_with_its_name() -> anyhow::Result<()> {
     assert_eq!(
         api.detail,
         "api reports release sandbox-release, expected 2026.11.27-2-next (an old pod is answering)"
+    );
+    sandbox.stop().await
+}
+
+#[tokio::test]
+async fn the_outcome_is_recorded_with_every_check_and_the_release_each_service_answered()
+-> anyhow::Result<()> {
+    let sandbox = Sandbox::start().await?;
+    let mut config = config(&sandbox, RELEASE_ID, 30);
+    config.common.environment = ENVIRONMENT.to_owned();
+    let started_at = contracts::Timestamp::now();
+    let report = api::smoke::run(&config).await?;
+    assert!(report.passed(), "{report}");
+    api::smoke::record(sandbox.database(), &config.common, &report, started_at).await?;
+
+    let rollouts = db::ops::rollouts(sandbox.database()).await?;
+    let [run] = rollouts.smoke_runs.as_slice() else { panic!("{rollouts:?}") };
+    assert_eq!((run.release_id.as_str(), run.environment.as_str()), (RELEASE_ID, ENVIRONMENT));
+    assert!(run.passed);
+    assert!(run.rounds >= 1);
+    assert!(run.started_at <= run.finished_at);
+    assert_eq!(run.checks.len(), report.checks.len());
+    assert!(run.checks.iter().all(|check| check.passed), "{:?}", run.checks);
+    let answered: Vec<(&str, &str)> = run
+        .answered
+        .iter()
+        .map(|(service, release)| (service.as_str(), release.as_str()))
+        .collect();
+    assert_eq!(
+        answered,
+        [
+            ("api", RELEASE_ID),
+            ("forecast", RELEASE_ID),
+            ("ingest", RELEASE_ID),
+            ("push", RELEASE_ID)
+        ]
     );
     sandbox.stop().await
 }

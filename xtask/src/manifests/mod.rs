@@ -47,6 +47,8 @@ impl PinnedImage {
 #[derive(Clone, Debug)]
 pub struct ReleaseImages {
     pub release_id: String,
+    /// The commit the release was built from (`SOURCE_COMMIT` in every container).
+    pub source_commit: String,
     /// Keyed by the base manifests' image name (`hangang-api`, …).
     pub images: BTreeMap<String, PinnedImage>,
     /// The `User` of the images' config (`65532:65532`), which pods must run as.
@@ -71,7 +73,12 @@ impl ReleaseImages {
                 ((*name).to_owned(), pinned)
             })
             .collect();
-        ReleaseImages { release_id, images, image_user: "65532:65532".to_owned() }
+        ReleaseImages {
+            release_id,
+            source_commit: commit.to_owned(),
+            images,
+            image_user: "65532:65532".to_owned(),
+        }
     }
 }
 
@@ -87,7 +94,7 @@ pub fn check_all(
         let started = Instant::now();
         let rendered = render::render(environment, release, &out_dir.join(environment))?;
         let schema = schema::validate(&rendered.manifests_path, KUBERNETES_VERSION)?;
-        let violations = policy::check(&rendered.objects, release);
+        let violations = policy::check(&rendered.objects, release, environment);
         println!(
             "  {environment:<11} {:>3} objects  schema {}  policies {}  ({} ms)",
             rendered.objects.len(),

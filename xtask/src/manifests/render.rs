@@ -40,7 +40,7 @@ pub fn render(
     let relative = relative_path(&out_dir, &overlay);
 
     let kustomization_path = out_dir.join("kustomization.yaml");
-    std::fs::write(&kustomization_path, release_kustomization(&relative, release))
+    std::fs::write(&kustomization_path, release_kustomization(&relative, release, environment))
         .with_context(|| format!("cannot write {}", kustomization_path.display()))?;
     let manifests = kubectl_kustomize(&out_dir)?;
     let manifests_path = out_dir.join("manifests.yaml");
@@ -56,9 +56,14 @@ pub fn render_argocd() -> anyhow::Result<Vec<Value>> {
     parse_stream(&text).context("kubectl kustomize produced invalid YAML for kustomize/argocd")
 }
 
-/// The kustomization layered over an overlay: image pins and the release id. Written as text because its
-/// shape is fixed and a reviewer of the deploy repository reads it.
-fn release_kustomization(overlay: &str, release: &ReleaseImages) -> String {
+/// The workloads running our images, whose pods carry the release as `app.kubernetes.io/version`. Not
+/// PostgreSQL or Redis: labelling their pods would restart them with every release.
+const OUR_WORKLOADS: &str = "hangang-(api|ingest|forecast|push|migrate|smoke)";
+
+/// The kustomization layered over an overlay: image pins, the release's identity (id, commit, environment) for
+/// every container, and the release as the version label of our pods. Written as text because its shape is
+/// fixed and a reviewer of the deploy repository reads it.
+fn release_kustomization(overlay: &str, release: &ReleaseImages, environment: &str) -> String {
     let mut text = String::new();
     let _ = writeln!(
         text,
@@ -77,7 +82,14 @@ fn release_kustomization(overlay: &str, release: &ReleaseImages) -> String {
     }
     let _ = writeln!(
         text,
-        "configMapGenerator:\n  - name: hangang-release\n    behavior: merge\n    literals:\n      - RELEASE_ID={}",
+        "configMapGenerator:\n  - name: hangang-release\n    behavior: merge\n    literals:\n      \
+         - RELEASE_ID={}\n      - SOURCE_COMMIT={}\n      - DEPLOYMENT_ENVIRONMENT={environment}",
+        release.release_id, release.source_commit
+    );
+    let _ = writeln!(
+        text,
+        "patches:\n  - target:\n      kind: (Deployment|Job)\n      name: {OUR_WORKLOADS}\n    patch: |-\n      \
+         - op: add\n        path: /spec/template/metadata/labels/app.kubernetes.io~1version\n        value: {}",
         release.release_id
     );
     text

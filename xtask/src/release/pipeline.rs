@@ -594,6 +594,7 @@ fn sign_and_attest(
 fn pinned_images(ctx: &Build<'_>, images: &super::Images) -> ReleaseImages {
     ReleaseImages {
         release_id: ctx.meta.release_id.clone(),
+        source_commit: ctx.meta.commit.clone(),
         images: images
             .services
             .iter()

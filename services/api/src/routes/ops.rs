@@ -14,7 +14,7 @@ use crate::AppState;
 
 /// The process is alive and its event loop answers.
 pub async fn healthz(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({"status": "ok", "service": "api", "release_id": &*state.release_id}))
+    Json(state.identity.health_body())
 }
 
 /// Whether this replica can serve: PostgreSQL answers, or an earlier build can be served while it does not.
@@ -27,7 +27,8 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     let body = json!({
         "status": if can_serve { "ok" } else { "unavailable" },
         "service": "api",
-        "release_id": &*state.release_id,
+        "release_id": state.identity.release_id,
+        "commit": state.identity.commit,
         "database": database,
         "redis": redis,
     });
@@ -35,7 +36,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    server::metrics_response(state.metrics.encode())
+    server::metrics_response(&state.identity, &state.metrics.encode())
 }
 
 fn openapi_for(version: &str) -> String {

@@ -154,7 +154,7 @@ pub async fn get_status(
 ) -> Result<Response, ApiError> {
     let current = state.current().await?;
     let now = state.now();
-    let body = render::status(&current.snapshot, &state.release_id, now);
+    let body = render::status(&current.snapshot, &state.identity.release_id, now);
     // Status is for operators and smoke checks: never reused.
     Ok(Rendered::new(&body, None).respond(&headers, now))
 }

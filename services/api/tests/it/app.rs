@@ -53,8 +53,8 @@ pub fn config(database_url: &str, redis_url: &str, prefix: &str, hot_ttl: u64) -
         },
         common: settings::CommonSettings {
             release_id: "test-release".to_owned(),
-            log_format: settings::LogFormat::Pretty,
             log_filter: "warn".to_owned(),
+            ..Default::default()
         },
     }
 }

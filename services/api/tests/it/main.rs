@@ -5,4 +5,5 @@ mod app;
 mod faults;
 mod freshness;
 mod inputs;
+mod rollout;
 mod routes;

@@ -62,8 +62,8 @@ impl Harness {
             admin: settings::AdminSettings { admin_addr: "127.0.0.1:0".parse().unwrap() },
             common: settings::CommonSettings {
                 release_id: "test".into(),
-                log_format: settings::LogFormat::Pretty,
                 log_filter: "warn".into(),
+                ..Default::default()
             },
         };
         tokio::spawn(push::run(

@@ -2,8 +2,8 @@
 //! which object broke it and how. Schema validity is checked separately ([`super::schema`]).
 //!
 //! The rules mirror what kube-linter, kube-score and Polaris check by default, plus what only we know: images
-//! pinned to *this* release's digests, pods running as the images' user, the release id reaching every
-//! container, and the Argo CD order of `super::waves`.
+//! pinned to *this* release's digests, pods running as the images' user, the release id, commit and environment
+//! reaching every container (and the release labelling every pod), and the Argo CD order of `super::waves`.
 
 mod rules;
 #[cfg(test)]
@@ -55,7 +55,7 @@ impl Findings {
 }
 
 /// Every policy over one environment's rendered objects.
-pub fn check(objects: &[Value], release: &ReleaseImages) -> Vec<Violation> {
+pub fn check(objects: &[Value], release: &ReleaseImages, environment: &str) -> Vec<Violation> {
     let objects: Vec<Object<'_>> = objects.iter().map(Object::new).collect();
     let mut findings = Findings::default();
     for object in &objects {
@@ -68,7 +68,7 @@ pub fn check(objects: &[Value], release: &ReleaseImages) -> Vec<Violation> {
             rules::probes(object, &mut findings);
             rules::graceful_termination(object, &mut findings);
             rules::images(object, release, &mut findings);
-            rules::release_id(object, &objects, release, &mut findings);
+            rules::release_identity(object, &objects, release, environment, &mut findings);
         }
         if object.kind() == "Service" {
             rules::service_selects_workload(object, &objects, &mut findings);

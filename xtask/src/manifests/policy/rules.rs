@@ -2,7 +2,10 @@
 
 use serde_json::Value;
 
-use super::{super::waves, Findings, Object, ReleaseImages};
+use super::{
+    super::{object::Container, waves},
+    Findings, Object, ReleaseImages,
+};
 
 /// The user every container runs as: `nonroot` of the synthesized base layer.
 const NONROOT: u64 = 65532;
@@ -332,51 +335,72 @@ pub fn images(object: &Object<'_>, release: &ReleaseImages, findings: &mut Findi
     }
 }
 
-pub fn release_id(
+/// Every container of ours reports this release, its commit and its environment (health bodies, metrics,
+/// rollout records), and every pod of ours carries the release as `app.kubernetes.io/version`.
+pub fn release_identity(
     object: &Object<'_>,
     objects: &[Object<'_>],
     release: &ReleaseImages,
+    environment: &str,
     findings: &mut Findings,
 ) {
+    let mut ours = false;
     for container in object.containers() {
         if !release.images.contains_key(image_basename(container.image())) {
             continue;
         }
-        let Some(var) = container.env("RELEASE_ID") else {
-            findings.add_container(
-                object,
-                container.name(),
-                "release-id",
-                "does not set RELEASE_ID",
-            );
-            continue;
-        };
-        let value = match (&var["value"], &var["valueFrom"]["configMapKeyRef"]) {
-            (Value::String(literal), _) => Some(literal.as_str()),
-            (_, reference) if reference.is_object() => objects
-                .iter()
-                .find(|candidate| {
-                    candidate.kind() == "ConfigMap"
-                        && Some(candidate.name()) == reference["name"].as_str()
-                })
-                .and_then(|config| {
-                    config.value()["data"][reference["key"].as_str().unwrap_or("")].as_str()
-                }),
-            _ => None,
-        };
-        if value != Some(release.release_id.as_str()) {
-            findings.add_container(
-                object,
-                container.name(),
-                "release-id",
-                format!(
-                    "RELEASE_ID resolves to {}, expected `{}`",
-                    value.map_or("nothing".to_owned(), |value| format!("`{value}`")),
-                    release.release_id
-                ),
-            );
+        ours = true;
+        let expected = [
+            ("RELEASE_ID", release.release_id.as_str()),
+            ("SOURCE_COMMIT", release.source_commit.as_str()),
+            ("DEPLOYMENT_ENVIRONMENT", environment),
+        ];
+        for (name, expected) in expected {
+            let resolved = env_value(&container, name, objects);
+            if resolved.as_deref() != Some(expected) {
+                findings.add_container(
+                    object,
+                    container.name(),
+                    "release-id",
+                    format!(
+                        "{name} resolves to {}, expected `{expected}`",
+                        resolved.map_or("nothing".to_owned(), |value| format!("`{value}`")),
+                    ),
+                );
+            }
         }
     }
+    let label = object.value().pointer("/spec/template/metadata/labels/app.kubernetes.io~1version");
+    if ours && label.and_then(Value::as_str) != Some(release.release_id.as_str()) {
+        findings.add(
+            object,
+            "release-version-label",
+            format!(
+                "the pod template's app.kubernetes.io/version is {}, expected `{}`",
+                label.map_or("missing".to_owned(), ToString::to_string),
+                release.release_id
+            ),
+        );
+    }
+}
+
+/// What a container's environment variable resolves to: a literal, or a key of a ConfigMap among `objects`.
+fn env_value(container: &Container<'_>, name: &str, objects: &[Object<'_>]) -> Option<String> {
+    let var = container.env(name)?;
+    let value = match (&var["value"], &var["valueFrom"]["configMapKeyRef"]) {
+        (Value::String(literal), _) => Some(literal.as_str()),
+        (_, reference) if reference.is_object() => objects
+            .iter()
+            .find(|candidate| {
+                candidate.kind() == "ConfigMap"
+                    && Some(candidate.name()) == reference["name"].as_str()
+            })
+            .and_then(|config| {
+                config.value()["data"][reference["key"].as_str().unwrap_or("")].as_str()
+            }),
+        _ => None,
+    };
+    value.map(str::to_owned)
 }
 
 fn labels_match(selector: &Value, labels: &Value) -> bool {

@@ -61,7 +61,7 @@ fn remove(object: &mut Value, pointer: &str) {
 
 /// The rules that fired, as `object [rule]`, in the order they fired, repeats removed.
 fn fired(objects: &[Value]) -> Vec<String> {
-    let mut fired: Vec<_> = check(objects, &release())
+    let mut fired: Vec<_> = check(objects, &release(), "production")
         .iter()
         .map(|violation| format!("{} [{}]", violation.object, violation.rule))
         .collect();
@@ -78,7 +78,7 @@ fn both_overlays_pass_every_policy() {
         std::env::temp_dir().join(format!("hangang-manifests-staging-{}", std::process::id()));
     let staging = render::render("staging", &release(), &dir).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(fired(&staging.objects), Vec::<String>::new());
+    assert_eq!(check(&staging.objects, &release(), "staging"), vec![]);
     assert_eq!(check_argocd(&render::render_argocd().unwrap()), vec![]);
 }
 
@@ -140,7 +140,7 @@ fn a_missing_probe_is_named() {
     let objects =
         with("Deployment/hangang-api", |api| remove(api, &format!("{CONTAINER}/readinessProbe")));
     assert_eq!(fired(&objects), ["Deployment/hangang-api [probes]"]);
-    let violation = check(&objects, &release()).remove(0);
+    let violation = check(&objects, &release(), "production").remove(0);
     assert_eq!(
         violation.to_string(),
         "Deployment/hangang-api: [probes] container `api`: has no readinessProbe"
@@ -281,11 +281,46 @@ fn every_service_container_must_report_this_release() {
 }
 
 #[test]
+fn every_service_container_knows_its_commit_and_environment() {
+    let objects = with("Deployment/hangang-ingest", |ingest| {
+        let env = ingest.pointer_mut(&format!("{CONTAINER}/env")).unwrap().as_array_mut().unwrap();
+        env.retain(|var| var["name"] != "SOURCE_COMMIT");
+    });
+    assert_eq!(fired(&objects), ["Deployment/hangang-ingest [release-id]"]);
+    // Production's manifests checked as if they were staging's: every container names the wrong environment.
+    let as_staging = check(&production(), &release(), "staging");
+    assert_eq!(as_staging.len(), 6, "{as_staging:?}");
+    assert!(
+        as_staging.iter().all(|violation| violation
+            .message
+            .contains("DEPLOYMENT_ENVIRONMENT resolves to `production`, expected `staging`")),
+        "{as_staging:?}"
+    );
+}
+
+#[test]
+fn our_pods_carry_the_release_as_their_version_label() {
+    let label = "/spec/template/metadata/labels/app.kubernetes.io~1version";
+    let objects = with("Deployment/hangang-api", |api| remove(api, label));
+    assert_eq!(fired(&objects), ["Deployment/hangang-api [release-version-label]"]);
+    let objects = with("Job/hangang-smoke", |smoke| set(smoke, label, json!("2026.01.01-1-old")));
+    assert_eq!(fired(&objects), ["Job/hangang-smoke [release-version-label]"]);
+    let postgres = production()
+        .into_iter()
+        .find(|object| object["kind"] == "StatefulSet")
+        .expect("the production overlay has PostgreSQL");
+    assert!(
+        postgres.pointer(label).is_none(),
+        "PostgreSQL's pods must not restart with every release"
+    );
+}
+
+#[test]
 fn a_hook_in_the_wrong_phase_is_named() {
     let objects = with("Job/hangang-migrate", |job| {
         set(job, "/metadata/annotations/argocd.argoproj.io~1hook", json!("PreSync"));
     });
-    let violations = check(&objects, &release());
+    let violations = check(&objects, &release(), "production");
     assert_eq!(violations.len(), 1);
     assert_eq!(violations[0].rule, "hook-phase");
     assert!(violations[0].message.contains("PreSync hook, wave -1"), "{}", violations[0]);
