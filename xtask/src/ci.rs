@@ -10,17 +10,18 @@ use std::time::Instant;
 
 use xshell::{Shell, cmd};
 
-use crate::{codegen, contracts, manifests, stages::Stages};
+use crate::{codegen, contracts, manifests, migrations, stages::Stages};
 
 pub fn run(sh: &Shell) -> anyhow::Result<()> {
     let started = Instant::now();
-    let mut stages = Stages::new("ci", 7);
+    let mut stages = Stages::new("ci", 8);
     stages.check("fmt", || Ok(cmd!(sh, "cargo fmt --all --check").run()?))?;
     stages.check("clippy", || {
         Ok(cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run()?)
     })?;
     stages.check("codegen drift", || codegen::run(codegen::Mode::Check))?;
     stages.check("migration lint", || migration_lint(sh))?;
+    stages.run("migration kinds", || Ok(((), migrations::check(&crate::project_root())?)))?;
     stages.check("contracts", contracts::run)?;
     stages.check("manifests", || manifests::run(sh))?;
     // Tests need PostgreSQL and Redis; default to the local servers `.ci/run` starts.

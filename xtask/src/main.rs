@@ -6,7 +6,8 @@
 //! - `codegen` regenerates committed artifacts (gRPC code, descriptor set, JSON Schema documents);
 //!   `codegen --check` fails when they are stale.
 //! - `manifests` renders the kustomize overlays and validates them (schemas and deployment policies).
-//! - `release` / `rollback` publish a release (or roll back to one) through the deploy repository.
+//! - `release` / `rollback` / `lift-hold` publish a release (or roll back to one, or end a rollback's hold)
+//!   through the deploy repository.
 //! - `images` builds the four service images as reproducible OCI layouts and optionally pushes them.
 
 #![allow(
@@ -24,6 +25,7 @@ mod dev;
 mod dev_screen;
 mod fuzz;
 mod manifests;
+mod migrations;
 mod release;
 mod stages;
 mod workspace;
@@ -91,17 +93,12 @@ enum Command {
     /// protected branch publishes; `--dry-run` does everything else and leaves the results under
     /// `target/release/<release-id>/`.
     Release(release::pipeline::Options),
-    /// Write an earlier release's desired state to the deploy repository as a new commit.
-    Rollback {
-        /// The release to return to (as recorded under `releases/` in the deploy repository).
-        release_id: String,
-        /// The deploy repository (a URL or a path).
-        #[arg(long, env = "RELEASE_DEPLOY_REPO")]
-        deploy_repo: String,
-        /// Write from a branch other than the protected one (for tests of the release path).
-        #[arg(long)]
-        allow_branch: bool,
-    },
+    /// Write an earlier release's desired state to the deploy repository as a new commit, after checking that
+    /// no migration since stands in the way (a contract migration is refused before anything is written); the
+    /// environments then hold there until a release of a newer commit or `lift-hold`.
+    Rollback(release::pipeline::RollbackOptions),
+    /// End a rollback's hold on an environment, recording who lifted it and why.
+    LiftHold(release::pipeline::LiftHoldOptions),
     /// Scan Cargo.lock against the vendored RustSec advisory database (offline; fails on unreviewed
     /// vulnerabilities or a snapshot older than the limit).
     Audit {
@@ -139,9 +136,8 @@ fn main() -> anyhow::Result<()> {
         Command::Fuzz { parser, time } => fuzz::run(&sh, &parser, time),
         Command::Manifests => manifests::run(&sh),
         Command::Release(options) => release::pipeline::run(&sh, &options),
-        Command::Rollback { release_id, deploy_repo, allow_branch } => {
-            release::pipeline::rollback(&sh, &release_id, &deploy_repo, allow_branch)
-        }
+        Command::Rollback(options) => release::pipeline::rollback(&sh, &options),
+        Command::LiftHold(options) => release::pipeline::lift_hold(&sh, &options),
         Command::Audit { max_age_days } => audit(max_age_days),
         Command::Images { push, out, release_id } => {
             release::run(&sh, release_id, out, push.as_deref())

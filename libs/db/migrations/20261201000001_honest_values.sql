@@ -1,5 +1,7 @@
 -- Honest values under odd upstream answers (expand only: the previous release reads and writes all of this).
 --
+-- migration-kind: expand (each outcome check dropped here is replaced in the same transaction by a wider one that admits everything the old one did, and the only update fills the new `reliable` column)
+--
 -- - Runs of a source collected per park (region pages, areas) may end `partial`: some parks failed, the rest
 --   was stored. Each park's share has its own health in `ingest.source_part_status`, so one bad page fails
 --   one park, not all.

@@ -1,9 +1,11 @@
 //! PostgreSQL foundation shared by the services.
 //!
 //! - [`MIGRATOR`]: every migration, plain SQL in `libs/db/migrations/` (the one place), embedded in each binary.
-//!   `hangang-api migrate` applies them; sqlx holds a PostgreSQL advisory lock while it does, so concurrent
-//!   migrate Jobs wait instead of racing, and re-running is a no-op. Migrations follow expand → migrate →
-//!   contract so the previous release keeps working during a rollout, and pass `squawk` (`.squawk.toml`).
+//!   `hangang-api migrate` applies them ([`migrate`]); sqlx holds a PostgreSQL advisory lock while it does, so
+//!   concurrent migrate Jobs wait instead of racing, and re-running is a no-op. Migrations follow expand →
+//!   migrate → contract so the previous release keeps working during a rollout, and pass `squawk`
+//!   (`.squawk.toml`). [`migration_kind`] judges each as expand or contract; an older release migrates a
+//!   database ahead of it by expand migrations and refuses one ahead by a contract migration.
 //! - [`reference`]: the curated parks, lots, facilities and transit, and the sync that makes the
 //!   `reference` schema match them.
 //! - [`forecasts`]: the shapes of the `forecast` schema's JSON columns (the forecast service's own, not the app's).
@@ -15,6 +17,8 @@
 //! committed offline metadata.
 
 pub mod forecasts;
+mod migrate;
+pub mod migration_kind;
 pub mod ops;
 pub mod reference;
 pub mod testing;
@@ -28,6 +32,8 @@ use sqlx::{PgPool, migrate::Migrator, postgres::PgPoolOptions};
 
 /// Every migration, embedded at compile time.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+pub use migrate::{Ahead, AheadByContract, MigrateReport, ahead_of_this_release, migrate};
 
 /// Where and how to connect to PostgreSQL.
 #[derive(Clone, Debug, clap::Args)]
@@ -58,15 +64,6 @@ pub fn pool_options(settings: &DatabaseSettings) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(settings.database_max_connections)
         .acquire_timeout(Duration::from_millis(settings.database_acquire_timeout_ms))
-}
-
-/// Applies pending migrations (under sqlx's advisory lock) and syncs the curated reference data, so a migrated
-/// database always holds the reference data of its release.
-pub async fn migrate(pool: &PgPool) -> anyhow::Result<reference::SyncReport> {
-    MIGRATOR.run(pool).await.context("failed to apply migrations")?;
-    let curated =
-        reference::Reference::curated().context("the curated reference file is invalid")?;
-    reference::sync(pool, &curated).await.context("failed to sync reference data")
 }
 
 /// The channel every writer notifies after committing something the api shows, so each api replica drops its

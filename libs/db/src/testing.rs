@@ -83,7 +83,7 @@ impl TestDatabase {
         admin.close().await?;
         let url = with_database(&admin_url, &name);
         let pool = PgPoolOptions::new().max_connections(8).connect(&url).await?;
-        crate::migrate(&pool).await?;
+        crate::migrate(&pool, "test").await?;
         Ok(TestDatabase { pool, name, url, admin_url })
     }
 

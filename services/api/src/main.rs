@@ -63,12 +63,13 @@ async fn serve(config: api::Config) -> anyhow::Result<()> {
 async fn migrate(config: MigrateConfig) -> anyhow::Result<()> {
     let _telemetry = telemetry::init("api", &config.common)?;
     let pool = db::connect(&config.database)?;
-    let report = db::migrate(&pool).await?;
+    let report = db::migrate(&pool, &config.common.release_id).await?;
     tracing::info!(
-        reference_version = %report.version,
-        reference_changed = report.changed,
-        parks = report.parks,
-        lots = report.lots,
+        reference_version = %report.reference.version,
+        reference_changed = report.reference.changed,
+        parks = report.reference.parks,
+        lots = report.reference.lots,
+        ahead_by_expand_migrations = report.ahead.len(),
         "database migrated"
     );
     Ok(())

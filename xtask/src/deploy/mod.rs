@@ -7,6 +7,8 @@
 //! environments/<env>/kustomization.yaml   what Argo CD builds: the rendered manifests, images pinned
 //! environments/<env>/manifests.yaml       the fully rendered manifests, for the reviewer of the commit
 //! environments/<env>/release.json         which release the environment runs (id, commit, commit time)
+//! environments/<env>/hold.json            a rollback's hold: releases not newer than what it rolled back
+//!                                         from are only recorded here (until lifted)
 //! releases/<id>/release.json              every release's record, kept forever
 //! releases/<id>/<env>/…                   that release's environment files, what a rollback restores
 //! ```
@@ -14,9 +16,11 @@
 //! Writes go fetch → regenerate → commit → push, never forced; a rejected push (someone else got there
 //! first) starts over from the new remote head after a jittered pause. Releases are ordered by their source
 //! commit's time, so when two race, both are recorded and the later one ends up deployed whichever pushes
-//! last.
+//! last. A rollback is checked against the migrations first ([`rollback`]) and holds the environment.
 
 mod git;
+pub mod ledger;
+pub mod rollback;
 pub mod state;
 #[cfg(test)]
 mod tests;
@@ -56,6 +60,11 @@ pub fn publish_release(
                         "{environment}: keeps the later release {newer}; this one is only recorded"
                     )
                 }
+                Outcome::Held(at) => writeln!(
+                    message,
+                    "{environment}: held at {at} by a rollback (not newer than the release rolled back \
+                     from); this one is only recorded"
+                ),
             };
         }
         let _ = write!(
@@ -70,27 +79,73 @@ pub fn publish_release(
     Ok((pushed, outcomes))
 }
 
-/// Writes a recorded release's desired state back as a new commit (history is never rewritten).
+/// Who asked for a rollback, and which environments it covers.
+#[derive(Clone, Debug)]
+pub struct RollbackRequest<'a> {
+    pub release_id: &'a str,
+    /// Empty: every environment the release was released to.
+    pub environments: &'a [String],
+    pub by: &'a str,
+}
+
+/// Writes a recorded release's desired state back as a new commit (history is never rewritten), after
+/// checking that it can work ([`rollback::blockers`]); a refused rollback writes nothing.
 pub fn publish_rollback(
     repository: &DeployRepository,
-    release_id: &str,
+    request: &RollbackRequest<'_>,
 ) -> anyhow::Result<Option<Pushed>> {
+    let release_id = request.release_id;
     repository.publish(|root| {
-        let mut previous: Vec<String> = crate::manifests::ENVIRONMENTS
+        let environments = if request.environments.is_empty() {
+            state::recorded_environments(root, release_id)?
+        } else {
+            request.environments.to_vec()
+        };
+        let blockers = rollback::blockers(root, release_id, &environments)?;
+        if !blockers.is_empty() {
+            return Err(rollback::Refused { release_id: release_id.to_owned(), blockers }.into());
+        }
+        let at = jiff::Timestamp::now().to_string();
+        let (entry, restored) =
+            state::apply_rollback(root, release_id, &environments, request.by, &at)?;
+        let mut previous: Vec<String> = restored
             .iter()
-            .filter_map(|environment| state::current(root, environment).ok().flatten())
-            .map(|entry| entry.release_id)
+            .filter_map(|(_, previous)| previous.as_ref().map(|entry| entry.release_id.clone()))
             .collect();
+        previous.sort();
         previous.dedup();
-        let (entry, environments) = state::apply_rollback(root, release_id)?;
+        let names: Vec<&str> = restored.iter().map(|(environment, _)| environment.as_str()).collect();
         Ok(Some(format!(
-            "rollback to release {release_id}\n\n{} return to {release_id} (from {}).\n\n\
-             Release-Id: {}\nSource-Commit: {}\nRollback-From: {}\n",
-            environments.join(", "),
+            "rollback to release {release_id}\n\n{} return to {release_id} (from {}), held there until \
+             a release of a newer commit or `cargo xtask lift-hold`.\n\n\
+             Release-Id: {}\nSource-Commit: {}\nRollback-From: {}\nRolled-Back-By: {}\n",
+            names.join(", "),
             if previous.is_empty() { "nothing".to_owned() } else { previous.join(", ") },
             entry.release_id,
             entry.source_commit,
             previous.join(", "),
+            request.by,
+        )))
+    })
+}
+
+/// Lifts a rollback's hold on `environment`, recording who lifted it and why. `None`: there was no hold.
+pub fn publish_hold_lift(
+    repository: &DeployRepository,
+    environment: &str,
+    by: &str,
+    reason: &str,
+) -> anyhow::Result<Option<Pushed>> {
+    repository.publish(|root| {
+        let Some(hold) = state::hold(root, environment)? else { return Ok(None) };
+        state::remove_hold(root, environment)?;
+        let from: Vec<&str> =
+            hold.rolled_back_from.iter().map(|entry| entry.release_id.as_str()).collect();
+        Ok(Some(format!(
+            "lift the rollback hold on {environment}\n\n{environment} was held at {} after rolling back from \
+             {}; the next release deploys there again.\n\nHold-Lifted-By: {by}\nHold-Lift-Reason: {reason}\n",
+            hold.rolled_back_to,
+            from.join(", "),
         )))
     })
 }

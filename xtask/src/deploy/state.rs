@@ -41,6 +41,56 @@ pub enum Outcome {
     Deployed,
     /// A later release already runs there; this one is only recorded.
     KeptNewer(String),
+    /// A rollback holds the environment at this release: the release is not newer than the one rolled back
+    /// from, so it is only recorded.
+    Held(String),
+}
+
+/// A rollback's hold on an environment (`environments/<env>/hold.json`): until a release of a newer commit
+/// than every release it rolled back from (or an explicit lift), releases are only recorded there, so
+/// re-running CI for the bad commit does not deploy it again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// The release the rollback returned to.
+    pub rolled_back_to: String,
+    /// The releases it rolled back away from.
+    pub rolled_back_from: Vec<ReleaseEntry>,
+    /// Who rolled back, and when (RFC 3339).
+    pub by: String,
+    pub at: String,
+}
+
+impl Hold {
+    /// Whether `entry` stays recorded only: its commit is not newer than a release rolled back from.
+    pub fn holds_back(&self, entry: &ReleaseEntry) -> bool {
+        self.rolled_back_from.iter().any(|from| entry.source_time <= from.source_time)
+    }
+}
+
+/// A migration as a release record lists it; records written before kinds were recorded list only names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedMigration {
+    pub name: String,
+    /// `None` when the record predates kinds.
+    pub kind: Option<crate::migrations::KindName>,
+}
+
+/// The migrations a release record (`release.json`) lists.
+pub fn recorded_migrations(record: &serde_json::Value) -> Vec<RecordedMigration> {
+    let Some(entries) = record["migrations"].as_array() else { return Vec::new() };
+    entries
+        .iter()
+        .filter_map(|entry| match entry {
+            serde_json::Value::String(name) => {
+                Some(RecordedMigration { name: name.clone(), kind: None })
+            }
+            object => {
+                let migration: crate::migrations::Migration =
+                    serde_json::from_value(object.clone()).ok()?;
+                Some(RecordedMigration { name: migration.name, kind: Some(migration.kind) })
+            }
+        })
+        .collect()
 }
 
 fn environment_dir(root: &Path, environment: &str) -> PathBuf {
@@ -66,6 +116,46 @@ fn kustomization(entry: &ReleaseEntry, environment: &str) -> String {
     );
     text.push_str("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - manifests.yaml\n");
     text
+}
+
+/// The rollback hold on `environment`, if any.
+pub fn hold(root: &Path, environment: &str) -> anyhow::Result<Option<Hold>> {
+    let path = environment_dir(root, environment).join("hold.json");
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(Some(
+            serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is malformed", path.display()))?,
+        )),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Removes the hold on `environment`; whether there was one.
+pub fn remove_hold(root: &Path, environment: &str) -> anyhow::Result<bool> {
+    let path = environment_dir(root, environment).join("hold.json");
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(error) => Err(error).with_context(|| format!("cannot remove {}", path.display())),
+    }
+}
+
+/// The environments a release was recorded for (the directories of `releases/<id>/`).
+pub fn recorded_environments(root: &Path, release_id: &str) -> anyhow::Result<Vec<String>> {
+    let archive = release_dir(root, release_id);
+    anyhow::ensure!(
+        archive.join("release.json").is_file(),
+        "release {release_id} is not recorded in the deploy repository (releases/{release_id}/release.json)"
+    );
+    let mut environments: Vec<String> = std::fs::read_dir(&archive)?
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter(|dir| dir.path().is_dir())
+        .map(|dir| dir.file_name().to_string_lossy().into_owned())
+        .collect();
+    environments.sort();
+    Ok(environments)
 }
 
 /// The environment's current release, if any.
@@ -119,10 +209,15 @@ pub fn apply_release(
     let mut outcomes = Vec::new();
     for files in environments {
         write_environment(&archive.join(&files.environment), entry, files)?;
-        let outcome = match current(root, &files.environment)? {
-            Some(running) if running.supersedes(entry) => Outcome::KeptNewer(running.release_id),
+        let outcome = match (current(root, &files.environment)?, hold(root, &files.environment)?) {
+            (Some(running), _) if running.supersedes(entry) => {
+                Outcome::KeptNewer(running.release_id)
+            }
+            (_, Some(hold)) if hold.holds_back(entry) => Outcome::Held(hold.rolled_back_to),
             _ => {
                 write_environment(&environment_dir(root, &files.environment), entry, files)?;
+                // A release of a newer commit ends a rollback's hold.
+                remove_hold(root, &files.environment)?;
                 Outcome::Deployed
             }
         };
@@ -131,32 +226,58 @@ pub fn apply_release(
     Ok(outcomes)
 }
 
-/// Restores a recorded release's environment files (every environment it was released to). Returns the
-/// release's entry and the environments it restored.
+/// Each environment a rollback restored, with the release it ran before.
+pub type Restored = Vec<(String, Option<ReleaseEntry>)>;
+
+/// Restores a recorded release's environment files in `environments` and holds each there (see [`Hold`]).
+/// Returns the release's entry and, per environment, the release it ran before.
 pub fn apply_rollback(
     root: &Path,
     release_id: &str,
-) -> anyhow::Result<(ReleaseEntry, Vec<String>)> {
+    environments: &[String],
+    by: &str,
+    at: &str,
+) -> anyhow::Result<(ReleaseEntry, Restored)> {
     let archive = release_dir(root, release_id);
-    anyhow::ensure!(
-        archive.join("release.json").is_file(),
-        "release {release_id} is not recorded in the deploy repository (releases/{release_id}/release.json)"
-    );
+    let recorded = recorded_environments(root, release_id)?;
     let mut entry = None;
-    let mut environments = Vec::new();
-    let mut dirs: Vec<_> = std::fs::read_dir(&archive)?.collect::<Result<_, _>>()?;
-    dirs.sort_by_key(std::fs::DirEntry::file_name);
-    for dir in dirs.into_iter().filter(|dir| dir.path().is_dir()) {
-        let environment = dir.file_name().to_string_lossy().into_owned();
-        let restored: ReleaseEntry =
-            serde_json::from_slice(&std::fs::read(dir.path().join("release.json"))?)?;
-        let manifests = std::fs::read_to_string(dir.path().join("manifests.yaml"))?;
+    let mut restored = Vec::new();
+    for environment in environments {
+        anyhow::ensure!(
+            recorded.contains(environment),
+            "release {release_id} was not released to `{environment}` (it has: {})",
+            recorded.join(", ")
+        );
+        let dir = archive.join(environment);
+        let target: ReleaseEntry =
+            serde_json::from_slice(&std::fs::read(dir.join("release.json"))?)?;
+        let manifests = std::fs::read_to_string(dir.join("manifests.yaml"))?;
+        let previous = current(root, environment)?;
         let files = EnvironmentFiles { environment: environment.clone(), manifests };
-        write_environment(&environment_dir(root, &environment), &restored, &files)?;
-        entry = Some(restored);
-        environments.push(environment);
+        write_environment(&environment_dir(root, environment), &target, &files)?;
+        let mut rolled_back_from =
+            hold(root, environment)?.map(|hold| hold.rolled_back_from).unwrap_or_default();
+        if let Some(previous) =
+            previous.as_ref().filter(|previous| previous.release_id != release_id)
+            && !rolled_back_from.contains(previous)
+        {
+            rolled_back_from.push(previous.clone());
+        }
+        if !rolled_back_from.is_empty() {
+            let hold = Hold {
+                rolled_back_to: release_id.to_owned(),
+                rolled_back_from,
+                by: by.to_owned(),
+                at: at.to_owned(),
+            };
+            let mut bytes = serde_json::to_vec_pretty(&hold)?;
+            bytes.push(b'\n');
+            write(&environment_dir(root, environment).join("hold.json"), &bytes)?;
+        }
+        entry = Some(target);
+        restored.push((environment.clone(), previous));
     }
     let entry = entry
         .with_context(|| format!("release {release_id} has no environment files to restore"))?;
-    Ok((entry, environments))
+    Ok((entry, restored))
 }

@@ -5,6 +5,14 @@ use std::{path::Path, process::Command, sync::Barrier};
 
 use super::*;
 
+fn rollback(
+    repository: &DeployRepository,
+    release_id: &str,
+    environments: &[String],
+) -> anyhow::Result<Option<Pushed>> {
+    publish_rollback(repository, &RollbackRequest { release_id, environments, by: "tester" })
+}
+
 fn bare_repository(dir: &Path) -> String {
     let path = dir.join("deploy.git");
     let git = |args: &[&str]| assert!(Command::new("git").args(args).status().unwrap().success());
@@ -32,8 +40,23 @@ fn environments(marker: &str) -> Vec<EnvironmentFiles> {
 }
 
 fn release(url: &str, checkout: &Path, entry: &ReleaseEntry) -> Published {
+    release_with_migrations(url, checkout, entry, &[])
+}
+
+/// A release whose record lists `migrations` as `(name, kind)`.
+fn release_with_migrations(
+    url: &str,
+    checkout: &Path,
+    entry: &ReleaseEntry,
+    migrations: &[(&str, &str)],
+) -> Published {
     let repository = DeployRepository::open(url, checkout).unwrap();
-    let record = serde_json::to_vec(entry).unwrap();
+    let mut record = serde_json::to_value(entry).unwrap();
+    record["migrations"] = migrations
+        .iter()
+        .map(|(name, kind)| serde_json::json!({"name": name, "kind": kind}))
+        .collect();
+    let record = serde_json::to_vec(&record).unwrap();
     publish_release(&repository, entry, &record, &environments(&entry.release_id), |previous| {
         let previous =
             previous.map_or("none".to_owned(), |record| record["release_id"].to_string());
@@ -150,7 +173,7 @@ fn a_rollback_is_a_new_commit_restoring_the_release() {
     release(&url, &dir.path().join("a"), &entry("1-good", 10));
     release(&url, &dir.path().join("a"), &entry("2-bad", 20));
     let repository = DeployRepository::open(&url, &dir.path().join("a")).unwrap();
-    publish_rollback(&repository, "1-good").unwrap().unwrap();
+    rollback(&repository, "1-good", &[]).unwrap().unwrap();
     let (staging, production, _) = remote_state(&url, dir.path());
     assert_eq!((staging.as_str(), production.as_str()), ("1-good", "1-good"));
     let manifests =
@@ -164,10 +187,106 @@ fn a_rollback_is_a_new_commit_restoring_the_release() {
     assert!(log[1].contains("previous: \"1-good\""), "{}", log[1]);
     assert!(log[2].contains("previous: none"), "{}", log[2]);
     assert!(
-        log[0].contains("Release-Id: 1-good\n") && log[0].ends_with("Rollback-From: 2-bad"),
+        log[0].contains("Release-Id: 1-good\n")
+            && log[0].contains("Rollback-From: 2-bad\n")
+            && log[0].ends_with("Rolled-Back-By: tester"),
         "{}",
         log[0]
     );
-    let error = publish_rollback(&repository, "9-unknown").unwrap_err().to_string();
+    let error = rollback(&repository, "9-unknown", &[]).unwrap_err().to_string();
     assert!(error.contains("release 9-unknown is not recorded"), "{error}");
+}
+
+#[test]
+fn a_rollback_holds_until_a_release_of_a_newer_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = bare_repository(dir.path());
+    let checkout = dir.path().join("a");
+    release(&url, &checkout, &entry("1-good", 10));
+    release(&url, &checkout, &entry("2-bad", 20));
+    let repository = DeployRepository::open(&url, &checkout).unwrap();
+    rollback(&repository, "1-good", &[]).unwrap().unwrap();
+    // CI runs again for the bad commit: recorded, not deployed.
+    let (pushed, outcomes) = release(&url, &checkout, &entry("2-bad", 20));
+    assert_eq!(pushed, None, "the record is already there, nothing changes");
+    assert_eq!(outcomes[1], ("production".into(), Outcome::Held("1-good".into())));
+    let (staging, production, _) = remote_state(&url, dir.path());
+    assert_eq!((staging.as_str(), production.as_str()), ("1-good", "1-good"));
+    assert!(dir.path().join("view/environments/production/hold.json").is_file());
+    // An older commit stays held too; a newer one deploys and ends the hold.
+    let (_, outcomes) = release(&url, &checkout, &entry("1b-older", 15));
+    assert_eq!(outcomes[0].1, Outcome::Held("1-good".into()));
+    let (_, outcomes) = release(&url, &checkout, &entry("3-fix", 30));
+    assert_eq!(outcomes[1].1, Outcome::Deployed);
+    let (staging, production, _) = remote_state(&url, dir.path());
+    assert_eq!((staging.as_str(), production.as_str()), ("3-fix", "3-fix"));
+    assert!(!dir.path().join("view/environments/production/hold.json").exists());
+}
+
+#[test]
+fn a_lifted_hold_lets_the_held_release_deploy_and_records_who_lifted_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = bare_repository(dir.path());
+    let checkout = dir.path().join("a");
+    release(&url, &checkout, &entry("1-good", 10));
+    release(&url, &checkout, &entry("2-bad", 20));
+    let repository = DeployRepository::open(&url, &checkout).unwrap();
+    rollback(&repository, "1-good", &["production".to_owned()]).unwrap().unwrap();
+    let (staging, production, _) = remote_state(&url, dir.path());
+    assert_eq!(
+        (staging.as_str(), production.as_str()),
+        ("2-bad", "1-good"),
+        "only production rolled back"
+    );
+    publish_hold_lift(&repository, "production", "Kim Minji", "the upstream fault is fixed")
+        .unwrap()
+        .unwrap();
+    let message = &repository.log().unwrap()[0];
+    assert!(message.starts_with("lift the rollback hold on production"), "{message}");
+    assert!(
+        message
+            .ends_with("Hold-Lifted-By: Kim Minji\nHold-Lift-Reason: the upstream fault is fixed"),
+        "{message}"
+    );
+    assert_eq!(
+        publish_hold_lift(&repository, "production", "x", "y").unwrap(),
+        None,
+        "no hold left"
+    );
+    let (_, outcomes) = release(&url, &checkout, &entry("2-bad", 20));
+    assert_eq!(outcomes[1].1, Outcome::Deployed);
+}
+
+#[test]
+fn a_rollback_across_a_contract_migration_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = bare_repository(dir.path());
+    let checkout = dir.path().join("a");
+    let a = [("1_base.sql", "expand")];
+    let b = [("1_base.sql", "expand"), ("2_add_note.sql", "expand")];
+    let c =
+        [("1_base.sql", "expand"), ("2_add_note.sql", "expand"), ("3_drop_old.sql", "contract")];
+    release_with_migrations(&url, &checkout, &entry("1-a", 10), &a);
+    release_with_migrations(&url, &checkout, &entry("2-b", 20), &b);
+    let repository = DeployRepository::open(&url, &checkout).unwrap();
+    // Across an expand migration: fine.
+    rollback(&repository, "1-a", &[]).unwrap().unwrap();
+    release_with_migrations(&url, &checkout, &entry("3-c", 30), &c);
+    let commits = repository.log().unwrap().len();
+    for target in ["2-b", "1-a"] {
+        let error = rollback(&repository, target, &[]).unwrap_err();
+        let refused = error.downcast_ref::<rollback::Refused>().expect("refused");
+        let named: Vec<(&str, &str)> = refused
+            .blockers
+            .iter()
+            .map(|blocker| (blocker.environment.as_str(), blocker.migration.as_str()))
+            .collect();
+        assert_eq!(named, [("production", "3_drop_old.sql"), ("staging", "3_drop_old.sql")]);
+        let text = error.to_string();
+        assert!(text.contains("3_drop_old.sql (contract, shipped by 3-c)"), "{text}");
+        assert!(!text.contains("2_add_note.sql"), "expand migrations do not block: {text}");
+    }
+    assert_eq!(repository.log().unwrap().len(), commits, "nothing was written");
+    let (staging, production, _) = remote_state(&url, dir.path());
+    assert_eq!((staging.as_str(), production.as_str()), ("3-c", "3-c"));
 }

@@ -28,6 +28,7 @@ use super::ReleaseMeta;
 use crate::{
     deploy::{self, DeployRepository, EnvironmentFiles, ReleaseEntry},
     manifests::{self, PinnedImage, ReleaseImages},
+    migrations::{KindName, Migration},
     stages::{Record, Stages},
 };
 
@@ -655,18 +656,16 @@ fn push(registry: &registry::Registry, built: &mut Built) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// The migrations this commit ships, by file name.
-fn migrations() -> anyhow::Result<Vec<String>> {
-    let mut names: Vec<String> =
-        std::fs::read_dir(crate::project_root().join("libs/db/migrations"))?
-            .map(|entry| entry.map(|entry| entry.file_name().to_string_lossy().into_owned()))
-            .collect::<Result<_, _>>()?;
-    names.sort();
-    Ok(names)
+/// The migrations this commit ships, each with its kind.
+fn migrations() -> anyhow::Result<Vec<Migration>> {
+    Ok(crate::migrations::judge_all(&crate::project_root())?
+        .into_iter()
+        .map(|(migration, _)| migration)
+        .collect())
 }
 
 /// `release.json`: the whole release graph in one file.
-fn record(built: &Built, migrations: &[String], checks: &[Record]) -> serde_json::Value {
+fn record(built: &Built, migrations: &[Migration], checks: &[Record]) -> serde_json::Value {
     let images: BTreeMap<&str, serde_json::Value> = built
         .images
         .services
@@ -710,10 +709,10 @@ fn record(built: &Built, migrations: &[String], checks: &[Record]) -> serde_json
 }
 
 /// What changed since the release production runs, for the deploy commit's reader: images, migrations
-/// (flagging the kinds that rewrite or lock tables), checks.
+/// (contract ones flagged: no rollback across them), checks.
 fn change_summary(
     built: &Built,
-    migrations: &[String],
+    migrations: &[Migration],
     checks: &[Record],
     previous: Option<&serde_json::Value>,
 ) -> String {
@@ -738,25 +737,20 @@ fn change_summary(
         "- images changed: {}",
         if changed.is_empty() { "none".to_owned() } else { changed.join(", ") }
     );
-    let shipped: Vec<&str> = previous
-        .and_then(|record| record["migrations"].as_array())
-        .map(|names| names.iter().filter_map(serde_json::Value::as_str).collect())
-        .unwrap_or_default();
-    let new: Vec<&String> =
-        migrations.iter().filter(|name| !shipped.contains(&name.as_str())).collect();
+    let shipped = previous.map(deploy::state::recorded_migrations).unwrap_or_default();
+    let new: Vec<&Migration> = migrations
+        .iter()
+        .filter(|migration| shipped.iter().all(|old| old.name != migration.name))
+        .collect();
     if new.is_empty() {
         let _ = writeln!(text, "- migrations: none");
     }
-    for name in new {
-        let sql =
-            std::fs::read_to_string(crate::project_root().join("libs/db/migrations").join(name))
-                .unwrap_or_default()
-                .to_lowercase();
-        let risky = ["drop ", "rename ", "alter column", "truncate", "lock table"]
-            .iter()
-            .any(|marker| sql.contains(marker));
-        let flag = if risky { " — REVIEW: destructive or locking statements" } else { "" };
-        let _ = writeln!(text, "- migration {name}{flag}");
+    for migration in new {
+        let flag = match migration.kind {
+            KindName::Expand => " (expand)",
+            KindName::Contract => " (CONTRACT: no rollback to an earlier release across it)",
+        };
+        let _ = writeln!(text, "- migration {}{flag}", migration.name);
     }
     let _ = writeln!(text, "Checks:");
     for check in checks {
@@ -805,26 +799,107 @@ fn deploy_checkout(target: &Path, url: &str) -> PathBuf {
     target.join("deploy-checkouts").join(&super::Digest::of(url.as_bytes()).hex()[..16])
 }
 
-/// `cargo xtask rollback <release-id>`: that release's desired state, written again as a new commit.
-pub fn rollback(
-    sh: &Shell,
-    release_id: &str,
-    deploy_repo: &str,
-    allow_branch: bool,
-) -> anyhow::Result<()> {
+/// Options of `cargo xtask rollback`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RollbackOptions {
+    /// The release to return to (as recorded under `releases/` in the deploy repository).
+    pub release_id: String,
+    /// The deploy repository (a URL or a path).
+    #[arg(long, env = "RELEASE_DEPLOY_REPO")]
+    pub deploy_repo: String,
+    /// Roll back only this environment (repeatable); default: every environment the release went to.
+    #[arg(long = "env", value_name = "ENVIRONMENT")]
+    pub environments: Vec<String>,
+    /// Who is rolling back, for the record (default: `RELEASE_ACTOR`, else git's user.name, else `USER`).
+    #[arg(long)]
+    pub by: Option<String>,
+    /// Write from a branch other than the protected one (for tests of the release path).
+    #[arg(long)]
+    pub allow_branch: bool,
+}
+
+/// Options of `cargo xtask lift-hold`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LiftHoldOptions {
+    /// The environment whose rollback hold ends.
+    #[arg(long = "env", value_name = "ENVIRONMENT")]
+    pub environment: String,
+    /// Why the held release may deploy again (recorded in the commit).
+    #[arg(long)]
+    pub reason: String,
+    /// Who lifts the hold (default: `RELEASE_ACTOR`, else git's user.name, else `USER`).
+    #[arg(long)]
+    pub by: Option<String>,
+    /// The deploy repository (a URL or a path).
+    #[arg(long, env = "RELEASE_DEPLOY_REPO")]
+    pub deploy_repo: String,
+    /// Write from a branch other than the protected one (for tests of the release path).
+    #[arg(long)]
+    pub allow_branch: bool,
+}
+
+/// Who runs a command that writes the deploy repository, for its record.
+fn actor(sh: &Shell, given: Option<&str>) -> String {
+    given
+        .map(str::to_owned)
+        .or_else(|| std::env::var("RELEASE_ACTOR").ok())
+        .or_else(|| cmd!(sh, "git config user.name").quiet().ignore_stderr().read().ok())
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|name| !name.trim().is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn protected_branch_only(sh: &Shell, what: &str, allow_branch: bool) -> anyhow::Result<()> {
     let branch = current_branch(sh)?;
     if branch != PROTECTED_BRANCH && !allow_branch {
         bail!(
-            "rollbacks are written only from `{PROTECTED_BRANCH}` (this is `{branch}`; --allow-branch for tests)"
+            "{what} is written only from `{PROTECTED_BRANCH}` (this is `{branch}`; --allow-branch for tests)"
         );
     }
+    Ok(())
+}
+
+fn open_deploy_repository(sh: &Shell, url: &str) -> anyhow::Result<DeployRepository> {
     let target = super::binaries::Metadata::load(sh)?.target_directory;
-    let repository = DeployRepository::open(deploy_repo, &deploy_checkout(&target, deploy_repo))?;
-    match deploy::publish_rollback(&repository, release_id)? {
-        Some(pushed) => {
-            println!("rolled back to {release_id}: {} at {}", repository.url(), pushed.commit)
-        }
-        None => println!("{release_id} is already the desired state"),
+    DeployRepository::open(url, &deploy_checkout(&target, url))
+}
+
+/// `cargo xtask rollback <release-id>`: that release's desired state, written again as a new commit, once the
+/// migrations say it can work; the environments then hold there.
+pub fn rollback(sh: &Shell, options: &RollbackOptions) -> anyhow::Result<()> {
+    protected_branch_only(sh, "a rollback", options.allow_branch)?;
+    let repository = open_deploy_repository(sh, &options.deploy_repo)?;
+    let by = actor(sh, options.by.as_deref());
+    let request = deploy::RollbackRequest {
+        release_id: &options.release_id,
+        environments: &options.environments,
+        by: &by,
+    };
+    match deploy::publish_rollback(&repository, &request)? {
+        Some(pushed) => println!(
+            "rolled back to {} by {by}: {} at {}",
+            options.release_id,
+            repository.url(),
+            pushed.commit
+        ),
+        None => println!("{} is already the desired state", options.release_id),
+    }
+    Ok(())
+}
+
+/// `cargo xtask lift-hold --env <env>`: the next release deploys to that environment again.
+pub fn lift_hold(sh: &Shell, options: &LiftHoldOptions) -> anyhow::Result<()> {
+    protected_branch_only(sh, "lifting a hold", options.allow_branch)?;
+    let repository = open_deploy_repository(sh, &options.deploy_repo)?;
+    let by = actor(sh, options.by.as_deref());
+    match deploy::publish_hold_lift(&repository, &options.environment, &by, &options.reason)? {
+        Some(pushed) => println!(
+            "the hold on {} is lifted by {by}: {} at {}",
+            options.environment,
+            repository.url(),
+            pushed.commit
+        ),
+        None => println!("{} is not held", options.environment),
     }
     Ok(())
 }
