@@ -21,15 +21,8 @@ use xshell::{Shell, cmd};
 
 use crate::{
     dev_screen::{self, Unreadable},
-    project_root,
+    target_dir,
 };
-
-/// The target directory (honouring `CARGO_TARGET_DIR`).
-fn target_dir() -> std::path::PathBuf {
-    std::env::var("CARGO_TARGET_DIR")
-        .map(Into::into)
-        .unwrap_or_else(|_| project_root().join("target"))
-}
 
 pub fn run(sh: &Shell) -> anyhow::Result<()> {
     eprintln!("dev: building the services");

@@ -6,6 +6,8 @@
 //! - `codegen` regenerates committed artifacts (gRPC code, descriptor set, JSON Schema documents);
 //!   `codegen --check` fails when they are stale.
 //! - `manifests` renders the kustomize overlays and validates them (schemas and deployment policies).
+//! - `history` reads the release ledger: what ran where and when, from the deploy repository and the
+//!   rollout records.
 //! - `release` / `rollback` / `lift-hold` publish a release (or roll back to one, or end a rollback's hold)
 //!   through the deploy repository.
 //! - `images` builds the four service images as reproducible OCI layouts and optionally pushes them.
@@ -17,6 +19,7 @@
 )]
 
 mod bench;
+mod checks;
 mod ci;
 mod codegen;
 mod contracts;
@@ -24,6 +27,7 @@ mod deploy;
 mod dev;
 mod dev_screen;
 mod fuzz;
+mod history;
 mod manifests;
 mod migrations;
 mod release;
@@ -99,6 +103,11 @@ enum Command {
     Rollback(release::pipeline::RollbackOptions),
     /// End a rollback's hold on an environment, recording who lifted it and why.
     LiftHold(release::pipeline::LiftHoldOptions),
+    /// The release ledger: one line per rollout, newest first (when it started running, environment, release,
+    /// commit, images and migrations it changed, deploy commit, smoke result), after one line per environment
+    /// (desired release, the releases its processes report, drift). Joins the deploy repository with the
+    /// rollout records in `DATABASE_URL` (or `--rollouts`); `--at`, `--digest`, `--commit`, `--explain`.
+    History(history::Options),
     /// Scan Cargo.lock against the vendored RustSec advisory database (offline; fails on unreviewed
     /// vulnerabilities or a snapshot older than the limit).
     Audit {
@@ -122,7 +131,7 @@ fn main() -> anyhow::Result<()> {
     let sh = xshell::Shell::new()?;
     sh.change_dir(project_root());
     match cli.command {
-        Command::Ci => ci::run(&sh),
+        Command::Ci => ci::run(&sh).map(drop),
         Command::Dev => dev::run(&sh),
         Command::Contracts => contracts::run(),
         Command::Bench { target, seconds } => bench::run(&sh, &target, seconds),
@@ -138,6 +147,7 @@ fn main() -> anyhow::Result<()> {
         Command::Release(options) => release::pipeline::run(&sh, &options),
         Command::Rollback(options) => release::pipeline::rollback(&sh, &options),
         Command::LiftHold(options) => release::pipeline::lift_hold(&sh, &options),
+        Command::History(options) => history::run(&options),
         Command::Audit { max_age_days } => audit(max_age_days),
         Command::Images { push, out, release_id } => {
             release::run(&sh, release_id, out, push.as_deref())
@@ -168,4 +178,11 @@ fn audit(max_age_days: i64) -> anyhow::Result<()> {
 /// The workspace root this run operates on, found at run time ([`workspace`]).
 pub fn project_root() -> PathBuf {
     workspace::root().to_owned()
+}
+
+/// Cargo's target directory (honouring `CARGO_TARGET_DIR`).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project_root().join("target"))
 }

@@ -3,10 +3,10 @@
 
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How a stage ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Passed,
@@ -30,13 +30,24 @@ impl std::fmt::Display for Outcome {
     }
 }
 
-/// What one stage did (`release.json`'s `checks[]`).
-#[derive(Clone, Debug, Serialize)]
+/// What one stage did (`release.json`'s `checks[]`, the CI report's `stages[]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
-    pub name: &'static str,
+    pub name: String,
     pub result: Outcome,
     pub duration_ms: u64,
     pub detail: String,
+    /// For a stage that ran tests: how many ran, passed and failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: Option<TestCounts>,
+}
+
+/// A test run's counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestCounts {
+    pub run: u64,
+    pub passed: u64,
+    pub failed: u64,
 }
 
 /// Runs and times stages, printing `<label>: [n/total] <name> …` as it goes.
@@ -68,13 +79,25 @@ impl Stages {
             Ok((value, detail)) => {
                 let shown = if detail.is_empty() { "ok".to_owned() } else { detail.clone() };
                 eprintln!("{label}: [{number}/{total}] {name}: {shown} ({seconds:.1} s)");
-                self.records.push(Record { name, result: Outcome::Passed, duration_ms, detail });
+                self.records.push(Record {
+                    name: name.to_owned(),
+                    result: Outcome::Passed,
+                    duration_ms,
+                    detail,
+                    tests: None,
+                });
                 Ok(value)
             }
             Err(error) => {
                 eprintln!("{label}: [{number}/{total}] {name} FAILED after {seconds:.1} s");
                 let detail = format!("{error:#}");
-                self.records.push(Record { name, result: Outcome::Failed, duration_ms, detail });
+                self.records.push(Record {
+                    name: name.to_owned(),
+                    result: Outcome::Failed,
+                    duration_ms,
+                    detail,
+                    tests: None,
+                });
                 Err(error.context(format!("{label} stage `{name}` failed")))
             }
         }
@@ -93,9 +116,21 @@ impl Stages {
     pub fn skip(&mut self, name: &'static str, why: &str) {
         let (label, total, number) = (self.label, self.total, self.records.len() + 1);
         eprintln!("{label}: [{number}/{total}] {name}: skipped ({why})");
-        let record =
-            Record { name, result: Outcome::Skipped, duration_ms: 0, detail: why.to_owned() };
+        let record = Record {
+            name: name.to_owned(),
+            result: Outcome::Skipped,
+            duration_ms: 0,
+            detail: why.to_owned(),
+            tests: None,
+        };
         self.records.push(record);
+    }
+
+    /// Attaches test counts to the stage recorded last.
+    pub fn set_tests(&mut self, counts: Option<TestCounts>) {
+        if let Some(last) = self.records.last_mut() {
+            last.tests = counts;
+        }
     }
 
     /// Whether every stage that ran passed.
@@ -118,7 +153,7 @@ mod tests {
         let summary: Vec<(&str, Outcome, &str)> = stages
             .records
             .iter()
-            .map(|record| (record.name, record.result, record.detail.as_str()))
+            .map(|record| (record.name.as_str(), record.result, record.detail.as_str()))
             .collect();
         assert_eq!(
             summary,

@@ -31,6 +31,9 @@ pub struct Provenance {
     pub commit: String,
     pub arguments: Vec<String>,
     pub dependencies: Vec<Dependency>,
+    /// The checks the source passed before the build (the CI report's summary), as
+    /// `internalParameters.checks`.
+    pub checks: Option<Value>,
     pub release_id: String,
     pub builder_id: String,
     /// RFC 3339.
@@ -60,7 +63,11 @@ impl Provenance {
                 "buildDefinition": {
                     "buildType": BUILD_TYPE,
                     "externalParameters": {"source": self.source, "revision": self.commit, "args": self.arguments},
-                    "internalParameters": {"target": "x86_64-unknown-linux-gnu", "rustflags": "-C target-feature=+crt-static"},
+                    "internalParameters": {
+                        "target": "x86_64-unknown-linux-gnu",
+                        "rustflags": "-C target-feature=+crt-static",
+                        "checks": self.checks,
+                    },
                     "resolvedDependencies": resolved,
                 },
                 "runDetails": {
@@ -94,6 +101,7 @@ mod tests {
                 uri: "file:Cargo.lock".into(),
                 digest: ("sha256".into(), "b".repeat(64)),
             }],
+            checks: Some(json!({"stages": [{"name": "tests", "result": "passed"}]})),
             release_id: "2026.11.27-1-cccccccc".into(),
             builder_id: "https://hangangjari.app/builders/local".into(),
             started_on: "2026-11-27T12:00:00Z".into(),
@@ -104,6 +112,8 @@ mod tests {
         let resolved = &statement["predicate"]["buildDefinition"]["resolvedDependencies"];
         assert_eq!(resolved[0]["digest"]["gitCommit"], "c".repeat(40));
         assert_eq!(resolved[1]["digest"]["sha256"], "b".repeat(64));
+        let checks = &statement["predicate"]["buildDefinition"]["internalParameters"]["checks"];
+        assert_eq!(checks["stages"][0]["result"], "passed");
         assert_eq!(
             statement["predicate"]["runDetails"]["metadata"]["invocationId"],
             "2026.11.27-1-cccccccc"

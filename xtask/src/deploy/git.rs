@@ -55,6 +55,12 @@ impl DeployRepository {
         &self.url
     }
 
+    /// The checkout, made equal to the remote branch first: for reading the ledger.
+    pub fn fresh_checkout(&self) -> anyhow::Result<&Path> {
+        self.reset_to_remote()?;
+        Ok(&self.checkout)
+    }
+
     /// Fetch → `change` → commit → push, until the push is accepted. `change` edits the checkout's files and
     /// returns the commit message, or `None` when there is nothing to commit (the state is already there).
     pub fn publish(

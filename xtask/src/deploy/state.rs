@@ -158,6 +158,22 @@ pub fn recorded_environments(root: &Path, release_id: &str) -> anyhow::Result<Ve
     Ok(environments)
 }
 
+/// Every release recorded in the deploy repository, by id.
+pub fn recorded_releases(root: &Path) -> anyhow::Result<Vec<String>> {
+    let dir = root.join("releases");
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut ids: Vec<String> = std::fs::read_dir(&dir)?
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter(|entry| entry.path().join("release.json").is_file())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
 /// The environment's current release, if any.
 pub fn current(root: &Path, environment: &str) -> anyhow::Result<Option<ReleaseEntry>> {
     let path = environment_dir(root, environment).join("release.json");

@@ -10,7 +10,7 @@ mod render;
 mod schema;
 mod waves;
 
-use std::{collections::BTreeMap, path::PathBuf, time::Instant};
+use std::{collections::BTreeMap, time::Instant};
 
 use anyhow::Context;
 
@@ -131,7 +131,7 @@ pub fn run(sh: &xshell::Shell) -> anyhow::Result<()> {
         .read()
         .context("cannot read the current commit")?;
     let release = ReleaseImages::unreleased(&commit);
-    let out_dir = target_dir().join("manifests");
+    let out_dir = crate::target_dir().join("manifests");
     println!(
         "rendering and checking kustomize overlays for {} into {}",
         release.release_id,
@@ -145,11 +145,4 @@ pub fn run(sh: &xshell::Shell) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// Cargo's target directory (honouring `CARGO_TARGET_DIR`), where rendered manifests are written.
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate::project_root().join("target"))
 }

@@ -2,7 +2,8 @@
 //! commit, leaving a record a person can follow in one line: commit → image digest → SBOM/signature →
 //! desired-state commit → release id.
 //!
-//! Steps, each timed and recorded in `release.json`: branch firewall → advisory scan → contracts → static
+//! Steps, each timed and recorded in `release.json`: branch firewall → the CI report of this exact commit and
+//! tree ([`crate::checks`]; publishing refuses without a passing one) → advisory scan → contracts → static
 //! build and images → SBOMs → signatures and provenance → manifests rendered and checked with the real digests
 //! → push (images, then `.sig`/`.sbom`/`.att` tags) → release record → desired state in the deploy
 //! repository. `--dry-run` runs everything but the push and the commit, and writes the desired state it would
@@ -26,6 +27,7 @@ use supply_chain::{advisories, provenance, sbom, signing};
 
 use super::ReleaseMeta;
 use crate::{
+    checks,
     deploy::{self, DeployRepository, EnvironmentFiles, ReleaseEntry},
     manifests::{self, PinnedImage, ReleaseImages},
     migrations::{KindName, Migration},
@@ -56,6 +58,89 @@ pub struct Options {
     /// The oldest advisory snapshot accepted, in days.
     #[arg(long, default_value_t = advisories::DEFAULT_MAX_AGE_DAYS)]
     pub max_advisory_age_days: i64,
+    /// The CI report of this commit (default: what `cargo xtask ci` wrote, `<target>/ci/report.json`).
+    #[arg(long, value_name = "PATH")]
+    pub checks_report: Option<PathBuf>,
+    /// Run `cargo xtask ci` first instead of reading an earlier report.
+    #[arg(long, conflicts_with = "skip_checks")]
+    pub run_checks: bool,
+    /// Publish without a CI report, recording why (only with --allow-branch: for tests of the release path).
+    #[arg(long, value_name = "REASON")]
+    pub skip_checks: Option<String>,
+}
+
+/// What the release knows of the checks its commit passed before it.
+#[derive(Debug)]
+enum Checks {
+    /// A passing report of exactly this commit and tree, and its bytes.
+    Passed(Box<checks::Report>, Vec<u8>),
+    /// Skipped on purpose (tests of the release path), and why.
+    Skipped(String),
+    /// No usable report, and why; publishing refuses this.
+    Missing(String),
+}
+
+impl Checks {
+    fn find(sh: &Shell, options: &Options) -> anyhow::Result<Checks> {
+        if let Some(reason) = &options.skip_checks {
+            anyhow::ensure!(
+                options.allow_branch || options.dry_run,
+                "--skip-checks is for tests of the release path: it needs --allow-branch (or --dry-run)"
+            );
+            return Ok(Checks::Skipped(reason.clone()));
+        }
+        let path = if options.run_checks {
+            crate::ci::run(sh)?
+        } else {
+            options.checks_report.clone().unwrap_or_else(checks::default_path)
+        };
+        let source = checks::Source::of_checkout(sh)?;
+        Ok(match checks::read(&path)? {
+            Some((report, bytes)) => match report.unusable_for(&source) {
+                None => Checks::Passed(Box::new(report), bytes),
+                Some(why) => {
+                    Checks::Missing(format!("the CI report {} is unusable: {why}", path.display()))
+                }
+            },
+            None => Checks::Missing(format!("there is no CI report at {}", path.display())),
+        })
+    }
+
+    /// The stage's line.
+    fn detail(&self) -> String {
+        match self {
+            Checks::Passed(report, _) => {
+                let tests = report
+                    .stages
+                    .iter()
+                    .find_map(|stage| stage.tests)
+                    .map_or(String::new(), |counts| format!(", {} tests passed", counts.passed));
+                let run = report
+                    .ci_run
+                    .as_ref()
+                    .map_or(String::new(), |run| format!(", {} run {}", run.platform, run.id));
+                format!(
+                    "CI report of {}: {} stages passed{tests}{run}",
+                    &report.source.commit[..12],
+                    report.stages.len()
+                )
+            }
+            Checks::Skipped(why) => format!("skipped on purpose: {why}"),
+            Checks::Missing(why) => why.clone(),
+        }
+    }
+
+    /// `release.json`'s `ci`.
+    fn record(&self) -> serde_json::Value {
+        match self {
+            Checks::Passed(report, bytes) => json!({
+                "report": report,
+                "sha256": super::Digest::of(bytes).hex(),
+            }),
+            Checks::Skipped(why) => json!({"skipped": why}),
+            Checks::Missing(why) => json!({"missing": why}),
+        }
+    }
 }
 
 /// Per image, what the supply-chain steps produced.
@@ -228,12 +313,27 @@ struct Built {
     toolchain: String,
     lock_digest: String,
     provenance: String,
+    /// `release.json`'s `ci`: the CI report the release was published on.
+    ci: serde_json::Value,
+    /// The source commit's subject line, for the ledger's reader.
+    subject: String,
 }
 
 pub fn run(sh: &Shell, options: &Options) -> anyhow::Result<()> {
     let mode = mode(sh, options)?;
-    let mut steps = Stages::new("release", 8);
-    let mut built = build(sh, options, &mode, &mut steps)?;
+    let mut steps = Stages::new("release", 9);
+    let checks = steps.run("CI checks", || {
+        let checks = Checks::find(sh, options)?;
+        if let (Mode::Publish { .. }, Checks::Missing(why)) = (&mode, &checks) {
+            bail!(
+                "refusing to publish without a passing CI report of this commit: {why}; run `cargo xtask ci` \
+                 first (or `cargo xtask release --run-checks`)"
+            );
+        }
+        let detail = checks.detail();
+        Ok((checks, detail))
+    })?;
+    let mut built = build(sh, options, &mode, &checks, &mut steps)?;
 
     match &mode {
         Mode::Publish { registry, .. } => steps.run("push", || {
@@ -332,7 +432,13 @@ type Signed = (BTreeMap<&'static str, Attachments>, String);
 /// The SBOMs of one image: CycloneDX and SPDX bytes, and how many components they list.
 type Sboms = BTreeMap<&'static str, (Vec<u8>, Vec<u8>, usize)>;
 
-fn build(sh: &Shell, options: &Options, mode: &Mode, steps: &mut Stages) -> anyhow::Result<Built> {
+fn build(
+    sh: &Shell,
+    options: &Options,
+    mode: &Mode,
+    checks: &Checks,
+    steps: &mut Stages,
+) -> anyhow::Result<Built> {
     let ctx = context(sh, options, mode)?;
     let scan = steps.run("advisory scan", || advisory_scan(&ctx))?;
     steps.run("contracts", || {
@@ -350,7 +456,8 @@ fn build(sh: &Shell, options: &Options, mode: &Mode, steps: &mut Stages) -> anyh
     std::fs::write(ctx.out.join("cosign.pub"), key.public_pem()?)?;
     let toolchain = cmd!(sh, "rustc -V").quiet().read()?;
     let lock_digest = super::Digest::of(&std::fs::read(&lockfile_path)?).hex().to_owned();
-    let supply_chain = SupplyChain { key: &key, toolchain: &toolchain, lock_digest: &lock_digest };
+    let supply_chain =
+        SupplyChain { key: &key, toolchain: &toolchain, lock_digest: &lock_digest, checks };
     let (attachments, provenance) = steps.run("signatures and provenance", || {
         sign_and_attest(&ctx, &images, &scan, &sboms, &supply_chain)
     })?;
@@ -367,6 +474,8 @@ fn build(sh: &Shell, options: &Options, mode: &Mode, steps: &mut Stages) -> anyh
         toolchain,
         lock_digest,
         provenance,
+        ci: checks.record(),
+        subject: cmd!(sh, "git log -1 --format=%s HEAD").quiet().read()?,
     })
 }
 
@@ -472,6 +581,7 @@ struct SupplyChain<'a> {
     key: &'a signing::ReleaseKey,
     toolchain: &'a str,
     lock_digest: &'a str,
+    checks: &'a Checks,
 }
 
 /// The SLSA provenance for every image, DSSE-signed.
@@ -482,6 +592,30 @@ fn provenance_statement(
     supply_chain: &SupplyChain<'_>,
 ) -> serde_json::Value {
     let sha256 = |hex: &str| ("sha256".to_owned(), hex.to_owned());
+    let mut dependencies = vec![
+        provenance::Dependency {
+            uri: "file:Cargo.lock".to_owned(),
+            digest: sha256(supply_chain.lock_digest),
+        },
+        provenance::Dependency {
+            uri: format!("rustc:{}", supply_chain.toolchain),
+            digest: sha256(super::Digest::of(supply_chain.toolchain.as_bytes()).hex()),
+        },
+        provenance::Dependency {
+            uri: scan.snapshot.source.clone(),
+            digest: ("gitCommit".to_owned(), scan.snapshot.commit.clone()),
+        },
+        provenance::Dependency {
+            uri: "oci:hangangjari-base".to_owned(),
+            digest: sha256(images.base_layer.hex()),
+        },
+    ];
+    if let Checks::Passed(_, bytes) = supply_chain.checks {
+        dependencies.push(provenance::Dependency {
+            uri: "file:ci-report.json".to_owned(),
+            digest: sha256(super::Digest::of(bytes).hex()),
+        });
+    }
     provenance::Provenance {
         subjects: images
             .services
@@ -500,30 +634,32 @@ fn provenance_statement(
         ),
         commit: ctx.meta.commit.clone(),
         arguments: std::env::args().skip(1).collect(),
-        dependencies: vec![
-            provenance::Dependency {
-                uri: "file:Cargo.lock".to_owned(),
-                digest: sha256(supply_chain.lock_digest),
-            },
-            provenance::Dependency {
-                uri: format!("rustc:{}", supply_chain.toolchain),
-                digest: sha256(super::Digest::of(supply_chain.toolchain.as_bytes()).hex()),
-            },
-            provenance::Dependency {
-                uri: scan.snapshot.source.clone(),
-                digest: ("gitCommit".to_owned(), scan.snapshot.commit.clone()),
-            },
-            provenance::Dependency {
-                uri: "oci:hangangjari-base".to_owned(),
-                digest: sha256(images.base_layer.hex()),
-            },
-        ],
+        dependencies,
+        checks: Some(checks_summary(supply_chain.checks)),
         release_id: ctx.meta.release_id.clone(),
         builder_id: "https://hangangjari.app/builders/cargo-xtask-release".to_owned(),
         started_on: ctx.started_on.to_string(),
         finished_on: jiff::Timestamp::now().to_string(),
     }
     .statement()
+}
+
+/// The checks as the provenance's `internalParameters.checks`: each stage's result and duration, test counts,
+/// and the CI run.
+fn checks_summary(checks: &Checks) -> serde_json::Value {
+    match checks {
+        Checks::Passed(report, _) => json!({
+            "commit": report.source.commit,
+            "tree": report.source.tree,
+            "ciRun": report.ci_run,
+            "stages": report.stages.iter().map(|stage| json!({
+                "name": stage.name, "result": stage.result, "durationMs": stage.duration_ms,
+                "tests": stage.tests,
+            })).collect::<Vec<_>>(),
+        }),
+        Checks::Skipped(why) => json!({"skipped": why}),
+        Checks::Missing(why) => json!({"missing": why}),
+    }
 }
 
 /// Signs every image (cosign simple signing) and tags its signature, SBOM and signed provenance beside it.
@@ -694,6 +830,7 @@ fn record(built: &Built, migrations: &[Migration], checks: &[Record]) -> serde_j
     json!({
         "release_id": built.meta.release_id,
         "source_commit": built.meta.commit,
+        "source_subject": built.subject,
         "source_time": built.meta.source_date_epoch,
         "source": built.meta.source,
         "toolchain": built.toolchain,
@@ -704,6 +841,7 @@ fn record(built: &Built, migrations: &[Migration], checks: &[Record]) -> serde_j
         "images": images,
         "provenance": built.provenance,
         "migrations": migrations,
+        "ci": built.ci,
         "checks": checks,
     })
 }
@@ -752,7 +890,30 @@ fn change_summary(
         };
         let _ = writeln!(text, "- migration {}{flag}", migration.name);
     }
-    let _ = writeln!(text, "Checks:");
+    match built.ci["report"]["stages"].as_array() {
+        Some(stages) => {
+            let _ = writeln!(text, "Checks the commit passed (cargo xtask ci):");
+            for stage in stages {
+                let _ = writeln!(
+                    text,
+                    "- {} {} ({} ms): {}",
+                    stage["name"].as_str().unwrap_or("?"),
+                    stage["result"].as_str().unwrap_or("?"),
+                    stage["duration_ms"],
+                    stage["detail"].as_str().unwrap_or_default()
+                );
+            }
+        }
+        None => {
+            let why = built.ci.as_object().and_then(|ci| ci.values().next()).cloned();
+            let _ = writeln!(
+                text,
+                "Checks the commit passed: none recorded ({})",
+                why.unwrap_or_default()
+            );
+        }
+    }
+    let _ = writeln!(text, "Release steps:");
     for check in checks {
         let _ = writeln!(
             text,
