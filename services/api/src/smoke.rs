@@ -272,7 +272,14 @@ pub fn sources_fresh(status: &v2::Status, allowed_stale: &[String]) -> Result<St
         return Err(failed!("the api reports no sources"));
     }
     if not_fresh.is_empty() {
-        Ok(format!("{} sources within their thresholds", status.sources.len()))
+        let fresh =
+            status.sources.iter().filter(|source| source.state == FreshnessState::Fresh).count();
+        let excused = status.sources.len() - fresh;
+        Ok(if excused == 0 {
+            format!("{fresh} sources within their thresholds")
+        } else {
+            format!("{fresh} sources within their thresholds, {excused} allowed not to be")
+        })
     } else {
         Err(Failed(not_fresh.join("; ")))
     }

@@ -19,6 +19,14 @@ use crate::{
 /// clock and the releasing machine's may differ by that much.
 pub const CLOCK_SLACK_SECONDS: i64 = 120;
 
+/// The position in `states` of the rollout a record of `release_id` at `at` belongs to: the latest desired
+/// state naming that release by then (a process of release A after a rollback to A belongs to the rollback).
+fn rollout_of(states: &[DesiredState], release_id: &str, at: i64) -> Option<usize> {
+    states.iter().rposition(|state| {
+        state.entry.release_id == release_id && state.committed_at - CLOCK_SLACK_SECONDS <= at
+    })
+}
+
 /// A recorded release, as its `release.json` describes it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Release {
@@ -216,16 +224,11 @@ pub fn join(inputs: Inputs) -> Ledger {
         for (position, state) in states.iter().enumerate() {
             let id = &state.entry.release_id;
             let release = inputs.releases.get(id);
-            let from = state.committed_at - CLOCK_SLACK_SECONDS;
-            let until = states
-                .get(position + 1)
-                .map_or(i64::MAX, |next| next.committed_at - CLOCK_SLACK_SECONDS);
-            let within = |at: i64| (from..until).contains(&at);
+            let belongs =
+                |release_id: &str, at: i64| rollout_of(states, release_id, at) == Some(position);
             let mine: Vec<&&ProcessStart> = starts
                 .iter()
-                .filter(|start| {
-                    start.release_id == *id && within(start.started_at.as_unix_seconds())
-                })
+                .filter(|start| belongs(&start.release_id, start.started_at.as_unix_seconds()))
                 .collect();
             let mut processes = BTreeMap::new();
             for start in &mine {
@@ -233,7 +236,7 @@ pub fn join(inputs: Inputs) -> Ledger {
             }
             let smoke = smokes
                 .iter()
-                .filter(|run| run.release_id == *id && within(run.finished_at.as_unix_seconds()))
+                .filter(|run| belongs(&run.release_id, run.finished_at.as_unix_seconds()))
                 .max_by_key(|run| run.finished_at)
                 .map(|run| Smoke::from(*run));
             let previous = position
@@ -433,6 +436,7 @@ mod tests {
                     start("api", "A", 1010),
                     start("push", "A", 1020),
                     start("api", "B", 1950), // within the clock slack of B's commit
+                    start("api", "B", 2990), // seconds before the rollback: still B's
                     start("api", "A", 3050),
                 ],
                 smoke_runs: vec![
@@ -470,6 +474,7 @@ mod tests {
         );
         let b = &ledger.rollouts[2];
         assert_eq!(b.images_changed, ["hangang-api"]);
+        assert_eq!(b.processes, BTreeMap::from([("api".to_owned(), 2)]));
         assert_eq!(
             b.migrations_applied,
             [MigrationView { name: "2_note.sql".into(), kind: "expand" }]
