@@ -87,6 +87,8 @@ fn time(seconds: i64) -> String {
 
 pub fn run(options: &Options) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // The pool's maintenance task is spawned on the runtime it is made in.
+    let _inside = runtime.enter();
     let pool = options
         .database_url
         .as_deref()
@@ -317,7 +319,7 @@ fn print_history(options: &Options, ledger: &Ledger) -> anyhow::Result<()> {
             println!(
                 "{} is {image} of release {}",
                 options.digest.as_deref().unwrap_or(""),
-                found["release_id"]
+                found["release_id"].as_str().unwrap_or("?")
             );
         }
     }
@@ -364,9 +366,18 @@ fn line(rollout: &Rollout) -> String {
         rollout.environment,
         rollout.release_id,
         &rollout.source_commit[..rollout.source_commit.len().min(12)],
-        rollout.subject.as_deref().unwrap_or("?"),
+        shortened(rollout.subject.as_deref().unwrap_or("?"), 50),
         &rollout.deploy_commit[..rollout.deploy_commit.len().min(12)],
     )
+}
+
+/// `text` cut to `longest` characters, marked when cut.
+fn shortened(text: &str, longest: usize) -> String {
+    if text.chars().count() <= longest {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(longest - 1).collect();
+    format!("{cut}…")
 }
 
 fn print_explanation(
