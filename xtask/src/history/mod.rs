@@ -276,7 +276,7 @@ fn print_history(options: &Options, ledger: &Ledger) -> anyhow::Result<()> {
         let running = if !ledger.with_rollout_records {
             "running: unknown (no rollout records; pass DATABASE_URL or --rollouts)".to_owned()
         } else if running.is_empty() {
-            "running: no process recorded".to_owned()
+            "running: no process recorded here (its own database has its records)".to_owned()
         } else {
             let parts: Vec<String> = running
                 .iter()

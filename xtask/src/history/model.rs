@@ -184,7 +184,7 @@ pub struct EnvironmentNow {
     pub desired: Option<String>,
     /// Per service, the release of its most recent process start.
     pub running: BTreeMap<String, String>,
-    /// The processes report a release other than the desired one (or none at all while one is desired).
+    /// Some process reports a release other than the desired one.
     pub drift: bool,
     pub held: Option<Hold>,
 }
@@ -291,10 +291,10 @@ pub fn join(inputs: Inputs) -> Ledger {
             running.insert(start.service.clone(), start.release_id.clone());
         }
         let desired = states.last().map(|state| state.entry.release_id.clone());
-        let drift = inputs.rollouts.is_some()
-            && desired.as_ref().is_some_and(|desired| {
-                running.is_empty() || running.values().any(|release| release != desired)
-            });
+        // Each environment has its own database: no record of one here says nothing about it.
+        let drift = desired
+            .as_ref()
+            .is_some_and(|desired| running.values().any(|release| release != desired));
         environments.push(EnvironmentNow {
             environment: environment.clone(),
             desired,
