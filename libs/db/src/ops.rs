@@ -212,3 +212,49 @@ pub async fn rollouts(pool: &PgPool) -> sqlx::Result<Rollouts> {
     .collect();
     Ok(Rollouts { process_starts, smoke_runs })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TestDatabase;
+
+    fn start(release_id: &str, started_at: i64) -> ProcessStart {
+        ProcessStart {
+            service: "api".to_owned(),
+            release_id: release_id.to_owned(),
+            source_commit: "c0ffee".to_owned(),
+            environment: "production".to_owned(),
+            host: "hangang-api-1".to_owned(),
+            pid: 7,
+            started_at: Timestamp::from_unix_seconds(started_at).unwrap(),
+        }
+    }
+
+    #[tokio::test]
+    async fn records_older_than_the_retention_are_deleted_by_the_next_write() {
+        let database = TestDatabase::create().await.unwrap();
+        let now = Timestamp::now().as_unix_seconds();
+        let day = 86_400;
+        record_process_start(&database.pool, &start("old", now - 500 * day), 400).await.unwrap();
+        record_process_start(&database.pool, &start("recent", now - 300 * day), 400).await.unwrap();
+        let records = rollouts(&database.pool).await.unwrap();
+        let kept: Vec<&str> =
+            records.process_starts.iter().map(|start| start.release_id.as_str()).collect();
+        assert_eq!(kept, ["recent"], "the 500-day-old start went with the second write");
+        record_process_start(&database.pool, &start("new", now), 200).await.unwrap();
+        let records = rollouts(&database.pool).await.unwrap();
+        let kept: Vec<&str> =
+            records.process_starts.iter().map(|start| start.release_id.as_str()).collect();
+        assert_eq!(kept, ["new"], "a shorter retention applies at once");
+        database.drop_now().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_start_record_that_cannot_be_written_reports_false_and_does_not_panic() {
+        let database = TestDatabase::create().await.unwrap();
+        sqlx::query("drop table ops.process_start").execute(&database.pool).await.unwrap();
+        let written = spawn_start_record(database.pool.clone(), start("x", 0), 400).await.unwrap();
+        assert!(!written);
+        database.drop_now().await.unwrap();
+    }
+}

@@ -346,16 +346,7 @@ fn line(rollout: &Rollout) -> String {
             .collect::<Vec<_>>()
             .join(",")
     };
-    let migrations = if rollout.migrations_applied.is_empty() {
-        "none".to_owned()
-    } else {
-        rollout
-            .migrations_applied
-            .iter()
-            .map(|migration| format!("{} ({})", migration.name, migration.kind))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let migrations = migrations_text(&rollout.migrations_applied);
     let smoke = match &rollout.smoke {
         Some(smoke) if smoke.passed => format!("passed {}/{}", smoke.checks, smoke.checks),
         Some(smoke) => format!("FAILED ({})", smoke.failed.join(", ")),
@@ -369,6 +360,27 @@ fn line(rollout: &Rollout) -> String {
         shortened(rollout.subject.as_deref().unwrap_or("?"), 50),
         &rollout.deploy_commit[..rollout.deploy_commit.len().min(12)],
     )
+}
+
+/// The migrations a rollout applied: each named while there are few, else counted by kind with the contract
+/// ones named (the ones a reader must not miss).
+fn migrations_text(migrations: &[model::MigrationView]) -> String {
+    const NAMED: usize = 3;
+    if migrations.is_empty() {
+        return "none".to_owned();
+    }
+    let named =
+        |migration: &&model::MigrationView| format!("{} ({})", migration.name, migration.kind);
+    if migrations.len() <= NAMED {
+        return migrations.iter().map(|m| named(&m)).collect::<Vec<_>>().join(", ");
+    }
+    let not_expand: Vec<String> =
+        migrations.iter().filter(|m| m.kind != "expand").map(|m| named(&m)).collect();
+    if not_expand.is_empty() {
+        format!("{} (all expand)", migrations.len())
+    } else {
+        format!("{}, of them {}", migrations.len(), not_expand.join(", "))
+    }
 }
 
 /// `text` cut to `longest` characters, marked when cut.
@@ -432,6 +444,19 @@ fn print_explanation(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn many_migrations_are_counted_and_the_contract_ones_named() {
+        let view =
+            |name: &str, kind: &'static str| model::MigrationView { name: name.to_owned(), kind };
+        assert_eq!(migrations_text(&[]), "none");
+        assert_eq!(migrations_text(&[view("1_a.sql", "expand")]), "1_a.sql (expand)");
+        let many: Vec<_> = (1..=9).map(|n| view(&format!("{n}.sql"), "expand")).collect();
+        assert_eq!(migrations_text(&many), "9 (all expand)");
+        let mut mixed = many.clone();
+        mixed.push(view("10_drop.sql", "contract"));
+        assert_eq!(migrations_text(&mixed), "10, of them 10_drop.sql (contract)");
+    }
 
     #[test]
     fn times_are_rfc3339_or_utc_civil() {
