@@ -32,7 +32,7 @@ fn median(mut values: Vec<Duration>) -> Duration {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let database = db::testing::TestDatabase::create().await?;
+    let database = migrate::testing::TestDatabase::create().await?;
     let pool = database.pool.clone();
     db::reference::sync(&pool, &db::reference::Reference::curated()?).await?;
     let lot_ids: Vec<(String,)> =

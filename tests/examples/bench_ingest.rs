@@ -32,7 +32,7 @@ fn median(mut values: Vec<Duration>) -> Duration {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let database = db::testing::TestDatabase::create().await?;
+    let database = migrate::testing::TestDatabase::create().await?;
     let shutdown = CancellationToken::new();
     let world = replay::World::at("2026-06-13T15:30")?;
     let upstream = replay::spawn(world.clone(), shutdown.clone()).await?;

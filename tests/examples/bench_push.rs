@@ -33,7 +33,7 @@ fn ms(duration: Duration) -> f64 {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let database = db::testing::TestDatabase::create().await?;
+    let database = migrate::testing::TestDatabase::create().await?;
     let pool = database.pool.clone();
 
     // Every installation watches every lot: each fact fans out to all of them.

@@ -43,7 +43,7 @@ pub struct Sandbox {
     running: Vec<RunningWorker>,
     /// A Redis of this sandbox's own, when a scenario needs to stop it (see [`Sandbox::start_with_private_redis`]).
     private_redis: Option<PrivateRedis>,
-    database: Option<db::testing::TestDatabase>,
+    database: Option<migrate::testing::TestDatabase>,
 }
 
 /// A Redis server only this sandbox uses: its port survives a restart, its files a temporary directory.
@@ -156,7 +156,7 @@ impl Sandbox {
         let mut tasks = Vec::new();
         let mut workers = Vec::new();
 
-        let database = db::testing::TestDatabase::create().await?;
+        let database = migrate::testing::TestDatabase::create().await?;
         let clock = server::clock::Clock::shifted();
         // Push listens first: the api and ingest are configured with its address.
         let push_listeners = worker_listeners().await?;

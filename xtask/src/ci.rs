@@ -107,7 +107,7 @@ fn migration_lint(sh: &Shell) -> anyhow::Result<()> {
             "squawk is not installed: `pip install squawk-cli=={SQUAWK_VERSION}` (.ci/run does this)"
         );
     }
-    let migrations: Vec<String> = std::fs::read_dir("libs/db/migrations")?
+    let migrations: Vec<String> = std::fs::read_dir("libs/migrate/migrations")?
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
         .filter(|path| path.extension().is_some_and(|ext| ext == "sql"))
         .map(|path| path.display().to_string())

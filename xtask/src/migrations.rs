@@ -8,7 +8,7 @@ use db::migration_kind::{self, Kind};
 use serde::{Deserialize, Serialize};
 
 /// Where the migrations live, relative to the workspace root.
-pub const DIRECTORY: &str = "libs/db/migrations";
+pub const DIRECTORY: &str = "libs/migrate/migrations";
 
 /// One migration file and its kind, as `release.json` records it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

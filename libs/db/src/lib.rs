@@ -1,11 +1,9 @@
 //! PostgreSQL foundation shared by the services.
 //!
-//! - [`MIGRATOR`]: every migration, plain SQL in `libs/db/migrations/` (the one place), embedded in each binary.
-//!   `hangang-api migrate` applies them ([`migrate`]); sqlx holds a PostgreSQL advisory lock while it does, so
-//!   concurrent migrate Jobs wait instead of racing, and re-running is a no-op. Migrations follow expand →
-//!   migrate → contract so the previous release keeps working during a rollout, and pass `squawk`
-//!   (`.squawk.toml`). [`migration_kind`] judges each as expand or contract; an older release migrates a
-//!   database ahead of it by expand migrations and refuses one ahead by a contract migration.
+//! - [`migration_kind`]: whether a migration is expand or contract, judged from its SQL (the migrations
+//!   themselves and applying them are the `migrate` crate's: only what applies them embeds them). Migrations
+//!   follow expand → migrate → contract so the previous release keeps working during a rollout, and pass
+//!   `squawk` (`.squawk.toml`).
 //! - [`reference`]: the curated parks, lots, facilities and transit, and the sync that makes the
 //!   `reference` schema match them.
 //! - [`forecasts`]: the shapes of the `forecast` schema's JSON columns (the forecast service's own, not the app's).
@@ -17,23 +15,16 @@
 //! committed offline metadata.
 
 pub mod forecasts;
-mod migrate;
 pub mod migration_kind;
 pub mod ops;
 pub mod reference;
-pub mod testing;
 
 use std::time::Duration;
 
 use anyhow::Context;
 use contracts::Timestamp;
 use settings::{ConnectionUrl, DATABASE_URL};
-use sqlx::{PgPool, migrate::Migrator, postgres::PgPoolOptions};
-
-/// Every migration, embedded at compile time.
-pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
-
-pub use migrate::{Ahead, AheadByContract, MigrateReport, ahead_of_this_release, migrate};
+use sqlx::{PgPool, postgres::PgPoolOptions};
 
 /// Where and how to connect to PostgreSQL.
 #[derive(Clone, Debug, clap::Args)]

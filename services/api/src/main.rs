@@ -63,7 +63,7 @@ async fn serve(config: api::Config) -> anyhow::Result<()> {
 async fn migrate(config: MigrateConfig) -> anyhow::Result<()> {
     let _telemetry = telemetry::init("api", &config.common)?;
     let pool = db::connect(&config.database)?;
-    let report = db::migrate(&pool, &config.common.release_id).await?;
+    let report = migrate::migrate(&pool, &config.common.release_id).await?;
     tracing::info!(
         reference_version = %report.reference.version,
         reference_changed = report.reference.changed,

@@ -2,8 +2,8 @@
 //! evidence, and issued horizons are scored when their time comes.
 
 use contracts::Timestamp;
-use db::testing::TestDatabase;
 use forecast::refresh::{self, Refreshed};
+use migrate::testing::TestDatabase;
 
 const LOT: &str = "gwangnaru-1-2";
 const CAPACITY: i32 = 200;

@@ -1,7 +1,7 @@
 //! Whether a rollback can work, decided from the records before anything is written: returning an
 //! environment to a release is refused when a release that environment was told to run since has a migration
 //! the target release lacks and that is not expand. The older release's `migrate` would refuse that database
-//! (`db::AheadByContract`), so the sync would fail exactly when a rollback is needed.
+//! (`migrate::AheadByContract`), so the sync would fail exactly when a rollback is needed.
 
 use std::{fmt, path::Path};
 

@@ -6,7 +6,7 @@ use axum::{
     http::{HeaderMap, Method, Request, StatusCode},
 };
 use contracts::Timestamp;
-use db::testing::TestDatabase;
+use migrate::testing::TestDatabase;
 use serde_json::Value;
 use tower::ServiceExt;
 

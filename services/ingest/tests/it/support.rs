@@ -4,13 +4,13 @@ use contracts::freshness::SourceId;
 use std::time::Duration;
 
 use contracts::Timestamp;
-use db::testing::TestDatabase;
 use ingest::{
     fetch::Fetcher,
     runner::{RunReport, Runner},
     sources::Upstreams,
     store::Peers,
 };
+use migrate::testing::TestDatabase;
 use replay::World;
 use settings::Secret;
 use tokio_util::sync::CancellationToken;

@@ -14,7 +14,7 @@ use contracts::{
         UpsertInstallationRequest, push_client::PushClient,
     },
 };
-use db::testing::TestDatabase;
+use migrate::testing::TestDatabase;
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, transport::Channel};
 

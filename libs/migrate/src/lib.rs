@@ -1,21 +1,31 @@
-//! `migrate`: applies this release's migrations, tolerating a database that is ahead of it by expand
-//! migrations only, so a rollback to an older release works after a newer one added columns or tables.
+//! The database's migrations and applying them: every migration as plain SQL in `migrations/` (the one place),
+//! embedded as [`MIGRATOR`], and [`migrate`], which `hangang-api migrate` (the migrate Job) runs. Also
+//! throwaway migrated databases for tests ([`testing`]).
 //!
-//! A newer release's migrations are unknown to an older binary, so each `migrate` records the kind of every
-//! migration it knows in `ops.migration` ([`crate::migration_kind`], judged from the SQL). An older release
-//! reads those records for the versions it does not know: all expand → it migrates, saying so in its log;
-//! any contract, or any it cannot find a record for → it refuses, naming them, and changes nothing.
+//! A crate of its own so that only what applies migrations embeds them: adding a migration rebuilds this crate
+//! and the api, not every service (the workers' binaries stay byte-identical across a migration-only release).
+//!
+//! [`migrate`] tolerates a database that is ahead of this release by expand migrations only, so a rollback to an
+//! older release works after a newer one added columns or tables. A newer release's migrations are unknown to
+//! an older binary, so each `migrate` records the kind of every migration it knows in `ops.migration`
+//! (`db::migration_kind`, judged from the SQL). An older release reads those records for the versions it does
+//! not know: all expand → it migrates, saying so in its log; any contract, or any it cannot find a record for →
+//! it refuses, naming them, and changes nothing. sqlx holds a PostgreSQL advisory lock while it applies, so
+//! concurrent migrate Jobs wait instead of racing, and re-running is a no-op.
+
+pub mod testing;
 
 use std::{borrow::Cow, fmt};
 
 use anyhow::Context;
-use sqlx::{PgPool, migrate::Migrator};
-
-use crate::{
-    MIGRATOR,
+use db::{
     migration_kind::{self, Kind},
     reference,
 };
+use sqlx::{PgPool, migrate::Migrator};
+
+/// Every migration, embedded at compile time.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// An applied migration this release does not know.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -159,6 +169,14 @@ async fn record_kinds(pool: &PgPool, release_id: &str) -> sqlx::Result<()> {
 mod tests {
     use super::*;
     use crate::testing::TestDatabase;
+
+    #[test]
+    fn every_shipped_migration_is_judged() {
+        for migration in MIGRATOR.iter() {
+            let judged = migration_kind::judge(migration.sql.as_str());
+            assert!(judged.is_ok(), "{}: {judged:?}", migration.description);
+        }
+    }
 
     /// Makes the database look migrated by a newer release: one more applied migration, recorded with `kind`.
     async fn newer_release_applied(pool: &PgPool, version: i64, kind: Option<&str>) {
