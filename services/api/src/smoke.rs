@@ -1,7 +1,8 @@
 //! `hangang-api smoke`: proves that a deployed release works, for Argo CD's PostSync Job and for people.
 //!
 //! Passing means: every service answers `/healthz` with the expected `RELEASE_ID` (so a pod of the previous
-//! ReplicaSet still answering does not count, argo-cd#17408), every source the api reports is fresh, and a core
+//! ReplicaSet still answering does not count, argo-cd#17408; a service whose image the release left alone is not
+//! restarted and answers with its image's release, which `SMOKE_EXPECT_RELEASES` names), every source the api reports is fresh, and a core
 //! route returns a body that parses as the v2 contract. A rollout converges over a minute or two, so the checks
 //! are retried until a deadline; the last round's report is printed either way. With `DATABASE_URL` the outcome
 //! is also recorded in `ops.smoke_run` (every check with its duration, the release each service answered with),
@@ -37,6 +38,12 @@ pub struct SmokeConfig {
     #[arg(long, default_value_t = 5)]
     pub retry_seconds: u64,
 
+    /// The release a service must answer with, as `service=release` (comma-separated in the environment); a
+    /// service not named must answer with this process's `RELEASE_ID`. The release kustomization sets it to each
+    /// image's release, since a release that leaves an image alone does not restart that service.
+    #[arg(long = "expect-release", env = "SMOKE_EXPECT_RELEASES", value_delimiter = ',', value_parser = parse_expected)]
+    pub expect_releases: Vec<Expected>,
+
     /// Where to record the outcome (`ops.smoke_run`); without it the outcome is only printed.
     #[arg(long, env = "DATABASE_URL", value_parser = settings::DATABASE_URL)]
     pub database_url: Option<settings::ConnectionUrl>,
@@ -55,6 +62,32 @@ macro_rules! failed {
     ($($message:tt)*) => {
         Failed(format!($($message)*))
     };
+}
+
+/// The release one service must answer with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expected {
+    pub service: String,
+    pub release_id: String,
+}
+
+fn parse_expected(value: &str) -> Result<Expected, Failed> {
+    match value.split_once('=') {
+        Some((service, release_id)) if !service.is_empty() && !release_id.is_empty() => {
+            Ok(Expected { service: service.to_owned(), release_id: release_id.to_owned() })
+        }
+        _ => Err(failed!("expected service=release, got `{value}`")),
+    }
+}
+
+impl SmokeConfig {
+    /// The release `service` must answer with.
+    pub fn expected_release(&self, service: &str) -> &str {
+        self.expect_releases
+            .iter()
+            .find(|expected| expected.service == service)
+            .map_or(self.common.release_id.as_str(), |expected| expected.release_id.as_str())
+    }
 }
 
 /// A worker to check: its name and admin base URL.
@@ -162,7 +195,6 @@ pub async fn run(config: &SmokeConfig) -> anyhow::Result<Report> {
 
 /// One round: every check, none short-circuiting the others, so the report shows everything wrong at once.
 pub async fn check_once(client: &reqwest::Client, config: &SmokeConfig) -> Report {
-    let expected = config.common.release_id.as_str();
     let api = config.api_url.trim_end_matches('/');
     let mut report = Report::default();
     let mut targets = vec![("api", api)];
@@ -172,7 +204,7 @@ pub async fn check_once(client: &reqwest::Client, config: &SmokeConfig) -> Repor
         let answered = health(client, base).await;
         let outcome = answered.clone().and_then(|reported| {
             report.answered.insert(service.to_owned(), reported.clone());
-            same_release(service, &reported, expected)
+            same_release(service, &reported, config.expected_release(service))
         });
         report.push(format!("{service} /healthz"), outcome, started.elapsed());
     }
@@ -181,10 +213,9 @@ pub async fn check_once(client: &reqwest::Client, config: &SmokeConfig) -> Repor
     let fetched = started.elapsed();
     report.push(
         "api /v2/status release",
-        status
-            .as_ref()
-            .map_err(Clone::clone)
-            .and_then(|status| same_release("api", &status.release_id, expected)),
+        status.as_ref().map_err(Clone::clone).and_then(|status| {
+            same_release("api", &status.release_id, config.expected_release("api"))
+        }),
         fetched,
     );
     report.push(
@@ -311,6 +342,28 @@ mod tests {
         );
         assert!(parse_worker("http://hangang-push:9090").is_err());
         assert!(parse_worker("push=hangang-push").is_err());
+    }
+
+    #[test]
+    fn each_service_may_be_expected_at_its_own_release() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            smoke: SmokeConfig,
+        }
+        let cli = Cli::try_parse_from([
+            "smoke",
+            "--release-id",
+            "R2",
+            "--expect-release",
+            "ingest=R1,push=R0",
+        ])
+        .unwrap();
+        assert_eq!(cli.smoke.expected_release("ingest"), "R1");
+        assert_eq!(cli.smoke.expected_release("push"), "R0");
+        assert_eq!(cli.smoke.expected_release("api"), "R2", "unnamed: this process's release");
+        assert!(parse_expected("ingest").is_err());
     }
 
     #[test]

@@ -19,6 +19,7 @@ fn config(sandbox: &Sandbox, expected_release: &str, deadline_seconds: u64) -> S
         allow_stale_sources: Vec::new(),
         deadline_seconds,
         retry_seconds: 1,
+        expect_releases: Vec::new(),
         database_url: None,
         common: CommonSettings {
             release_id: expected_release.to_owned(),

@@ -9,6 +9,8 @@ use std::{
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use crate::manifests::PinnedImage;
+
 /// Which release an environment runs; also the ordering key between releases.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleaseEntry {
@@ -156,6 +158,38 @@ pub fn recorded_environments(root: &Path, release_id: &str) -> anyhow::Result<Ve
         .collect();
     environments.sort();
     Ok(environments)
+}
+
+/// Per image (`hangang-api`, …), what recorded releases built: the binary's `sha256:…` and the image, oldest
+/// release first (so the first match is the release that first shipped those bytes).
+pub type EarlierBuilds = std::collections::BTreeMap<String, Vec<(String, PinnedImage)>>;
+
+/// [`EarlierBuilds`] from every record in the deploy repository.
+pub fn earlier_builds(root: &Path) -> anyhow::Result<EarlierBuilds> {
+    let mut records = Vec::new();
+    for release_id in recorded_releases(root)? {
+        records.push(record(root, &release_id)?);
+    }
+    records.sort_by_key(|record| {
+        (record["source_time"].as_i64().unwrap_or(i64::MAX), record["release_id"].to_string())
+    });
+    let mut builds = EarlierBuilds::new();
+    for record in &records {
+        let (Some(release_id), Some(commit)) =
+            (record["release_id"].as_str(), record["source_commit"].as_str())
+        else {
+            continue;
+        };
+        let Some(images) = record["images"].as_object() else { continue };
+        for (name, image) in images {
+            let own =
+                image["reference"].as_str().and_then(|r| PinnedImage::parse(r, release_id, commit));
+            if let (Some(binary), Some(own)) = (image["binary_sha256"].as_str(), own) {
+                builds.entry(name.clone()).or_default().push((binary.to_owned(), own));
+            }
+        }
+    }
+    Ok(builds)
 }
 
 /// Every release recorded in the deploy repository, by id.

@@ -21,9 +21,14 @@ pub const CLOCK_SLACK_SECONDS: i64 = 120;
 
 /// The position in `states` of the rollout a record of `release_id` at `at` belongs to: the latest desired
 /// state naming that release by then (a process of release A after a rollback to A belongs to the rollback).
+/// The clock slack only admits a record from just before the first such desired state, never moves one to a
+/// later desired state of the same release.
 fn rollout_of(states: &[DesiredState], release_id: &str, at: i64) -> Option<usize> {
-    states.iter().rposition(|state| {
-        state.entry.release_id == release_id && state.committed_at - CLOCK_SLACK_SECONDS <= at
+    let naming = |state: &DesiredState| state.entry.release_id == release_id;
+    states.iter().rposition(|state| naming(state) && state.committed_at <= at).or_else(|| {
+        states
+            .iter()
+            .position(|state| naming(state) && state.committed_at - CLOCK_SLACK_SECONDS <= at)
     })
 }
 
@@ -36,7 +41,8 @@ pub struct Release {
     pub subject: Option<String>,
     /// Per image (`hangang-api`, …) every digest the record names: index, manifest, config, layers, binary.
     pub digests: BTreeMap<String, Vec<String>>,
-    /// Per image the digest a release pins (the index).
+    /// Per image the digest the release's manifests run (its own index, or an earlier release's when the
+    /// binary did not change).
     pub index: BTreeMap<String, String>,
     #[serde(serialize_with = "serialize_migrations")]
     pub migrations: Vec<RecordedMigration>,
@@ -83,7 +89,13 @@ impl Release {
             if let Some(layers) = image["layers"].as_array() {
                 all.extend(layers.iter().filter_map(|layer| layer.as_str().map(str::to_owned)));
             }
-            if let Some(pinned) = image["index"].as_str() {
+            // What the manifests run: `pinned` (an earlier release's image when the binary did not change),
+            // else, in records that predate it, this release's own index.
+            let pinned = image["pinned"]
+                .as_str()
+                .and_then(|reference| reference.split_once('@').map(|(_, digest)| digest))
+                .or_else(|| image["index"].as_str());
+            if let Some(pinned) = pinned {
                 index.insert(binary.clone(), pinned.to_owned());
             }
             digests.insert(binary.clone(), all);
@@ -434,6 +446,7 @@ mod tests {
             rollouts: Some(Rollouts {
                 process_starts: vec![
                     start("api", "A", 1010),
+                    start("api", "A", 2950), // before the rollback's commit, within the slack: A's first
                     start("push", "A", 1020),
                     start("api", "B", 1950), // within the clock slack of B's commit
                     start("api", "B", 2990), // seconds before the rollback: still B's
@@ -485,7 +498,10 @@ mod tests {
         assert_eq!(rollback.processes, BTreeMap::from([("api".to_owned(), 1)]));
         let first = &ledger.rollouts[3];
         assert_eq!(first.images_changed, ["hangang-api", "hangang-push"]);
-        assert_eq!(first.processes.len(), 2);
+        assert_eq!(
+            first.processes,
+            BTreeMap::from([("api".to_owned(), 2), ("push".to_owned(), 1)])
+        );
     }
 
     #[test]

@@ -26,7 +26,9 @@ pub const KUBERNETES_VERSION: &str = "1.32.0";
 pub const SERVICE_IMAGES: [&str; 4] =
     ["hangang-api", "hangang-ingest", "hangang-forecast", "hangang-push"];
 
-/// An image pinned by digest, as the cluster will pull it.
+/// An image pinned by digest, as the cluster will pull it, and the release that built it: a release whose
+/// build of a service is byte-identical to an earlier one pins the earlier image, so that workload's pod
+/// template (image, `RELEASE_ID`, `SOURCE_COMMIT`, version label) does not change and it does not restart.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PinnedImage {
     /// Repository, e.g. `registry.hangangjari.app/hangang-api`.
@@ -34,6 +36,10 @@ pub struct PinnedImage {
     pub tag: String,
     /// `sha256:<64 hex>`.
     pub digest: String,
+    /// The release that built the image (its `RELEASE_ID` and version label).
+    pub release_id: String,
+    /// That release's source commit (its `SOURCE_COMMIT`).
+    pub commit: String,
 }
 
 impl PinnedImage {
@@ -41,14 +47,27 @@ impl PinnedImage {
     pub fn reference(&self) -> String {
         format!("{}:{}@{}", self.repository, self.tag, self.digest)
     }
+
+    /// Parses `repository:tag@sha256:…` (a reference this tool wrote) built by `release_id` of `commit`.
+    pub fn parse(reference: &str, release_id: &str, commit: &str) -> Option<PinnedImage> {
+        let (named, digest) = reference.split_once('@')?;
+        let slash = named.rfind('/').map_or(0, |at| at + 1);
+        let colon = slash + named[slash..].find(':')?;
+        Some(PinnedImage {
+            repository: named[..colon].to_owned(),
+            tag: named[colon + 1..].to_owned(),
+            digest: digest.to_owned(),
+            release_id: release_id.to_owned(),
+            commit: commit.to_owned(),
+        })
+    }
 }
 
 /// What a release puts into the manifests: its id and the image of each service.
 #[derive(Clone, Debug)]
 pub struct ReleaseImages {
+    /// The release whose desired state this is (an annotation on every workload, not in its pod template).
     pub release_id: String,
-    /// The commit the release was built from (`SOURCE_COMMIT` in every container).
-    pub source_commit: String,
     /// Keyed by the base manifests' image name (`hangang-api`, …).
     pub images: BTreeMap<String, PinnedImage>,
     /// The `User` of the images' config (`65532:65532`), which pods must run as.
@@ -69,16 +88,13 @@ impl ReleaseImages {
                     repository: format!("registry.invalid/hangangjari/{name}"),
                     tag: release_id.clone(),
                     digest: digest.to_string(),
+                    release_id: release_id.clone(),
+                    commit: commit.to_owned(),
                 };
                 ((*name).to_owned(), pinned)
             })
             .collect();
-        ReleaseImages {
-            release_id,
-            source_commit: commit.to_owned(),
-            images,
-            image_user: "65532:65532".to_owned(),
-        }
+        ReleaseImages { release_id, images, image_user: "65532:65532".to_owned() }
     }
 }
 

@@ -56,13 +56,25 @@ pub fn render_argocd() -> anyhow::Result<Vec<Value>> {
     parse_stream(&text).context("kubectl kustomize produced invalid YAML for kustomize/argocd")
 }
 
-/// The workloads running our images, whose pods carry the release as `app.kubernetes.io/version`. Not
-/// PostgreSQL or Redis: labelling their pods would restart them with every release.
-const OUR_WORKLOADS: &str = "hangang-(api|ingest|forecast|push|migrate|smoke)";
+/// The workloads running our images: kind, name, container and the image it runs. Only these carry a release's
+/// identity; PostgreSQL and Redis never restart with a release.
+pub const OUR_WORKLOADS: [(&str, &str, &str, &str); 6] = [
+    ("Deployment", "hangang-api", "api", "hangang-api"),
+    ("Deployment", "hangang-ingest", "ingest", "hangang-ingest"),
+    ("Deployment", "hangang-forecast", "forecast", "hangang-forecast"),
+    ("Deployment", "hangang-push", "push", "hangang-push"),
+    ("Job", "hangang-migrate", "migrate", "hangang-api"),
+    ("Job", "hangang-smoke", "smoke", "hangang-api"),
+];
 
-/// The kustomization layered over an overlay: image pins, the release's identity (id, commit, environment) for
-/// every container, and the release as the version label of our pods. Written as text because its shape is
-/// fixed and a reviewer of the deploy repository reads it.
+/// The annotation on every workload (not its pod template) naming the release whose desired state it is.
+pub const RELEASE_ANNOTATION: &str = "app.hangangjari/release-id";
+
+/// The kustomization layered over an overlay: image pins; per workload the release and commit of its image
+/// (`RELEASE_ID`, `SOURCE_COMMIT`, `app.kubernetes.io/version`), which change only when its image does; the
+/// desired release as an annotation beside the pod template; what the smoke check must see each service
+/// answer; the environment's name. Written as text because its shape is fixed and a reviewer of the deploy
+/// repository reads it.
 fn release_kustomization(overlay: &str, release: &ReleaseImages, environment: &str) -> String {
     let mut text = String::new();
     let _ = writeln!(
@@ -80,18 +92,43 @@ fn release_kustomization(overlay: &str, release: &ReleaseImages, environment: &s
             image.repository, image.tag, image.digest
         );
     }
+    text.push_str("patches:\n");
     let _ = writeln!(
         text,
-        "configMapGenerator:\n  - name: hangang-release\n    behavior: merge\n    literals:\n      \
-         - RELEASE_ID={}\n      - SOURCE_COMMIT={}\n      - DEPLOYMENT_ENVIRONMENT={environment}",
-        release.release_id, release.source_commit
+        "  - patch: |-\n      apiVersion: v1\n      kind: ConfigMap\n      metadata:\n        name: hangang-config\n      \
+         data:\n        DEPLOYMENT_ENVIRONMENT: {environment}"
     );
-    let _ = writeln!(
-        text,
-        "patches:\n  - target:\n      kind: (Deployment|Job)\n      name: {OUR_WORKLOADS}\n    patch: |-\n      \
-         - op: add\n        path: /spec/template/metadata/labels/app.kubernetes.io~1version\n        value: {}",
-        release.release_id
-    );
+    let expected: Vec<String> = release
+        .images
+        .iter()
+        .map(|(name, image)| {
+            format!("{}={}", name.trim_start_matches("hangang-"), image.release_id)
+        })
+        .collect();
+    for (kind, name, container, image_name) in OUR_WORKLOADS {
+        let Some(image) = release.images.get(image_name) else { continue };
+        let api_version = if kind == "Job" { "batch/v1" } else { "apps/v1" };
+        let mut env = format!(
+            "                - name: RELEASE_ID\n                  value: \"{}\"\n                \
+             - name: SOURCE_COMMIT\n                  value: \"{}\"\n",
+            image.release_id, image.commit
+        );
+        if name == "hangang-smoke" {
+            let _ = writeln!(
+                env,
+                "                - name: SMOKE_EXPECT_RELEASES\n                  value: \"{}\"",
+                expected.join(",")
+            );
+        }
+        let _ = write!(
+            text,
+            "  - patch: |-\n      apiVersion: {api_version}\n      kind: {kind}\n      metadata:\n        name: {name}\n        \
+             annotations:\n          {RELEASE_ANNOTATION}: \"{}\"\n      spec:\n        template:\n          metadata:\n            \
+             labels:\n              app.kubernetes.io/version: \"{}\"\n          spec:\n            containers:\n              \
+             - name: {container}\n                env:\n{env}",
+            release.release_id, image.release_id
+        );
+    }
     text
 }
 

@@ -440,6 +440,15 @@ fn build(
     steps: &mut Stages,
 ) -> anyhow::Result<Built> {
     let ctx = context(sh, options, mode)?;
+    // What earlier releases built, so an unchanged service keeps its image (read before the long build, so an
+    // unreachable deploy repository fails in seconds).
+    let earlier = &match &options.deploy_repo {
+        Some(url) => {
+            let repository = open_deploy_repository(sh, url)?;
+            deploy::state::earlier_builds(repository.fresh_checkout()?)?
+        }
+        None => deploy::state::EarlierBuilds::default(),
+    };
     let scan = steps.run("advisory scan", || advisory_scan(&ctx))?;
     steps.run("contracts", || {
         crate::contracts::run()?;
@@ -461,7 +470,7 @@ fn build(
     let (attachments, provenance) = steps.run("signatures and provenance", || {
         sign_and_attest(&ctx, &images, &scan, &sboms, &supply_chain)
     })?;
-    let release_images = pinned_images(&ctx, &images);
+    let release_images = pinned_images(&ctx, &images, earlier);
     let environments = steps.run("manifests", || render_manifests(&ctx, &release_images))?;
     Ok(Built {
         meta: ctx.meta,
@@ -727,20 +736,39 @@ fn sign_and_attest(
     Ok(((attachments, super::Digest::of(&envelope).as_str().to_owned()), detail))
 }
 
-/// Every image pinned by tag and digest, as the manifests reference them.
-fn pinned_images(ctx: &Build<'_>, images: &super::Images) -> ReleaseImages {
+/// This release's own image of `service`, as it is pushed.
+fn own_image(ctx: &Build<'_>, service: &super::ServiceImage) -> PinnedImage {
+    PinnedImage {
+        repository: ctx.repository(service.binary),
+        tag: ctx.meta.release_id.clone(),
+        digest: service.index.as_str().to_owned(),
+        release_id: ctx.meta.release_id.clone(),
+        commit: ctx.meta.commit.clone(),
+    }
+}
+
+/// Every image pinned by tag and digest, as the manifests reference them: a service whose binary is
+/// byte-identical to one an earlier release shipped from the same repository pins that earlier image, so its
+/// workloads' pod templates stay as they were and it does not restart; the others pin this release's image.
+fn pinned_images(
+    ctx: &Build<'_>,
+    images: &super::Images,
+    earlier: &deploy::state::EarlierBuilds,
+) -> ReleaseImages {
     ReleaseImages {
         release_id: ctx.meta.release_id.clone(),
-        source_commit: ctx.meta.commit.clone(),
         images: images
             .services
             .iter()
             .map(|service| {
-                let pinned = PinnedImage {
-                    repository: ctx.repository(service.binary),
-                    tag: ctx.meta.release_id.clone(),
-                    digest: service.index.as_str().to_owned(),
-                };
+                let own = own_image(ctx, service);
+                let reused = earlier.get(service.binary).and_then(|builds| {
+                    builds.iter().find(|(binary, image)| {
+                        *binary == service.binary_digest.as_str()
+                            && image.repository == own.repository
+                    })
+                });
+                let pinned = reused.map_or(own, |(_, image)| image.clone());
                 (service.binary.to_owned(), pinned)
             })
             .collect(),
@@ -808,8 +836,14 @@ fn record(built: &Built, migrations: &[Migration], checks: &[Record]) -> serde_j
         .iter()
         .map(|service| {
             let attached = &built.attachments[service.binary];
+            let pinned = &built.release_images.images[service.binary];
             let image = json!({
-                "reference": built.release_images.images[service.binary].reference(),
+                // This release's own image (pushed either way); `pinned` is what the manifests run, an earlier
+                // release's image of the same repository when the binary is byte-identical to it.
+                "reference": format!("{}:{}@{}", pinned.repository, built.meta.release_id,
+                                     service.index.as_str()),
+                "pinned": pinned.reference(),
+                "pinned_release": pinned.release_id,
                 "index": service.index.as_str(),
                 "manifest": service.manifest.as_str(),
                 "config": service.config.as_str(),

@@ -335,8 +335,10 @@ pub fn images(object: &Object<'_>, release: &ReleaseImages, findings: &mut Findi
     }
 }
 
-/// Every container of ours reports this release, its commit and its environment (health bodies, metrics,
-/// rollout records), and every pod of ours carries the release as `app.kubernetes.io/version`.
+/// Every container of ours reports the release and commit of the image it runs and its environment (health
+/// bodies, metrics, rollout records); every pod of ours carries its image's release as `app.kubernetes.io/version`;
+/// every workload of ours names the desired release in an annotation outside its pod template; the smoke check
+/// expects each service to answer with its image's release.
 pub fn release_identity(
     object: &Object<'_>,
     objects: &[Object<'_>],
@@ -344,15 +346,13 @@ pub fn release_identity(
     environment: &str,
     findings: &mut Findings,
 ) {
-    let mut ours = false;
+    let mut ours = None;
     for container in object.containers() {
-        if !release.images.contains_key(image_basename(container.image())) {
-            continue;
-        }
-        ours = true;
+        let Some(image) = release.images.get(image_basename(container.image())) else { continue };
+        ours = Some(image);
         let expected = [
-            ("RELEASE_ID", release.release_id.as_str()),
-            ("SOURCE_COMMIT", release.source_commit.as_str()),
+            ("RELEASE_ID", image.release_id.as_str()),
+            ("SOURCE_COMMIT", image.commit.as_str()),
             ("DEPLOYMENT_ENVIRONMENT", environment),
         ];
         for (name, expected) in expected {
@@ -369,15 +369,49 @@ pub fn release_identity(
                 );
             }
         }
+        if object.name() == "hangang-smoke" {
+            let wanted: Vec<String> = release
+                .images
+                .iter()
+                .map(|(name, image)| {
+                    format!("{}={}", name.trim_start_matches("hangang-"), image.release_id)
+                })
+                .collect();
+            let wanted = wanted.join(",");
+            let found = env_value(&container, "SMOKE_EXPECT_RELEASES", objects);
+            if found.as_deref() != Some(wanted.as_str()) {
+                findings.add_container(
+                    object,
+                    container.name(),
+                    "smoke-expectations",
+                    format!("SMOKE_EXPECT_RELEASES is {found:?}, expected `{wanted}`"),
+                );
+            }
+        }
     }
+    let Some(image) = ours else { return };
     let label = object.value().pointer("/spec/template/metadata/labels/app.kubernetes.io~1version");
-    if ours && label.and_then(Value::as_str) != Some(release.release_id.as_str()) {
+    if label.and_then(Value::as_str) != Some(image.release_id.as_str()) {
         findings.add(
             object,
             "release-version-label",
             format!(
-                "the pod template's app.kubernetes.io/version is {}, expected `{}`",
+                "the pod template's app.kubernetes.io/version is {}, expected `{}` (its image's release)",
                 label.map_or("missing".to_owned(), ToString::to_string),
+                image.release_id
+            ),
+        );
+    }
+    let annotation = object
+        .value()
+        .pointer("/metadata/annotations/app.hangangjari~1release-id")
+        .and_then(Value::as_str);
+    if annotation != Some(release.release_id.as_str()) {
+        findings.add(
+            object,
+            "release-annotation",
+            format!(
+                "metadata.annotations[app.hangangjari/release-id] is {annotation:?}, expected `{}`",
                 release.release_id
             ),
         );

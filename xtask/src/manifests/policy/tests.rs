@@ -111,7 +111,6 @@ fn production_has_the_expected_objects_in_the_expected_waves() {
     let expected = [
         ("ServiceAccount/hangang-api", plain(-3)),
         ("ConfigMap/hangang-config", plain(-3)),
-        ("ConfigMap/hangang-release", plain(-3)),
         ("NetworkPolicy/default-deny", plain(-3)),
         ("StatefulSet/hangang-postgres", plain(-2)),
         ("Service/hangang-postgres", plain(-2)),
@@ -130,9 +129,10 @@ fn production_has_the_expected_objects_in_the_expected_waves() {
     for (id, placement) in expected {
         assert_eq!(place(id), placement, "{id}");
     }
-    // And nothing else: 5 ServiceAccounts, 2 ConfigMaps, 9 NetworkPolicies, 6 Services, 5 Deployments, a
+    // And nothing else: 5 ServiceAccounts, 1 ConfigMap (no release ConfigMap: a release's identity is in the
+    // pod templates of the workloads whose image it changes), 9 NetworkPolicies, 6 Services, 5 Deployments, a
     // StatefulSet, 2 Jobs, the api's PodDisruptionBudget, HorizontalPodAutoscaler and Ingress.
-    assert_eq!(placements.len(), 33, "{placements:#?}");
+    assert_eq!(placements.len(), 32, "{placements:#?}");
 }
 
 #[test]
@@ -259,25 +259,78 @@ fn an_image_of_another_release_is_named() {
 }
 
 #[test]
-fn every_service_container_must_report_this_release() {
+fn every_service_container_must_report_its_images_release() {
     let objects = with("Deployment/hangang-push", |push| {
         let env = push.pointer_mut(&format!("{CONTAINER}/env")).unwrap().as_array_mut().unwrap();
         env.retain(|var| var["name"] != "RELEASE_ID");
     });
     assert_eq!(fired(&objects), ["Deployment/hangang-push [release-id]"]);
-    let release_map = production()
+    let objects = with("Deployment/hangang-forecast", |forecast| {
+        let env =
+            forecast.pointer_mut(&format!("{CONTAINER}/env")).unwrap().as_array_mut().unwrap();
+        let release = env.iter_mut().find(|var| var["name"] == "RELEASE_ID").unwrap();
+        release["value"] = json!("2026.01.01-1-old");
+    });
+    assert_eq!(fired(&objects), ["Deployment/hangang-forecast [release-id]"]);
+    // The desired release sits beside the pod template, not in it.
+    let objects = with("Deployment/hangang-ingest", |ingest| {
+        remove(ingest, "/metadata/annotations/app.hangangjari~1release-id")
+    });
+    assert_eq!(fired(&objects), ["Deployment/hangang-ingest [release-annotation]"]);
+    let objects = with("Job/hangang-smoke", |smoke| {
+        let env = smoke.pointer_mut(&format!("{CONTAINER}/env")).unwrap().as_array_mut().unwrap();
+        env.retain(|var| var["name"] != "SMOKE_EXPECT_RELEASES");
+    });
+    assert_eq!(fired(&objects), ["Job/hangang-smoke [smoke-expectations]"]);
+}
+
+/// A release whose build of every worker is byte-identical to `earlier`'s pins `earlier`'s worker images.
+fn api_only(earlier: &ReleaseImages, commit: &str) -> ReleaseImages {
+    let mut next = ReleaseImages::unreleased(commit);
+    for (name, image) in &earlier.images {
+        if name != "hangang-api" {
+            next.images.insert(name.clone(), image.clone());
+        }
+    }
+    next
+}
+
+#[test]
+fn a_release_that_changes_only_the_api_changes_only_the_pod_templates_running_it() {
+    let render = |release: &ReleaseImages, label: &str| {
+        let dir =
+            std::env::temp_dir().join(format!("hangang-manifests-{label}-{}", std::process::id()));
+        let rendered = render::render("production", release, &dir).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        rendered.objects
+    };
+    let before = release();
+    let after = api_only(&before, "fedcba987654");
+    assert!(check(&render(&after, "after"), &after, "production").is_empty());
+    let templates = |objects: &[Value]| -> Vec<(String, Value)> {
+        objects
+            .iter()
+            .filter(|object| object.pointer("/spec/template").is_some())
+            .map(|object| {
+                let id = format!(
+                    "{}/{}",
+                    object["kind"].as_str().unwrap(),
+                    object["metadata"]["name"].as_str().unwrap()
+                );
+                (id, object["spec"]["template"].clone())
+            })
+            .collect()
+    };
+    let (old, new) = (templates(&render(&before, "before")), templates(&render(&after, "after")));
+    assert_eq!(old.len(), new.len());
+    let changed: Vec<&str> = old
         .iter()
-        .find(|object| object["metadata"]["name"].as_str().unwrap().starts_with("hangang-release-"))
-        .map(|object| format!("ConfigMap/{}", object["metadata"]["name"].as_str().unwrap()))
-        .unwrap();
-    let objects = with(&release_map, |map| set(map, "/data/RELEASE_ID", json!("2026.01.01-1-old")));
-    let fired = fired(&objects);
-    assert_eq!(
-        fired.len(),
-        6,
-        "api, four workers' and both Jobs' containers less redis/postgres: {fired:?}"
-    );
-    assert!(fired.iter().all(|line| line.ends_with("[release-id]")), "{fired:?}");
+        .zip(&new)
+        .filter(|((_, a), (_, b))| a != b)
+        .map(|((id, _), _)| id.as_str())
+        .collect();
+    // The api image also runs the migrate and smoke Jobs; the workers, PostgreSQL and Redis stay as they were.
+    assert_eq!(changed, ["Deployment/hangang-api", "Job/hangang-migrate", "Job/hangang-smoke"]);
 }
 
 #[test]
