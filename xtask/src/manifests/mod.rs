@@ -75,6 +75,18 @@ pub struct ReleaseImages {
 }
 
 impl ReleaseImages {
+    /// `api=<release>,ingest=<release>,…`: the release each service must answer the smoke check with (its
+    /// image's), as `SMOKE_EXPECT_RELEASES` carries it.
+    pub fn smoke_expectations(&self) -> String {
+        self.images
+            .iter()
+            .map(|(name, image)| {
+                format!("{}={}", name.trim_start_matches("hangang-"), image.release_id)
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// Validation-only pins for CI, where no image has been built: the digests are the SHA-256 of a
     /// description of what they stand for, the repository is under the reserved `.invalid` domain and the tag
     /// says `unreleased`, so nothing rendered this way could ever be pulled or mistaken for a release.

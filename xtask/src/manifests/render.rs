@@ -98,13 +98,7 @@ fn release_kustomization(overlay: &str, release: &ReleaseImages, environment: &s
         "  - patch: |-\n      apiVersion: v1\n      kind: ConfigMap\n      metadata:\n        name: hangang-config\n      \
          data:\n        DEPLOYMENT_ENVIRONMENT: {environment}"
     );
-    let expected: Vec<String> = release
-        .images
-        .iter()
-        .map(|(name, image)| {
-            format!("{}={}", name.trim_start_matches("hangang-"), image.release_id)
-        })
-        .collect();
+    let expected = release.smoke_expectations();
     for (kind, name, container, image_name) in OUR_WORKLOADS {
         let Some(image) = release.images.get(image_name) else { continue };
         let api_version = if kind == "Job" { "batch/v1" } else { "apps/v1" };
@@ -117,7 +111,7 @@ fn release_kustomization(overlay: &str, release: &ReleaseImages, environment: &s
             let _ = writeln!(
                 env,
                 "                - name: SMOKE_EXPECT_RELEASES\n                  value: \"{}\"",
-                expected.join(",")
+                expected
             );
         }
         let _ = write!(

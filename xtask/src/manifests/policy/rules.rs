@@ -370,14 +370,7 @@ pub fn release_identity(
             }
         }
         if object.name() == "hangang-smoke" {
-            let wanted: Vec<String> = release
-                .images
-                .iter()
-                .map(|(name, image)| {
-                    format!("{}={}", name.trim_start_matches("hangang-"), image.release_id)
-                })
-                .collect();
-            let wanted = wanted.join(",");
+            let wanted = release.smoke_expectations();
             let found = env_value(&container, "SMOKE_EXPECT_RELEASES", objects);
             if found.as_deref() != Some(wanted.as_str()) {
                 findings.add_container(
