@@ -30,6 +30,7 @@ mod fuzz;
 mod history;
 mod manifests;
 mod migrations;
+mod promote;
 mod release;
 mod stages;
 mod workspace;
@@ -97,6 +98,12 @@ enum Command {
     /// protected branch publishes; `--dry-run` does everything else and leaves the results under
     /// `target/release/<release-id>/`.
     Release(release::pipeline::Options),
+    /// Promote a release staging ran and smoke-checked to production: prints what it changes against what
+    /// production runs (images, restarts, migrations, contract changes, config, risks), asks for the release id
+    /// (or `--confirm`) and an `--ack` per risk, then writes production's desired state with `Promoted-By:`,
+    /// `Acknowledged:` and `Staging-Smoke:` trailers and moves the `production` branch Argo CD follows. Every
+    /// promotion and refusal is a line in environments/production/promotions.jsonl.
+    Promote(promote::Options),
     /// Write an earlier release's desired state to the deploy repository as a new commit, after checking that
     /// no migration since stands in the way (a contract migration is refused before anything is written); the
     /// environments then hold there until a release of a newer commit or `lift-hold`.
@@ -145,6 +152,7 @@ fn main() -> anyhow::Result<()> {
         Command::Fuzz { parser, time } => fuzz::run(&sh, &parser, time),
         Command::Manifests => manifests::run(&sh),
         Command::Release(options) => release::pipeline::run(&sh, &options),
+        Command::Promote(options) => promote::run(&options),
         Command::Rollback(options) => release::pipeline::rollback(&sh, &options),
         Command::LiftHold(options) => release::pipeline::lift_hold(&sh, &options),
         Command::History(options) => history::run(&options),

@@ -50,6 +50,10 @@ pub struct SmokeCheck {
 /// One smoke check of a release in an environment: its last round.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SmokeRun {
+    /// Its row id (`ops.smoke_run.id`), how a promotion names the record it relied on; `None` before it is
+    /// written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
     pub release_id: String,
     pub environment: String,
     pub started_at: Timestamp,
@@ -163,6 +167,7 @@ pub async fn record_smoke_run(
 
 #[derive(sqlx::FromRow)]
 struct SmokeRunRow {
+    id: i64,
     release_id: String,
     environment: String,
     started_at: time::OffsetDateTime,
@@ -173,8 +178,17 @@ struct SmokeRunRow {
     answered: sqlx::types::Json<BTreeMap<String, String>>,
 }
 
-/// Every rollout record, oldest first.
+/// Every rollout record, oldest first. A database no release has migrated yet (no `ops` tables) has none: it
+/// is an environment where nothing of ours has run, not an error.
 pub async fn rollouts(pool: &PgPool) -> sqlx::Result<Rollouts> {
+    let (migrated,): (bool,) = sqlx::query_as(
+        "select to_regclass('ops.process_start') is not null and to_regclass('ops.smoke_run') is not null",
+    )
+    .fetch_one(pool)
+    .await?;
+    if !migrated {
+        return Ok(Rollouts::default());
+    }
     let process_starts = sqlx::query_as::<_, ProcessStartRow>(
         "select service, release_id, source_commit, environment, host, pid, started_at
          from ops.process_start order by started_at, id",
@@ -193,13 +207,14 @@ pub async fn rollouts(pool: &PgPool) -> sqlx::Result<Rollouts> {
     })
     .collect();
     let smoke_runs = sqlx::query_as::<_, SmokeRunRow>(
-        "select release_id, environment, started_at, finished_at, passed, rounds, checks, answered
+        "select id, release_id, environment, started_at, finished_at, passed, rounds, checks, answered
          from ops.smoke_run order by finished_at, id",
     )
     .fetch_all(pool)
     .await?
     .into_iter()
     .map(|row| SmokeRun {
+        id: Some(row.id),
         release_id: row.release_id,
         environment: row.environment,
         started_at: wire_time(row.started_at),

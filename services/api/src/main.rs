@@ -91,7 +91,8 @@ async fn smoke(config: api::smoke::SmokeConfig) -> anyhow::Result<()> {
             .acquire_timeout(std::time::Duration::from_secs(10))
             .connect_lazy(url.expose())
             .context("DATABASE_URL is not a valid PostgreSQL URL")?;
-        api::smoke::record(&pool, &config.common, &report, started_at)
+        let release = config.desired_release.as_deref().unwrap_or(&config.common.release_id);
+        api::smoke::record(&pool, &config.common, release, &report, started_at)
             .await
             .context("the smoke outcome could not be recorded in ops.smoke_run")?;
         tracing::info!(passed = report.passed(), "smoke outcome recorded");

@@ -44,6 +44,12 @@ pub struct SmokeConfig {
     #[arg(long = "expect-release", env = "SMOKE_EXPECT_RELEASES", value_delimiter = ',', value_parser = parse_expected)]
     pub expect_releases: Vec<Expected>,
 
+    /// The release whose desired state this check proves, as recorded in `ops.smoke_run` (the release
+    /// kustomization sets it; a promotion looks for a passing run of the release it promotes). Default: this
+    /// process's `RELEASE_ID`, which differs when the release left the api's image alone.
+    #[arg(long, env = "SMOKE_DESIRED_RELEASE")]
+    pub desired_release: Option<String>,
+
     /// Where to record the outcome (`ops.smoke_run`); without it the outcome is only printed.
     #[arg(long, env = "DATABASE_URL", value_parser = settings::DATABASE_URL)]
     pub database_url: Option<settings::ConnectionUrl>,
@@ -248,15 +254,18 @@ async fn health(client: &reqwest::Client, base: &str) -> Result<String, Failed> 
     Ok(body["release_id"].as_str().unwrap_or("(none)").to_owned())
 }
 
-/// Records `report` (a smoke check of `common`'s release, begun at `started_at`) in `ops.smoke_run`.
+/// Records `report` (a smoke check of `release_id` in `common`'s environment, begun at `started_at`) in
+/// `ops.smoke_run`.
 pub async fn record(
     pool: &sqlx::PgPool,
     common: &settings::CommonSettings,
+    release_id: &str,
     report: &Report,
     started_at: Timestamp,
 ) -> sqlx::Result<()> {
     let run = db::ops::SmokeRun {
-        release_id: common.release_id.clone(),
+        id: None,
+        release_id: release_id.to_owned(),
         environment: common.environment.clone(),
         started_at,
         finished_at: Timestamp::now(),

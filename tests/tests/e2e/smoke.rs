@@ -20,6 +20,7 @@ fn config(sandbox: &Sandbox, expected_release: &str, deadline_seconds: u64) -> S
         deadline_seconds,
         retry_seconds: 1,
         expect_releases: Vec::new(),
+        desired_release: None,
         database_url: None,
         common: CommonSettings {
             release_id: expected_release.to_owned(),
@@ -89,10 +90,11 @@ async fn the_outcome_is_recorded_with_every_check_and_the_release_each_service_a
     let started_at = contracts::Timestamp::now();
     let report = api::smoke::run(&config).await?;
     assert!(report.passed(), "{report}");
-    api::smoke::record(sandbox.database(), &config.common, &report, started_at).await?;
+    api::smoke::record(sandbox.database(), &config.common, RELEASE_ID, &report, started_at).await?;
 
     let rollouts = db::ops::rollouts(sandbox.database()).await?;
     let [run] = rollouts.smoke_runs.as_slice() else { panic!("{rollouts:?}") };
+    assert!(run.id.is_some(), "a promotion names the record by its id");
     assert_eq!((run.release_id.as_str(), run.environment.as_str()), (RELEASE_ID, ENVIRONMENT));
     assert!(run.passed);
     assert!(run.rounds >= 1);

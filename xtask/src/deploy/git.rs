@@ -10,8 +10,12 @@ use std::{
 
 use anyhow::{Context, bail};
 
-/// The branch Argo CD follows.
+/// The branch every write goes to; staging's Argo CD Application follows it.
 pub const BRANCH: &str = "main";
+
+/// The branch production's Argo CD Application follows: moved (to a commit of `main`) only by a promotion or a
+/// rollback of production, so a Sync can never apply a desired state nobody confirmed.
+pub const PRODUCTION_BRANCH: &str = "production";
 
 /// How many times a rejected push is retried from the new remote head.
 const ATTEMPTS: u32 = 8;
@@ -21,6 +25,14 @@ const ATTEMPTS: u32 = 8;
 pub struct DeployRepository {
     url: String,
     checkout: PathBuf,
+}
+
+/// How desired-state commits are signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Signing {
+    None,
+    /// An SSH key (`gpg.format=ssh`), verifiable with `git verify-commit` and an allowed-signers file.
+    Ssh(PathBuf),
 }
 
 /// A commit that reached the remote.
@@ -61,10 +73,22 @@ impl DeployRepository {
         Ok(&self.checkout)
     }
 
-    /// Fetch → `change` → commit → push, until the push is accepted. `change` edits the checkout's files and
-    /// returns the commit message, or `None` when there is nothing to commit (the state is already there).
+    /// Fetch → `change` → commit → push to `main`, until the push is accepted. `change` edits the checkout's
+    /// files and returns the commit message, or `None` when there is nothing to commit (the state is already
+    /// there).
     pub fn publish(
         &self,
+        change: impl FnMut(&Path) -> anyhow::Result<Option<String>>,
+    ) -> anyhow::Result<Option<Pushed>> {
+        self.publish_moving(false, &Signing::None, change)
+    }
+
+    /// [`Self::publish`], also moving [`PRODUCTION_BRANCH`] to the new commit when `production` is set (in the
+    /// same atomic push: both refs move or neither), and signing the commit as `signing` says.
+    pub fn publish_moving(
+        &self,
+        production: bool,
+        signing: &Signing,
         mut change: impl FnMut(&Path) -> anyhow::Result<Option<String>>,
     ) -> anyhow::Result<Option<Pushed>> {
         for attempt in 1..=ATTEMPTS {
@@ -74,14 +98,15 @@ impl DeployRepository {
             if self.git_status(&["diff", "--cached", "--quiet"])? {
                 return Ok(None);
             }
-            self.commit(&message)?;
-            let push = self.run(&[
-                "push",
-                "--quiet",
-                "--porcelain",
-                "origin",
-                &format!("HEAD:refs/heads/{BRANCH}"),
-            ])?;
+            self.commit(&message, signing)?;
+            let main = format!("HEAD:refs/heads/{BRANCH}");
+            let production_ref = format!("HEAD:refs/heads/{PRODUCTION_BRANCH}");
+            let mut args =
+                vec!["push", "--quiet", "--porcelain", "--atomic", "origin", main.as_str()];
+            if production {
+                args.push(production_ref.as_str());
+            }
+            let push = self.run(&args)?;
             if push.status.success() {
                 let commit = self.git(&["rev-parse", "HEAD"])?;
                 return Ok(Some(Pushed { commit, attempts: attempt }));
@@ -108,12 +133,19 @@ impl DeployRepository {
         )
     }
 
-    fn commit(&self, message: &str) -> anyhow::Result<()> {
-        let mut child = Command::new("git")
-            .arg("-C")
-            .arg(&self.checkout)
-            .args(identity())
-            .args(["commit", "--quiet", "--file", "-"])
+    fn commit(&self, message: &str, signing: &Signing) -> anyhow::Result<()> {
+        let mut command = Command::new("git");
+        command.arg("-C").arg(&self.checkout).args(identity());
+        if let Signing::Ssh(key) = signing {
+            command
+                .args(["-c", "gpg.format=ssh", "-c"])
+                .arg(format!("user.signingkey={}", key.display()));
+        }
+        command.args(["commit", "--quiet", "--file", "-"]);
+        if !matches!(signing, Signing::None) {
+            command.arg("--gpg-sign");
+        }
+        let mut child = command
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -137,6 +169,22 @@ impl DeployRepository {
         }
         self.git(&["clean", "--quiet", "-d", "--force", "-x"])?;
         Ok(())
+    }
+
+    /// The commit the remote's `branch` points at, if the branch exists.
+    #[cfg(test)]
+    pub fn remote_head(&self, branch: &str) -> anyhow::Result<Option<String>> {
+        self.git(&["fetch", "--quiet", "--prune", "origin"])?;
+        let output = self.run(&[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("refs/remotes/origin/{branch}"),
+        ])?;
+        Ok(output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned()))
     }
 
     /// The commit message of each commit on the remote branch, newest first.

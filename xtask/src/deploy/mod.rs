@@ -27,27 +27,31 @@ mod tests;
 
 use std::fmt::Write as _;
 
-pub use git::{DeployRepository, Pushed};
+pub use git::{BRANCH as MAIN_BRANCH, DeployRepository, PRODUCTION_BRANCH, Pushed, Signing};
 pub use state::{EnvironmentFiles, Outcome, ReleaseEntry};
 
 /// What a release did to the deploy repository: the commit, if one was needed, and each environment's outcome.
 pub type Published = (Option<Pushed>, Vec<(String, Outcome)>);
 
-/// Records `entry` and deploys it wherever no later release runs. `summarize` gets the record of the release
-/// production runs now (if any) and writes what changed since, for the person who decides on the sync.
+/// Records `entry` and deploys it wherever no later release runs, except production, for which it becomes a
+/// candidate (`cargo xtask promote` writes production). `extra` gets the checkout before the release is applied
+/// and returns further files for `releases/<id>/` (the contract documents, the candidate record). `summarize`
+/// gets the record of the release staging was told to run before (if any) and writes what changed since.
 pub fn publish_release(
     repository: &DeployRepository,
     entry: &ReleaseEntry,
     record: &[u8],
     environments: &[EnvironmentFiles],
+    extra: impl Fn(&std::path::Path) -> anyhow::Result<Vec<(String, Vec<u8>)>>,
     summarize: impl Fn(Option<&serde_json::Value>) -> String,
 ) -> anyhow::Result<Published> {
     let mut outcomes = Vec::new();
     let pushed = repository.publish(|root| {
-        let previous = state::current(root, "production")?
+        let previous = state::current(root, "staging")?
             .map(|running| state::record(root, &running.release_id))
             .transpose()?;
-        outcomes = state::apply_release(root, entry, record, environments)?;
+        let extra = extra(root)?;
+        outcomes = state::apply_release(root, entry, record, environments, &extra)?;
         let mut message = format!("release {}\n\n", entry.release_id);
         for (environment, outcome) in &outcomes {
             let _ = match outcome {
@@ -65,6 +69,15 @@ pub fn publish_release(
                     "{environment}: held at {at} by a rollback (not newer than the release rolled back \
                      from); this one is only recorded"
                 ),
+                Outcome::Candidate => writeln!(
+                    message,
+                    "{environment}: unchanged; {} is a candidate (releases/{}/{}), reached only by \
+                     `cargo xtask promote {} --to {environment}`",
+                    entry.release_id,
+                    entry.release_id,
+                    state::CANDIDATE_FILE,
+                    entry.release_id
+                ),
             };
         }
         let _ = write!(
@@ -77,6 +90,76 @@ pub fn publish_release(
         Ok(Some(message))
     })?;
     Ok((pushed, outcomes))
+}
+
+/// A confirmed promotion, ready to be written.
+#[derive(Clone, Debug)]
+pub struct Promotion<'a> {
+    pub release_id: &'a str,
+    pub environment: &'a str,
+    /// The release the environment's desired state named when the person read the summary: if it moved since,
+    /// the promotion is refused (they confirmed a summary against a state that is gone).
+    pub desired_before: Option<&'a str>,
+    /// The commit message's body (the summary) and its trailers (`Promoted-By:`, `Acknowledged:`, …).
+    pub body: &'a str,
+    pub trailers: &'a [(&'a str, String)],
+    /// The line appended to `promotions.jsonl`.
+    pub line: &'a serde_json::Value,
+    pub signing: &'a Signing,
+}
+
+/// Writes a promotion: the release's archived files become the environment's desired state, a line is appended
+/// to its `promotions.jsonl`, and `main` and the production branch move together to the new commit.
+pub fn publish_promotion(
+    repository: &DeployRepository,
+    promotion: &Promotion<'_>,
+) -> anyhow::Result<Option<Pushed>> {
+    let environment = promotion.environment;
+    repository.publish_moving(true, promotion.signing, |root| {
+        let desired = state::current(root, environment)?.map(|entry| entry.release_id);
+        anyhow::ensure!(
+            desired.as_deref() == promotion.desired_before,
+            "{environment}'s desired state moved to {} while the summary was read (it named {}): nothing was \
+             written; run the promotion again",
+            desired.as_deref().unwrap_or("nothing"),
+            promotion.desired_before.unwrap_or("nothing")
+        );
+        let (entry, _) = state::apply_promotion(root, promotion.release_id, environment)?;
+        state::append_promotion(root, environment, promotion.line)?;
+        let mut message = format!(
+            "promote release {} to {environment}\n\n{}\n\nRelease-Id: {}\nSource-Commit: {}\n",
+            entry.release_id,
+            promotion.body.trim_end(),
+            entry.release_id,
+            entry.source_commit
+        );
+        for (key, value) in promotion.trailers {
+            let _ = writeln!(message, "{key}: {value}");
+        }
+        Ok(Some(message))
+    })
+}
+
+/// Records a refused promotion (a line in `promotions.jsonl` on `main`; the production branch stays).
+pub fn publish_refusal(
+    repository: &DeployRepository,
+    release_id: &str,
+    environment: &str,
+    line: &serde_json::Value,
+) -> anyhow::Result<Option<Pushed>> {
+    repository.publish(|root| {
+        state::append_promotion(root, environment, line)?;
+        let reasons: Vec<&str> = line["reasons"]
+            .as_array()
+            .map(|reasons| reasons.iter().filter_map(|r| r.as_str()).collect())
+            .unwrap_or_default();
+        Ok(Some(format!(
+            "refused: promote release {release_id} to {environment}\n\n{}\n\nRelease-Id: {release_id}\n\
+             Promotion-Refused: {}\n",
+            reasons.iter().map(|reason| format!("- {reason}")).collect::<Vec<_>>().join("\n"),
+            line["by"].as_str().unwrap_or("unknown")
+        )))
+    })
 }
 
 /// Who asked for a rollback, and which environments it covers.
@@ -95,12 +178,31 @@ pub fn publish_rollback(
     request: &RollbackRequest<'_>,
 ) -> anyhow::Result<Option<Pushed>> {
     let release_id = request.release_id;
-    repository.publish(|root| {
-        let environments = if request.environments.is_empty() {
-            state::recorded_environments(root, release_id)?
-        } else {
-            request.environments.to_vec()
-        };
+    // The environments are settled before the write, since the push must know whether the production branch
+    // moves with it (a rollback of production is a person's decision on record, like a promotion).
+    let root = repository.fresh_checkout()?;
+    let environments = if request.environments.is_empty() {
+        let mut ran = Vec::new();
+        for environment in state::recorded_environments(root, release_id)? {
+            if ledger::desired_states(root, &environment)?
+                .iter()
+                .any(|desired| desired.entry.release_id == release_id)
+            {
+                ran.push(environment);
+            }
+        }
+        ran
+    } else {
+        request.environments.to_vec()
+    };
+    anyhow::ensure!(
+        !environments.is_empty(),
+        "release {release_id} never ran anywhere: no environment's desired state named it (promote it instead)"
+    );
+    let moves_production = environments
+        .iter()
+        .any(|environment| state::PROMOTED_ENVIRONMENTS.contains(&environment.as_str()));
+    repository.publish_moving(moves_production, &Signing::None, |root| {
         let blockers = rollback::blockers(root, release_id, &environments)?;
         if !blockers.is_empty() {
             return Err(rollback::Refused { release_id: release_id.to_owned(), blockers }.into());

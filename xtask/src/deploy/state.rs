@@ -46,6 +46,26 @@ pub enum Outcome {
     /// A rollback holds the environment at this release: the release is not newer than the one rolled back
     /// from, so it is only recorded.
     Held(String),
+    /// The environment is reached only by `cargo xtask promote`: the release is recorded as a candidate.
+    Candidate,
+}
+
+/// Environments a release reaches only through `cargo xtask promote` (a person's confirmation on record).
+pub const PROMOTED_ENVIRONMENTS: [&str; 1] = ["production"];
+
+/// The file beside a release's record that makes it a production candidate (`releases/<id>/candidate.json`).
+pub const CANDIDATE_FILE: &str = "candidate.json";
+
+/// Where a release archives its served contract documents (`releases/<id>/contracts/<version>.json`), so a
+/// promotion can list the contract changes since the release production runs.
+pub const CONTRACTS_DIR: &str = "contracts";
+
+/// The append-only record of every promotion and refused promotion (`environments/<env>/promotions.jsonl`).
+pub const PROMOTIONS_FILE: &str = "promotions.jsonl";
+
+/// The release's archived files (`releases/<id>/`), for promote and rollback.
+pub fn release_path(root: &Path, release_id: &str) -> PathBuf {
+    release_dir(root, release_id)
 }
 
 /// A rollback's hold on an environment (`environments/<env>/hold.json`): until a release of a newer commit
@@ -95,7 +115,7 @@ pub fn recorded_migrations(record: &serde_json::Value) -> Vec<RecordedMigration>
         .collect()
 }
 
-fn environment_dir(root: &Path, environment: &str) -> PathBuf {
+pub fn environment_dir(root: &Path, environment: &str) -> PathBuf {
     root.join("environments").join(environment)
 }
 
@@ -228,14 +248,16 @@ pub fn record(root: &Path, release_id: &str) -> anyhow::Result<serde_json::Value
     serde_json::from_slice(&bytes).with_context(|| format!("{} is malformed", path.display()))
 }
 
-fn write(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+/// Writes `contents` to `path`, creating its directory.
+pub fn write(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
     std::fs::write(path, contents).with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn write_environment(
+/// Writes an environment's generated files (kustomization, manifests, release pointer) into `dir`.
+pub fn write_environment(
     dir: &Path,
     entry: &ReleaseEntry,
     files: &EnvironmentFiles,
@@ -247,18 +269,28 @@ fn write_environment(
     write(&dir.join("release.json"), &pointer)
 }
 
-/// Records a release and deploys it to every environment where no later release runs.
+/// Records a release (its record, its files per environment and `extra` files such as its contract documents)
+/// and deploys it to every environment where no later release runs, except the [`PROMOTED_ENVIRONMENTS`],
+/// which it only becomes a candidate for.
 pub fn apply_release(
     root: &Path,
     entry: &ReleaseEntry,
     record: &[u8],
     environments: &[EnvironmentFiles],
+    extra: &[(String, Vec<u8>)],
 ) -> anyhow::Result<Vec<(String, Outcome)>> {
     let archive = release_dir(root, &entry.release_id);
     write(&archive.join("release.json"), record)?;
+    for (name, bytes) in extra {
+        write(&archive.join(name), bytes)?;
+    }
     let mut outcomes = Vec::new();
     for files in environments {
         write_environment(&archive.join(&files.environment), entry, files)?;
+        if PROMOTED_ENVIRONMENTS.contains(&files.environment.as_str()) {
+            outcomes.push((files.environment.clone(), Outcome::Candidate));
+            continue;
+        }
         let outcome = match (current(root, &files.environment)?, hold(root, &files.environment)?) {
             (Some(running), _) if running.supersedes(entry) => {
                 Outcome::KeptNewer(running.release_id)
@@ -274,6 +306,90 @@ pub fn apply_release(
         outcomes.push((files.environment.clone(), outcome));
     }
     Ok(outcomes)
+}
+
+/// Appends one line to `environments/<environment>/promotions.jsonl`.
+pub fn append_promotion(
+    root: &Path,
+    environment: &str,
+    line: &serde_json::Value,
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let path = environment_dir(root, environment).join(PROMOTIONS_FILE);
+    std::fs::create_dir_all(environment_dir(root, environment))?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let mut bytes = serde_json::to_vec(line)?;
+    bytes.push(b'\n');
+    file.write_all(&bytes).with_context(|| format!("cannot append to {}", path.display()))
+}
+
+/// Every line of `environments/<environment>/promotions.jsonl`, oldest first.
+pub fn promotions(root: &Path, environment: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+    let path = environment_dir(root, environment).join(PROMOTIONS_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(error).with_context(|| format!("cannot read {}", path.display())),
+    };
+    text.lines()
+        .filter(|line| !line.trim().is_empty())
+        .enumerate()
+        .map(|(number, line)| {
+            serde_json::from_str(line)
+                .with_context(|| format!("{} line {} is malformed", path.display(), number + 1))
+        })
+        .collect()
+}
+
+/// The release's archived files for `environment` (what a promotion writes), with its entry.
+pub fn archived_environment(
+    root: &Path,
+    release_id: &str,
+    environment: &str,
+) -> anyhow::Result<(ReleaseEntry, EnvironmentFiles)> {
+    let dir = release_dir(root, release_id).join(environment);
+    let pointer = dir.join("release.json");
+    let bytes = std::fs::read(&pointer).with_context(|| {
+        format!(
+            "release {release_id} has no files for {environment} ({} is missing)",
+            pointer.display()
+        )
+    })?;
+    let entry: ReleaseEntry = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is malformed", pointer.display()))?;
+    let manifests = std::fs::read_to_string(dir.join("manifests.yaml"))
+        .with_context(|| format!("cannot read {}", dir.join("manifests.yaml").display()))?;
+    Ok((entry, EnvironmentFiles { environment: environment.to_owned(), manifests }))
+}
+
+/// Makes a recorded release the desired state of a promoted environment: its archived files are written there
+/// and a rollback's hold ends (a person chose this release). Refused when the hold keeps the release back.
+/// Returns the release's entry and the release the environment was told to run before.
+pub fn apply_promotion(
+    root: &Path,
+    release_id: &str,
+    environment: &str,
+) -> anyhow::Result<(ReleaseEntry, Option<ReleaseEntry>)> {
+    let (entry, files) = archived_environment(root, release_id, environment)?;
+    if let Some(hold) = hold(root, environment)?
+        && hold.holds_back(&entry)
+    {
+        anyhow::bail!(
+            "{environment} is held at {} after a rollback by {} ({}); {release_id} is not newer than what was \
+             rolled back from: `cargo xtask lift-hold --env {environment}` first if it should run again",
+            hold.rolled_back_to,
+            hold.by,
+            hold.at
+        );
+    }
+    let previous = current(root, environment)?;
+    write_environment(&environment_dir(root, environment), &entry, &files)?;
+    remove_hold(root, environment)?;
+    Ok((entry, previous))
 }
 
 /// Each environment a rollback restored, with the release it ran before.
@@ -297,6 +413,13 @@ pub fn apply_rollback(
             recorded.contains(environment),
             "release {release_id} was not released to `{environment}` (it has: {})",
             recorded.join(", ")
+        );
+        anyhow::ensure!(
+            super::ledger::desired_states(root, environment)?
+                .iter()
+                .any(|desired| desired.entry.release_id == release_id),
+            "{environment} never ran release {release_id}: a rollback returns to a desired state the environment \
+             had (promote it instead)"
         );
         let dir = archive.join(environment);
         let target: ReleaseEntry =

@@ -10,13 +10,17 @@
 mod explain;
 mod model;
 
-use std::{collections::BTreeMap, path::PathBuf};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
 
 use anyhow::Context;
 use serde_json::json;
 
 use crate::deploy::{DeployRepository, ledger, state};
-use model::{Cause, Inputs, Ledger, Release, Rollout};
+use model::{Cause, Inputs, Release};
+pub use model::{Ledger, Rollout};
 
 /// Options of `cargo xtask history`.
 #[derive(Debug, Clone, clap::Args)]
@@ -108,22 +112,16 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&rollouts)?);
         return Ok(());
     }
-    let rollouts = match (&pool, &options.rollouts) {
-        (Some(pool), _) => Some(
+    let rollouts = match &pool {
+        Some(pool) => Some(
             runtime
                 .block_on(db::ops::rollouts(pool))
                 .context("cannot read the rollout records (ops.process_start, ops.smoke_run)")?,
         ),
-        (None, Some(file)) => Some(
-            serde_json::from_slice(
-                &std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?,
-            )
-            .with_context(|| format!("{} is not an --export-rollouts file", file.display()))?,
-        ),
-        (None, None) => None,
+        None => load_rollouts(None, options.rollouts.as_deref())?,
     };
     let url = options.deploy_repo.as_deref().context("--deploy-repo is required")?;
-    let ledger = model::join(read_inputs(url, rollouts)?);
+    let ledger = read_ledger(url, rollouts)?;
     match options.explain {
         Some(at) => {
             let pool = pool.as_ref().context(
@@ -155,18 +153,54 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The deploy repository's desired states, holds and release records, with the rollout records.
-fn read_inputs(url: &str, rollouts: Option<db::ops::Rollouts>) -> anyhow::Result<Inputs> {
+/// The rollout records of one environment's database (`DATABASE_URL`), or of an `--export-rollouts` file.
+pub fn load_rollouts(
+    database_url: Option<&str>,
+    file: Option<&Path>,
+) -> anyhow::Result<Option<db::ops::Rollouts>> {
+    if let Some(url) = database_url {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let _inside = runtime.enter();
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect_lazy(url)
+            .context("the database URL is not a PostgreSQL URL")?;
+        let rollouts = runtime
+            .block_on(db::ops::rollouts(&pool))
+            .context("cannot read the rollout records (ops.process_start, ops.smoke_run)")?;
+        return Ok(Some(rollouts));
+    }
+    let Some(file) = file else { return Ok(None) };
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let rollouts = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not an --export-rollouts file", file.display()))?;
+    Ok(Some(rollouts))
+}
+
+/// The ledger of the deploy repository at `url` (a fresh checkout of its `main`) with the rollout records.
+fn read_ledger(url: &str, rollouts: Option<db::ops::Rollouts>) -> anyhow::Result<Ledger> {
     let checkout = crate::target_dir()
         .join("deploy-checkouts")
         .join(&oci::Digest::of(url.as_bytes()).hex()[..16]);
     let repository = DeployRepository::open(url, &checkout)?;
-    let root = repository.fresh_checkout()?;
+    ledger(repository.fresh_checkout()?, rollouts)
+}
+
+/// The ledger of a deploy repository checkout with the rollout records: desired states, holds, release
+/// records and promotions, joined.
+pub fn ledger(root: &Path, rollouts: Option<db::ops::Rollouts>) -> anyhow::Result<Ledger> {
     let mut inputs = Inputs { rollouts, ..Inputs::default() };
     for environment in environments(root)? {
         inputs.desired.insert(environment.clone(), ledger::desired_states(root, &environment)?);
         if let Some(hold) = state::hold(root, &environment)? {
-            inputs.holds.insert(environment, hold);
+            inputs.holds.insert(environment.clone(), hold);
+        }
+        for mut line in state::promotions(root, &environment)? {
+            if line["environment"].is_null() {
+                line["environment"] = json!(environment);
+            }
+            inputs.promotions.push(line);
         }
     }
     for release_id in state::recorded_releases(root)? {
@@ -178,11 +212,11 @@ fn read_inputs(url: &str, rollouts: Option<db::ops::Rollouts>) -> anyhow::Result
         }
         inputs.releases.insert(release_id, release);
     }
-    Ok(inputs)
+    Ok(model::join(inputs))
 }
 
 /// The environments with a desired state, by their directory.
-fn environments(root: &std::path::Path) -> anyhow::Result<Vec<String>> {
+fn environments(root: &Path) -> anyhow::Result<Vec<String>> {
     let dir = root.join("environments");
     if !dir.is_dir() {
         return Ok(Vec::new());
@@ -262,8 +296,10 @@ fn print_history(options: &Options, ledger: &Ledger) -> anyhow::Result<()> {
         })
         .collect();
     if options.json {
+        let promotions: Vec<&serde_json::Value> =
+            ledger.promotions.iter().filter(|line| promotion_selected(options, line)).collect();
         let body = json!({"environments": environments, "rollouts": rollouts, "matches": matches,
-                          "with_rollout_records": ledger.with_rollout_records});
+                          "promotions": promotions, "with_rollout_records": ledger.with_rollout_records});
         println!("{}", serde_json::to_string_pretty(&body)?);
         return Ok(());
     }
@@ -323,7 +359,55 @@ fn print_history(options: &Options, ledger: &Ledger) -> anyhow::Result<()> {
             );
         }
     }
+    let promotions: Vec<&serde_json::Value> =
+        ledger.promotions.iter().filter(|line| promotion_selected(options, line)).collect();
+    if !promotions.is_empty() {
+        println!("\npromotions (environments/<env>/promotions.jsonl):");
+    }
+    for promotion in promotions {
+        println!("{}", promotion_line(promotion));
+    }
     Ok(())
+}
+
+/// Whether a promotion line passes the environment and release filters.
+fn promotion_selected(options: &Options, line: &serde_json::Value) -> bool {
+    options.environment.as_ref().is_none_or(|env| line["environment"] == env.as_str())
+        && options.release.as_ref().is_none_or(|id| line["release_id"] == id.as_str())
+}
+
+/// One promotion or refusal as a line: when, the outcome, who, what was acknowledged, and why it was refused.
+fn promotion_line(line: &serde_json::Value) -> String {
+    let text = |key: &str| line[key].as_str().unwrap_or("?").to_owned();
+    let list = |key: &str| {
+        line[key]
+            .as_array()
+            .map(|items| {
+                items.iter().filter_map(|item| item.as_str()).collect::<Vec<_>>().join(", ")
+            })
+            .unwrap_or_default()
+    };
+    let mut out = format!(
+        "{}  {:<10} {:<9} {}  by {} ({})",
+        text("at"),
+        text("environment"),
+        text("outcome"),
+        text("release_id"),
+        text("by"),
+        text("mode")
+    );
+    if let Some(smoke) = line["staging_smoke"]["record"].as_str() {
+        out.push_str(&format!("  staging smoke {smoke}"));
+    }
+    let acknowledged = list("acknowledged");
+    if !acknowledged.is_empty() {
+        out.push_str(&format!("  acknowledged {acknowledged}"));
+    }
+    let reasons = list("reasons");
+    if !reasons.is_empty() {
+        out.push_str(&format!("  refused: {reasons}"));
+    }
+    out
 }
 
 /// One rollout as a line: when, where, what, from which commit, what changed, and the smoke result.
@@ -333,8 +417,9 @@ fn line(rollout: &Rollout) -> String {
         None => format!("{} (desired; not seen running)", time(rollout.desired_at)),
     };
     let cause = match rollout.cause {
-        Cause::Release => "release ",
-        Cause::Rollback => "rollback",
+        Cause::Release => "release  ",
+        Cause::Promotion => "promotion",
+        Cause::Rollback => "rollback ",
     };
     let images = if rollout.images_changed.is_empty() {
         "none".to_owned()

@@ -131,6 +131,8 @@ impl Release {
 #[serde(rename_all = "snake_case")]
 pub enum Cause {
     Release,
+    /// `cargo xtask promote` (the commit carries `Promoted-By:`).
+    Promotion,
     Rollback,
 }
 
@@ -211,6 +213,8 @@ pub struct Ledger {
     pub releases: BTreeMap<String, Release>,
     /// Whether rollout records were read (without them nothing is known to have run).
     pub with_rollout_records: bool,
+    /// Every promotion and refused promotion (`environments/<env>/promotions.jsonl`), oldest first.
+    pub promotions: Vec<serde_json::Value>,
 }
 
 /// The inputs, read from git and the database by the caller.
@@ -221,6 +225,7 @@ pub struct Inputs {
     pub holds: BTreeMap<String, Hold>,
     pub releases: BTreeMap<String, Release>,
     pub rollouts: Option<Rollouts>,
+    pub promotions: Vec<serde_json::Value>,
 }
 
 pub fn join(inputs: Inputs) -> Ledger {
@@ -277,14 +282,21 @@ pub fn join(inputs: Inputs) -> Ledger {
             if let Some(release) = release {
                 migrations_before.extend(release.migrations.iter().map(|m| m.name.clone()));
             }
-            let rollback = state.trailers.contains_key("Rollback-From")
-                || state.subject.starts_with("rollback ");
+            let cause = if state.trailers.contains_key("Rollback-From")
+                || state.subject.starts_with("rollback ")
+            {
+                Cause::Rollback
+            } else if state.trailers.contains_key("Promoted-By") {
+                Cause::Promotion
+            } else {
+                Cause::Release
+            };
             rollouts.push(Rollout {
                 environment: environment.clone(),
                 release_id: id.clone(),
                 source_commit: state.entry.source_commit.clone(),
                 subject: release.and_then(|release| release.subject.clone()),
-                cause: if rollback { Cause::Rollback } else { Cause::Release },
+                cause,
                 deploy_commit: state.commit.clone(),
                 desired_at: state.committed_at,
                 started_running_at: mine
@@ -327,6 +339,7 @@ pub fn join(inputs: Inputs) -> Ledger {
         rollouts,
         releases: inputs.releases,
         with_rollout_records: inputs.rollouts.is_some(),
+        promotions: inputs.promotions,
     }
 }
 
@@ -405,6 +418,7 @@ mod tests {
 
     fn smoke(id: &str, at: i64, passed: bool) -> SmokeRun {
         SmokeRun {
+            id: None,
             release_id: id.to_owned(),
             environment: "production".to_owned(),
             started_at: Timestamp::from_unix_seconds(at - 30).unwrap(),
@@ -438,10 +452,16 @@ mod tests {
                     desired("A", 1000, false),
                     desired("B", 2000, false),
                     desired("A", 3000, true),
-                    desired("C", 4000, false),
+                    {
+                        let mut promoted = desired("C", 4000, false);
+                        promoted.subject = "promote release C to production".to_owned();
+                        promoted.trailers.insert("Promoted-By".to_owned(), "Kim Minji".to_owned());
+                        promoted
+                    },
                 ],
             )]),
             holds: BTreeMap::new(),
+            promotions: Vec::new(),
             releases: [a, b, c].into_iter().map(|r| (r.release_id.clone(), r)).collect(),
             rollouts: Some(Rollouts {
                 process_starts: vec![
@@ -479,7 +499,7 @@ mod tests {
         assert_eq!(
             summary,
             [
-                ("C", Cause::Release, None, None),
+                ("C", Cause::Promotion, None, None),
                 ("A", Cause::Rollback, Some(3050), Some(true)),
                 ("B", Cause::Release, Some(1950), Some(false)),
                 ("A", Cause::Release, Some(1010), Some(true)),

@@ -14,7 +14,7 @@ use std::{collections::BTreeMap, time::Instant};
 
 use anyhow::Context;
 
-pub use render::Rendered;
+pub use render::{Rendered, parse_stream};
 
 /// The environments with an overlay under `kustomize/overlays/`.
 pub const ENVIRONMENTS: [&str; 2] = ["staging", "production"];

@@ -110,8 +110,9 @@ fn release_kustomization(overlay: &str, release: &ReleaseImages, environment: &s
         if name == "hangang-smoke" {
             let _ = writeln!(
                 env,
-                "                - name: SMOKE_EXPECT_RELEASES\n                  value: \"{}\"",
-                expected
+                "                - name: SMOKE_EXPECT_RELEASES\n                  value: \"{expected}\"\n                \
+                 - name: SMOKE_DESIRED_RELEASE\n                  value: \"{}\"",
+                release.release_id
             );
         }
         let _ = write!(

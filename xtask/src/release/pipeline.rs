@@ -31,6 +31,7 @@ use crate::{
     deploy::{self, DeployRepository, EnvironmentFiles, ReleaseEntry},
     manifests::{self, PinnedImage, ReleaseImages},
     migrations::{KindName, Migration},
+    promote::summary::Side,
     stages::{Record, Stages},
 };
 
@@ -370,6 +371,7 @@ pub fn run(sh: &Shell, options: &Options) -> anyhow::Result<()> {
                     &entry,
                     &record_bytes,
                     &built.environments,
+                    |root| archive_files(root, &built, &record_bytes),
                     |previous| change_summary(&built, &migrations, &checks, previous),
                 )?;
                 let detail = match pushed {
@@ -391,7 +393,14 @@ pub fn run(sh: &Shell, options: &Options) -> anyhow::Result<()> {
         }
         Mode::VerifyOnly(why) => {
             let preview = built.out.join("desired-state");
-            deploy::state::apply_release(&preview, &entry, &record_bytes, &built.environments)?;
+            let extra = archive_files(&preview, &built, &record_bytes)?;
+            deploy::state::apply_release(
+                &preview,
+                &entry,
+                &record_bytes,
+                &built.environments,
+                &extra,
+            )?;
             steps.skip(
                 "desired state",
                 &format!("{why}; what would be committed is in {}", preview.display()),
@@ -880,8 +889,49 @@ fn record(built: &Built, migrations: &[Migration], checks: &[Record]) -> serde_j
     })
 }
 
-/// What changed since the release production runs, for the deploy commit's reader: images, migrations
-/// (contract ones flagged: no rollback across them), checks.
+/// The files a release archives beside its record in the deploy repository: the contract documents it serves
+/// and its production candidate record, judged against production's desired state in `root`.
+fn archive_files(
+    root: &Path,
+    built: &Built,
+    record: &[u8],
+) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let pretty = |value: &serde_json::Value| -> anyhow::Result<Vec<u8>> {
+        let mut bytes = serde_json::to_vec_pretty(value)?;
+        bytes.push(b'\n');
+        Ok(bytes)
+    };
+    let documents: BTreeMap<String, serde_json::Value> = contracts::catalogue::versions()
+        .iter()
+        .map(|version| (version.version.to_owned(), version.schema_document()))
+        .collect();
+    let mut files = Vec::new();
+    for (version, document) in &documents {
+        files.push((format!("{}/{version}.json", deploy::state::CONTRACTS_DIR), pretty(document)?));
+    }
+    for environment in deploy::state::PROMOTED_ENVIRONMENTS {
+        let rendered = built
+            .environments
+            .iter()
+            .find(|files| files.environment == environment)
+            .with_context(|| format!("the release rendered no {environment} manifests"))?;
+        let candidate = Side {
+            release_id: built.meta.release_id.clone(),
+            record: serde_json::from_slice(record)?,
+            objects: crate::manifests::parse_stream(&rendered.manifests)?,
+            contracts: Some(documents.clone()),
+        };
+        let base = deploy::state::current(root, environment)?
+            .map(|desired| Side::archived(root, &desired.release_id, environment))
+            .transpose()?;
+        let record = crate::promote::candidate_record(&candidate, base.as_ref(), environment);
+        files.push((deploy::state::CANDIDATE_FILE.to_owned(), pretty(&record)?));
+    }
+    Ok(files)
+}
+
+/// What changed since the release staging was told to run before, for the deploy commit's reader: images,
+/// migrations (contract ones flagged: no rollback across them), checks. Production's summary is promote's.
 fn change_summary(
     built: &Built,
     migrations: &[Migration],
@@ -892,7 +942,7 @@ fn change_summary(
     let since = previous
         .and_then(|record| record["release_id"].as_str())
         .unwrap_or("nothing (first release)");
-    let _ = writeln!(text, "Changes since {since}:");
+    let _ = writeln!(text, "Changes since {since} (staging's previous desired state):");
     let changed: Vec<&str> = built
         .images
         .services

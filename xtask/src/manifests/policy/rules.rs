@@ -338,7 +338,7 @@ pub fn images(object: &Object<'_>, release: &ReleaseImages, findings: &mut Findi
 /// Every container of ours reports the release and commit of the image it runs and its environment (health
 /// bodies, metrics, rollout records); every pod of ours carries its image's release as `app.kubernetes.io/version`;
 /// every workload of ours names the desired release in an annotation outside its pod template; the smoke check
-/// expects each service to answer with its image's release.
+/// expects each service to answer with its image's release and records its run as the desired release's.
 pub fn release_identity(
     object: &Object<'_>,
     objects: &[Object<'_>],
@@ -378,6 +378,19 @@ pub fn release_identity(
                     container.name(),
                     "smoke-expectations",
                     format!("SMOKE_EXPECT_RELEASES is {found:?}, expected `{wanted}`"),
+                );
+            }
+            // What its record names, so a promotion finds the staging smoke of the release it promotes.
+            let desired = env_value(&container, "SMOKE_DESIRED_RELEASE", objects);
+            if desired.as_deref() != Some(release.release_id.as_str()) {
+                findings.add_container(
+                    object,
+                    container.name(),
+                    "smoke-expectations",
+                    format!(
+                        "SMOKE_DESIRED_RELEASE is {desired:?}, expected `{}`",
+                        release.release_id
+                    ),
                 );
             }
         }
@@ -535,6 +548,24 @@ pub fn argocd_application(object: &Object<'_>, findings: &mut Findings) {
             object,
             "argocd-manual-production",
             "production syncs only when a person decides; remove syncPolicy.automated",
+        );
+    }
+    // Production follows the ref only `cargo xtask promote` (and a rollback of production) moves, so a Sync can
+    // never apply a desired state nobody confirmed; every other environment follows `main`.
+    let revision = spec["source"]["targetRevision"].as_str().unwrap_or("");
+    let wanted = if path.ends_with("/production") {
+        crate::deploy::PRODUCTION_BRANCH
+    } else {
+        crate::deploy::MAIN_BRANCH
+    };
+    if revision != wanted {
+        findings.add(
+            object,
+            "argocd-tracked-ref",
+            format!(
+                "tracks `{revision}`; {path} must follow `{wanted}` (production: the branch only a promotion \
+                 moves; staging: main)"
+            ),
         );
     }
 }

@@ -474,3 +474,17 @@ fn production_must_not_sync_by_itself() {
     let fired: Vec<_> = check_argocd(&objects).iter().map(|violation| violation.rule).collect();
     assert_eq!(fired, ["argocd-manual-production"]);
 }
+
+#[test]
+fn production_syncs_only_the_promoted_branch_and_staging_follows_main() {
+    for (application, revision) in
+        [("hangangjari-production", "main"), ("hangangjari-staging", "production")]
+    {
+        let mut objects = render::render_argocd().unwrap();
+        let object =
+            objects.iter_mut().find(|object| object["metadata"]["name"] == application).unwrap();
+        object["spec"]["source"]["targetRevision"] = json!(revision);
+        let fired: Vec<_> = check_argocd(&objects).iter().map(|violation| violation.rule).collect();
+        assert_eq!(fired, ["argocd-tracked-ref"], "{application} on {revision}");
+    }
+}
