@@ -1,5 +1,5 @@
 //! The desired state in the deploy repository (a separate git repository Argo CD reads), written only by
-//! `cargo xtask release` and `cargo xtask rollback`.
+//! `cargo xtask release`, `promote`, `rollback` and `lift-hold`.
 //!
 //! Layout of the deploy repository (everything here is generated; nothing else in the repository is touched):
 //!
@@ -9,9 +9,16 @@
 //! environments/<env>/release.json         which release the environment runs (id, commit, commit time)
 //! environments/<env>/hold.json            a rollback's hold: releases not newer than what it rolled back
 //!                                         from are only recorded here (until lifted)
+//! environments/production/promotions.jsonl   one line per promotion and refused promotion
 //! releases/<id>/release.json              every release's record, kept forever
-//! releases/<id>/<env>/…                   that release's environment files, what a rollback restores
+//! releases/<id>/<env>/…                   that release's environment files, what promote and rollback write
+//! releases/<id>/contracts/<version>.json  the contract documents it served (promote's changelog)
+//! releases/<id>/candidate.json            its production candidate record: summary and risk class
 //! ```
+//!
+//! Branches: everything is committed to `main` (staging's Argo CD Application follows it); `production`
+//! (production's Application) moves only with a promotion or a rollback of production, in the same atomic
+//! push, so it always points at a commit of `main` somebody confirmed.
 //!
 //! Writes go fetch → regenerate → commit → push, never forced; a rejected push (someone else got there
 //! first) starts over from the new remote head after a jittered pause. Releases are ordered by their source

@@ -355,6 +355,17 @@ impl Ledger {
         }
         found.into_values().collect()
     }
+
+    /// The desired state `environment` was last seen running (by its process starts): what a promotion
+    /// compares with. `None` when no record shows anything of ours running there.
+    pub fn last_seen_running(&self, environment: &str) -> Option<&Rollout> {
+        self.rollouts
+            .iter()
+            .filter(|rollout| {
+                rollout.environment == environment && rollout.started_running_at.is_some()
+            })
+            .max_by_key(|rollout| rollout.started_running_at)
+    }
 }
 
 #[cfg(test)]
@@ -537,6 +548,10 @@ mod tests {
         assert_eq!(production.desired.as_deref(), Some("C"));
         assert_eq!(production.running["api"], "A");
         assert!(production.drift, "C is desired, A answers");
+        // A promotion compares with what runs (the rollback to A), not with C, the last desired state.
+        let running = ledger.last_seen_running("production").unwrap();
+        assert_eq!((running.release_id.as_str(), running.cause), ("A", Cause::Rollback));
+        assert!(ledger.last_seen_running("staging").is_none());
     }
 
     #[test]

@@ -198,14 +198,8 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
          (PRODUCTION_DATABASE_URL) or --production-rollouts",
     )?;
     let ledger = history::ledger(&root, Some(production))?;
-    let running = ledger
-        .rollouts
-        .iter()
-        .filter(|rollout| {
-            rollout.environment == environment && rollout.started_running_at.is_some()
-        })
-        .max_by_key(|rollout| rollout.started_running_at);
-    let base = running
+    let base = ledger
+        .last_seen_running(environment)
         .map(|rollout| Side::archived(&root, &rollout.release_id, environment))
         .transpose()?;
     let summary = summary::summarize(&candidate, base.as_ref());
