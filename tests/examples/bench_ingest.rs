@@ -127,6 +127,7 @@ async fn main() -> anyhow::Result<()> {
             database_url: settings::DATABASE_URL.parse_url(&database.url)?,
             database_max_connections: 4,
             database_acquire_timeout_ms: 2_000,
+            database_statement_timeout_ms: db::DEFAULT_STATEMENT_TIMEOUT_MS,
         },
         redis: redis.clone(),
         common: settings::CommonSettings {

@@ -186,6 +186,7 @@ impl Sandbox {
                 database_url: settings::DATABASE_URL.parse_url(&database.url)?,
                 database_max_connections: 8,
                 database_acquire_timeout_ms: 2_000,
+                database_statement_timeout_ms: db::DEFAULT_STATEMENT_TIMEOUT_MS,
             },
             redis: redis.clone(),
             common: common(),
@@ -193,9 +194,9 @@ impl Sandbox {
         let api_database_link =
             link::Link::start(postgres_address(&database.url).await?, shutdown.clone()).await?;
         let api_database = db::pool_options(&api_config.database).connect_lazy_with(
-            database
-                .url
-                .parse::<sqlx::postgres::PgConnectOptions>()?
+            api_config
+                .database
+                .connect_options()?
                 .host("127.0.0.1")
                 .port(api_database_link.addr.port()),
         );

@@ -212,6 +212,42 @@ impl Cache {
         self.call(async |connection| Ok(connection.sunion(names).await?)).await
     }
 
+    /// Increments an integer (a generation counter); returns the new value.
+    pub async fn increment(&self, key: &Key) -> Result<i64, CacheError> {
+        self.call(async |connection| Ok(connection.incr(key.as_str(), 1).await?)).await
+    }
+
+    /// Sets `key` to `value` unless it exists (`SET NX`); whether it was set.
+    pub async fn set_if_absent(&self, key: &Key, value: &str) -> Result<bool, CacheError> {
+        self.call(async |connection| {
+            let options =
+                SetOptions::default().conditional_set(deadpool_redis::redis::ExistenceCheck::NX);
+            let reply: Option<String> =
+                connection.set_options(key.as_str(), value, options).await?;
+            Ok(reply.is_some())
+        })
+        .await
+    }
+
+    /// Several reads at one moment (`MULTI`/`EXEC`): the values of `values` and, for the sets `sets`, how many
+    /// exist and the union of their members. A missing set and an empty one differ here, which a plain
+    /// `SUNION` hides.
+    pub async fn read_together(
+        &self,
+        values: &[Key],
+        sets: &[Key],
+    ) -> Result<(Vec<Option<String>>, usize, Vec<String>), CacheError> {
+        let values: Vec<&str> = values.iter().map(Key::as_str).collect();
+        let sets: Vec<&str> = sets.iter().map(Key::as_str).collect();
+        self.call(async |connection| {
+            let mut pipeline = deadpool_redis::redis::pipe();
+            pipeline.atomic();
+            pipeline.cmd("MGET").arg(&values).cmd("EXISTS").arg(&sets).cmd("SUNION").arg(&sets);
+            Ok(pipeline.query_async(connection).await?)
+        })
+        .await
+    }
+
     /// Takes a short-lived lock (`SET NX PX`) so only one replica rebuilds a key at a time. Returns `false`
     /// when another holder has it. The lock expires by itself if its holder dies.
     pub async fn try_lock(&self, key: &Key, ttl: Duration) -> Result<bool, CacheError> {

@@ -24,7 +24,10 @@ use std::time::Duration;
 use anyhow::Context;
 use contracts::Timestamp;
 use settings::{ConnectionUrl, DATABASE_URL};
-use sqlx::{PgPool, postgres::PgPoolOptions};
+use sqlx::{
+    PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
 
 /// Where and how to connect to PostgreSQL.
 #[derive(Clone, Debug, clap::Args)]
@@ -40,14 +43,42 @@ pub struct DatabaseSettings {
     /// How long a request waits for a pooled connection before failing (milliseconds).
     #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_MS", default_value_t = 2_000)]
     pub database_acquire_timeout_ms: u64,
+
+    /// The longest any statement may run (`statement_timeout`, milliseconds; 0 turns it off): a query stuck
+    /// behind a silent database or a runaway plan fails instead of holding its connection for good.
+    /// Migrations set their own.
+    #[arg(long, env = "DATABASE_STATEMENT_TIMEOUT_MS", default_value_t = DEFAULT_STATEMENT_TIMEOUT_MS)]
+    pub database_statement_timeout_ms: u64,
+}
+
+/// [`DatabaseSettings::database_statement_timeout_ms`]'s default: well above the slowest statement of a
+/// healthy system (a forecast refresh's), well below "forever".
+pub const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 30_000;
+
+impl DatabaseSettings {
+    /// The connection options of `database_url` with the session settings every connection gets.
+    pub fn connect_options(&self) -> anyhow::Result<PgConnectOptions> {
+        let options: PgConnectOptions = self
+            .database_url
+            .expose()
+            .parse()
+            .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+        Ok(with_session_settings(options, self.database_statement_timeout_ms))
+    }
+}
+
+/// `options` with `statement_timeout` set for every session (in milliseconds; 0 leaves it off).
+pub fn with_session_settings(
+    options: PgConnectOptions,
+    statement_timeout_ms: u64,
+) -> PgConnectOptions {
+    options.options([("statement_timeout", statement_timeout_ms.to_string())])
 }
 
 /// Opens a pool. Connections are made lazily, so a process can start (and serve stale data) while PostgreSQL
 /// is down; readiness reports the outage.
 pub fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
-    pool_options(settings)
-        .connect_lazy(settings.database_url.expose())
-        .context("DATABASE_URL is not a valid PostgreSQL URL")
+    Ok(pool_options(settings).connect_lazy_with(settings.connect_options()?))
 }
 
 /// The pool's size and acquire timeout from `settings`, for a caller that connects with options of its own.

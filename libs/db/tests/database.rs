@@ -103,3 +103,26 @@ async fn a_start_record_that_cannot_be_written_reports_false_and_does_not_panic(
     assert!(!written);
     database.drop_now().await.unwrap();
 }
+
+#[tokio::test]
+async fn every_connection_has_a_statement_timeout() {
+    let database = TestDatabase::create().await.unwrap();
+    let settings = db::DatabaseSettings {
+        database_url: settings::DATABASE_URL.parse_url(&database.url).unwrap(),
+        database_max_connections: 1,
+        database_acquire_timeout_ms: 2_000,
+        database_statement_timeout_ms: 200,
+    };
+    let pool = db::connect(&settings).unwrap();
+    let (timeout,): (String,) = sqlx::query_as("select current_setting('statement_timeout')")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(timeout, "200ms");
+    let error = sqlx::query("select pg_sleep(5)").execute(&pool).await.unwrap_err();
+    let code =
+        error.as_database_error().and_then(|error| error.code().map(|code| code.into_owned()));
+    assert_eq!(code.as_deref(), Some("57014"), "query_canceled: {error}");
+    pool.close().await;
+    database.drop_now().await.unwrap();
+}
