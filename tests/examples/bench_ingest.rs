@@ -123,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
         hot_cache_ttl_seconds: 300,
         push_grpc_url: None,
         trust_forwarded_for: false,
+        http: api::serve::HttpLimits::default(),
         database: db::DatabaseSettings {
             database_url: settings::DATABASE_URL.parse_url(&database.url)?,
             database_max_connections: 4,

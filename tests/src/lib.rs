@@ -182,6 +182,7 @@ impl Sandbox {
             hot_cache_ttl_seconds: 15,
             push_grpc_url: Some(push_url.clone()),
             trust_forwarded_for: false,
+            http: api::serve::HttpLimits::default(),
             database: db::DatabaseSettings {
                 database_url: settings::DATABASE_URL.parse_url(&database.url)?,
                 database_max_connections: 8,
@@ -383,6 +384,12 @@ impl Sandbox {
     /// Cuts the api off from PostgreSQL (the workers still reach it), as a network partition would.
     pub fn cut_api_database(&self) {
         self.api_database_link.cut();
+    }
+
+    /// Silences the api's path to PostgreSQL: nothing gets through and nothing is closed, as when the
+    /// database's node dies or a firewall drops the packets.
+    pub fn silence_api_database(&self) {
+        self.api_database_link.silence();
     }
 
     /// Lets the api reach PostgreSQL again.

@@ -29,6 +29,9 @@ pub struct Config {
     pub trust_forwarded_for: bool,
 
     #[command(flatten)]
+    pub http: crate::serve::HttpLimits,
+
+    #[command(flatten)]
     pub database: DatabaseSettings,
 
     #[command(flatten)]

@@ -20,12 +20,13 @@ pub mod rate_limit;
 pub mod request;
 pub mod respond;
 pub mod routes;
+pub mod serve;
 pub mod smoke;
 mod state;
 pub mod store;
 pub mod validate;
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
 use axum::{
     Router,
@@ -114,10 +115,9 @@ pub async fn run(
         subscribed,
         shutdown.clone(),
     ));
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served =
-        axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
+    let limits = state.http_limits.clone();
+    serve::serve(listener, router(state), &limits, shutdown.clone()).await;
     shutdown.cancel();
     let _ = changes.await;
-    served.map_err(Into::into)
+    Ok(())
 }

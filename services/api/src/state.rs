@@ -51,6 +51,8 @@ pub struct AppState {
     pub(crate) rate_limiter: Arc<RateLimiter>,
     /// The push service, when configured.
     pub push: Option<PushClient<tonic::transport::Channel>>,
+    /// What one connection may cost the server.
+    pub http_limits: crate::serve::HttpLimits,
 }
 
 impl AppState {
@@ -72,6 +74,7 @@ impl AppState {
                     .ok()?;
                 Some(PushClient::new(endpoint.connect_timeout(Duration::from_secs(2)).connect_lazy()))
             }),
+            http_limits: config.http.clone(),
         }
     }
 

@@ -12,6 +12,9 @@
 //!   Both down and no copy in this process: [`Unavailable`].
 //! - After a failed rebuild PostgreSQL is not retried for [`DB_RETRY_AFTER`], so an outage does not add a
 //!   connection timeout to every request.
+//! - A rebuild that does not finish within [`REBUILD_TIMEOUT`] counts as failed, and no request waits longer
+//!   than that for another's rebuild: a database whose path went silent (no FIN, no RST) would otherwise hold
+//!   every request on the rebuild lock until TCP gives up, although the last good copy is in memory.
 
 use std::{
     sync::{
@@ -30,6 +33,19 @@ use crate::{clock::Clock, metrics::Metrics};
 
 /// How long PostgreSQL is left alone after a failed rebuild.
 pub const DB_RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// The longest a rebuild may take before the last good copy is served instead. A healthy rebuild takes
+/// milliseconds (`cargo xtask bench api`); the request timeout is 10 s.
+pub const REBUILD_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Why a rebuild produced no snapshot.
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    #[error(transparent)]
+    Load(#[from] readmodel::snapshot::LoadError),
+    #[error("PostgreSQL did not answer within {0:?}")]
+    TimedOut(Duration),
+}
 
 /// How long a replica waits for another replica's rebuild before doing its own.
 const PEER_REBUILD_WAIT: Duration = Duration::from_millis(250);
@@ -122,7 +138,12 @@ impl SnapshotStore {
             self.metrics.cache_lookup("memory");
             return Ok(Current { snapshot, served_from: ServedFrom::HotCache });
         }
-        let _rebuilding = self.rebuild.lock().await;
+        // Waiting for another request's rebuild is bounded like a rebuild: with a silent database the queue
+        // behind the lock would otherwise grow by one rebuild attempt per waiter.
+        let Ok(_rebuilding) = tokio::time::timeout(REBUILD_TIMEOUT, self.rebuild.lock()).await
+        else {
+            return self.stale().await;
+        };
         // Another request may have rebuilt while this one waited.
         let now = self.clock.now();
         if let Some(snapshot) = self.memory_hot(now) {
@@ -146,7 +167,10 @@ impl SnapshotStore {
                 Err(error) => {
                     tracing::error!(error = %error, "snapshot rebuild failed; serving the last good build");
                     self.metrics.rebuild_failed();
-                    let retry_at = now.as_unix_seconds() + DB_RETRY_AFTER.as_secs() as i64;
+                    // From the failure's end, not the request's start: a failure that took longer than
+                    // the pause would otherwise let the next waiter try again at once.
+                    let retry_at =
+                        self.clock.now().as_unix_seconds() + DB_RETRY_AFTER.as_secs() as i64;
                     self.db_retry_at.store(retry_at, Ordering::Relaxed);
                 }
             }
@@ -182,9 +206,13 @@ impl SnapshotStore {
         None
     }
 
-    async fn build(&self, now: Timestamp) -> Result<Arc<Snapshot>, readmodel::snapshot::LoadError> {
+    async fn build(&self, now: Timestamp) -> Result<Arc<Snapshot>, RebuildError> {
         let started = Instant::now();
-        let snapshot = Arc::new(readmodel::snapshot::load(&self.db, now).await?);
+        let loaded =
+            tokio::time::timeout(REBUILD_TIMEOUT, readmodel::snapshot::load(&self.db, now))
+                .await
+                .map_err(|_| RebuildError::TimedOut(REBUILD_TIMEOUT))??;
+        let snapshot = Arc::new(loaded);
         self.metrics.rebuild_took(started.elapsed());
         *self.hot.write().expect("lock is never poisoned") = Some(snapshot.clone());
         *self.last_good.write().expect("lock is never poisoned") = Some(snapshot.clone());

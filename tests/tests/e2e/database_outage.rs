@@ -56,3 +56,42 @@ async fn an_unreachable_database_serves_the_last_good_build_as_stale_fallback() 
     assert_eq!(app::yeouido_2(&recovered)["freshness"]["state"], "fresh", "{recovered}");
     sandbox.stop().await
 }
+
+#[tokio::test]
+async fn a_silent_database_path_serves_the_last_good_build_instead_of_hanging() -> anyhow::Result<()>
+{
+    let sandbox = Sandbox::start().await?;
+    sandbox.world.set_available("여의도2주차장", Some(321));
+    app::wait_served(&sandbox, 321).await?;
+
+    // The path to PostgreSQL goes silent: the pooled connections stay open, nothing comes back.
+    sandbox.silence_api_database();
+    sandbox.clock.advance(20 * 60);
+    // The app's requests arrive together. Unbounded, each would wait on the rebuild lock for the attempts of
+    // all before it (one connection timeout each) until the request timeout answered 503.
+    let mut requests = tokio::task::JoinSet::new();
+    for n in 0..6 {
+        let path = if n % 2 == 0 { "/v2/parks/yeouido" } else { "/v2/home-summary" };
+        requests.spawn(get(sandbox.api_http, path));
+    }
+    while let Some(answered) = requests.join_next().await {
+        let (status, body) = answered??;
+        assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+        assert!(body.contains("\"served_from\":\"stale_fallback\""), "{body}");
+    }
+    let park = get_json(sandbox.api_http, "/v2/parks/yeouido").await?;
+    assert_eq!(park["served_from"], "stale_fallback", "{park}");
+    assert_eq!(app::yeouido_2(&park)["available"], 321, "{park}");
+
+    sandbox.restore_api_database();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let park = get_json(sandbox.api_http, "/v2/parks/yeouido").await?;
+        if park["served_from"] != "stale_fallback" {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the api never read PostgreSQL again: {park}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sandbox.stop().await
+}

@@ -41,6 +41,7 @@ pub fn config(database_url: &str, redis_url: &str, prefix: &str, hot_ttl: u64) -
         hot_cache_ttl_seconds: hot_ttl,
         push_grpc_url: None,
         trust_forwarded_for: false,
+        http: api::serve::HttpLimits::default(),
         database: db::DatabaseSettings {
             database_url: settings::DATABASE_URL.parse_url(database_url).unwrap(),
             database_max_connections: 4,

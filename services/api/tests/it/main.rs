@@ -7,3 +7,4 @@ mod freshness;
 mod inputs;
 mod rollout;
 mod routes;
+mod serving;
