@@ -29,6 +29,9 @@ pub enum ErrorClass {
     Unmapped,
     /// The body exceeded the size limit.
     TooLarge,
+    /// The process collecting it stopped before the run ended (a kill, a lost node); recorded by the next
+    /// leader, which found the run unfinished.
+    Interrupted,
 }
 
 impl ErrorClass {
@@ -45,6 +48,7 @@ impl ErrorClass {
             ErrorClass::Auth => "auth",
             ErrorClass::Unmapped => "unmapped",
             ErrorClass::TooLarge => "too_large",
+            ErrorClass::Interrupted => "interrupted",
         }
     }
 }

@@ -12,14 +12,14 @@ use std::{
     time::Duration,
 };
 
-use contracts::freshness::SourceId;
+use contracts::{Timestamp, freshness::SourceId};
 use sqlx::{Connection, PgConnection};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     outcome::{ErrorClass, Outcome},
     runner::Runner,
-    sources,
+    sources, store,
 };
 
 /// Arbitrary but fixed key of the leader lock ("ingest leader").
@@ -67,6 +67,7 @@ pub async fn run(runner: Arc<Runner>, schedule: Schedule, shutdown: Cancellation
         match try_lead(&runner).await {
             Ok(Some(lock)) => {
                 tracing::info!("became the collecting leader");
+                close_interrupted_runs(&runner).await;
                 lead(runner.clone(), &schedule, lock, &shutdown).await;
                 tracing::info!("stepped down as leader");
             }
@@ -76,6 +77,29 @@ pub async fn run(runner: Arc<Runner>, schedule: Schedule, shutdown: Cancellation
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(schedule.election_interval) => {}
+        }
+    }
+}
+
+/// A run still unfinished this long after it started belongs to a process that died: every fetch and every
+/// statement of a run has a timeout well below it.
+pub const RUN_DEADLINE: Duration = Duration::from_secs(10 * 60);
+
+/// Records the runs a dead process left unfinished as `interrupted` (best effort: a failure is logged and
+/// the next leadership tries again).
+async fn close_interrupted_runs(runner: &Runner) {
+    let deadline = i64::try_from(RUN_DEADLINE.as_secs()).unwrap_or(i64::MAX);
+    let Ok(before) = Timestamp::from_unix_seconds(runner.clock.now().as_unix_seconds() - deadline)
+    else {
+        return;
+    };
+    match store::close_interrupted_runs(&runner.pool, before).await {
+        Ok(0) => {}
+        Ok(closed) => {
+            tracing::warn!(closed, "closed runs a stopped process left unfinished as interrupted")
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot close the runs a stopped process left unfinished")
         }
     }
 }

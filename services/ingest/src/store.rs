@@ -67,6 +67,24 @@ pub async fn abandon_run(pool: &PgPool, run_id: i64, message: &str) -> sqlx::Res
     Ok(())
 }
 
+/// Closes every run still unfinished that started before `started_before` as failed with the class
+/// `interrupted`: its process died mid-run (a run ends within minutes, each fetch and statement having a
+/// timeout). Called by a new leader, which is the only writer of runs; the source's status is left as it was.
+/// Returns the runs closed.
+pub async fn close_interrupted_runs(pool: &PgPool, started_before: Timestamp) -> sqlx::Result<u64> {
+    let closed = sqlx::query(
+        "update ingest.ingestion_run
+         set finished_at = now(), outcome = 'failed', error_class = $2,
+             error_message = 'interrupted: the process collecting it stopped before the run ended'
+         where finished_at is null and started_at < $1",
+    )
+    .bind(db_time(started_before))
+    .bind(upstream::outcome::ErrorClass::Interrupted.as_str())
+    .execute(pool)
+    .await?;
+    Ok(closed.rows_affected())
+}
+
 /// How a run that produced `batch` ended.
 fn outcome_of(batch: &Batch) -> Outcome {
     let items = batch.items();

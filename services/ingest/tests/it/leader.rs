@@ -72,3 +72,37 @@ async fn one_leader_collects_and_a_follower_takes_over() {
     second_task.await.unwrap();
     harness.stop().await;
 }
+
+#[tokio::test]
+async fn a_new_leader_closes_the_runs_a_dead_process_left_unfinished() {
+    let harness = Harness::start(Peers::default()).await;
+    let now = harness.runner.clock.now().as_unix_seconds();
+    // One run of a process that died an hour ago, and one that may still be in flight.
+    for started in [now - 3_600, now - 5] {
+        sqlx::query("insert into ingest.ingestion_run (source, started_at) values ('parking_portal', to_timestamp($1))")
+            .bind(started as f64)
+            .execute(&harness.database.pool)
+            .await
+            .unwrap();
+    }
+    let runner = Arc::new(harness.runner.clone());
+    let leading = CancellationToken::new();
+    let task = tokio::spawn(scheduler::run(runner, schedule(), leading.clone()));
+    let interrupted = "select count(*) from ingest.ingestion_run
+                       where outcome = 'failed' and error_class = 'interrupted' and finished_at is not null";
+    for _ in 0..50 {
+        if harness.count(interrupted).await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(harness.count(interrupted).await, 1, "the hour-old run is closed as interrupted");
+    let recent = format!(
+        "select count(*) from ingest.ingestion_run where finished_at is null and started_at = to_timestamp({})",
+        now - 5
+    );
+    assert_eq!(harness.count(&recent).await, 1, "a run that may still be in flight is left alone");
+    leading.cancel();
+    task.await.unwrap();
+    harness.stop().await;
+}
