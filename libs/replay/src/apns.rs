@@ -69,6 +69,8 @@ pub enum Behaviour {
     Fail(u16, &'static str),
     /// Accept (the delivery is recorded at once, as Apple would have it), but answer after a delay.
     Slow(Duration),
+    /// [`Behaviour::Fail`] after a delay (the device refreshes its token while the answer is on its way).
+    FailAfter(u16, &'static str, Duration),
 }
 
 #[derive(Debug)]
@@ -231,8 +233,11 @@ async fn deliver(
         return reject(StatusCode::BAD_REQUEST, "PayloadEmpty");
     };
     let behaviour = fake.lock().behaviours.get(&device_token.to_ascii_lowercase()).cloned();
+    if let Some(Behaviour::FailAfter(_, _, delay)) = &behaviour {
+        tokio::time::sleep(*delay).await;
+    }
     let delay = match behaviour {
-        Some(Behaviour::Fail(status, reason)) => {
+        Some(Behaviour::Fail(status, reason) | Behaviour::FailAfter(status, reason, _)) => {
             let mut response = reject(
                 StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 reason,

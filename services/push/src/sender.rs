@@ -2,7 +2,8 @@
 //! claimed with `FOR UPDATE SKIP LOCKED`, so none is sent by two senders at the same time.
 //!
 //! Every attempt is recorded with APNs' status, `apns-id` and reason. `200` → sent; `410` or a dead token →
-//! the installation is deactivated; other `4xx` → dead (retrying cannot help); `429`, `5xx` and transport
+//! the installation is deactivated if it still has the token that failed (one refreshed meanwhile keeps going,
+//! its alert retried to the new token); other `4xx` → dead (retrying cannot help); `429`, `5xx` and transport
 //! failures → retried with exponential backoff and jitter, dead after [`MAX_ATTEMPTS`]; past its expiry an
 //! alert is dropped as expired instead of arriving late. Delivery is at least once: a sender that dies after
 //! APNs accepted an alert but before recording it sends it again, with the same `apns-collapse-id` and
@@ -167,7 +168,7 @@ impl Sender {
                     apns_id: &apns_id(outbox_id),
                 };
                 let answer = apns.send(&notification, now.as_unix_seconds()).await;
-                (outbox_id, attempts, installation_id, answer)
+                (outbox_id, attempts, installation_id, token, answer)
             };
             sends.spawn(send.instrument(span));
         }
@@ -179,10 +180,10 @@ impl Sender {
         let (mut retry_ids, mut retry_errors, mut retry_waits) =
             (Vec::new(), Vec::new(), Vec::new());
         let (mut dead_ids, mut dead_errors) = (Vec::new(), Vec::new());
-        let (mut gone_ids, mut gone_reasons, mut gone_installations) =
-            (Vec::new(), Vec::new(), Vec::new());
+        let (mut gone_ids, mut gone_reasons, mut gone_installations, mut gone_tokens) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         while let Some(joined) = sends.join_next().await {
-            let (outbox_id, attempts, installation_id, answer) =
+            let (outbox_id, attempts, installation_id, token, answer) =
                 joined.expect("send tasks do not panic");
             attempt_ids.push(outbox_id);
             match &answer {
@@ -216,6 +217,7 @@ impl Sender {
                     gone_ids.push(outbox_id);
                     gone_reasons.push(reason);
                     gone_installations.push(installation_id);
+                    gone_tokens.push(token);
                 }
             }
         }
@@ -263,26 +265,56 @@ impl Sender {
         .bind(&dead_errors)
         .execute(&mut *tx)
         .await?;
+        // Only the token APNs refused is gone: an installation that refreshed its token while the answer was on
+        // its way stays active, and its alert is retried to the new token.
+        let deactivated: Vec<(String,)> = sqlx::query_as(
+            "update push.installation i set active = false, deactivated_reason = t.reason, updated_at = now()
+             from unnest($1::text[], $2::text[], $3::text[]) as t(id, reason, token)
+             where i.installation_id = t.id and i.apns_token = t.token
+             returning i.installation_id",
+        )
+        .bind(&gone_installations)
+        .bind(&gone_reasons)
+        .bind(&gone_tokens)
+        .fetch_all(&mut *tx)
+        .await?;
+        let deactivated: std::collections::HashSet<String> =
+            deactivated.into_iter().map(|(id,)| id).collect();
+        let (mut refreshed_ids, mut refreshed_errors) = (Vec::new(), Vec::new());
+        let mut gone_rows = (Vec::new(), Vec::new());
+        for ((outbox_id, reason), installation_id) in
+            gone_ids.into_iter().zip(gone_reasons).zip(&gone_installations)
+        {
+            if deactivated.contains(installation_id) {
+                gone_rows.0.push(outbox_id);
+                gone_rows.1.push(reason);
+            } else {
+                refreshed_ids.push(outbox_id);
+                refreshed_errors.push(format!("{reason} for a token since replaced"));
+            }
+        }
         sqlx::query(
             "update push.outbox o set status = 'deactivated', attempts = o.attempts + 1, last_error = t.reason
              from unnest($1::bigint[], $2::text[]) as t(id, reason) where o.outbox_id = t.id",
         )
-        .bind(&gone_ids)
-        .bind(&gone_reasons)
+        .bind(&gone_rows.0)
+        .bind(&gone_rows.1)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "update push.installation i set active = false, deactivated_reason = t.reason, updated_at = now()
-             from unnest($1::text[], $2::text[]) as t(id, reason) where i.installation_id = t.id",
+            "update push.outbox o set attempts = o.attempts + 1, last_error = t.error, next_attempt_at = $3
+             from unnest($1::bigint[], $2::text[]) as t(id, error) where o.outbox_id = t.id",
         )
-        .bind(&gone_installations)
-        .bind(&gone_reasons)
+        .bind(&refreshed_ids)
+        .bind(&refreshed_errors)
+        .bind(db::db_time(now))
         .execute(&mut *tx)
         .await?;
         round.sent += sent.len() as u32;
         round.retried += retry_ids.len() as u32;
         round.dead += dead_ids.len() as u32;
-        round.deactivated += gone_ids.len() as u32;
+        round.retried += refreshed_ids.len() as u32;
+        round.deactivated += gone_rows.0.len() as u32;
         tx.commit().await?;
         Ok(round)
     }

@@ -127,6 +127,44 @@ async fn an_unregistered_token_deactivates_the_installation() {
 }
 
 #[tokio::test]
+async fn a_410_for_a_token_the_device_has_since_replaced_keeps_the_installation() {
+    let mut harness = Harness::start().await;
+    let (id, secret) = harness.register().await;
+    harness.subscribe(&id, &secret, vec![below(50)], None).await;
+    queue_one(&mut harness, "lot:yeouido-2:1").await;
+    let (sender, fake, shutdown) = sender_with_fake(&harness).await;
+    fake.behave(TOKEN, Behaviour::FailAfter(410, "Unregistered", Duration::from_millis(600)));
+    let refreshed = "c".repeat(64);
+    // While APNs' 410 for the old token is on its way, the app registers its new token.
+    let refresh = async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        sqlx::query("update push.installation set apns_token = $2, updated_at = now() where installation_id = $1")
+            .bind(&id)
+            .bind(&refreshed)
+            .execute(&harness.database.pool)
+            .await
+            .unwrap();
+    };
+    let (round, ()) = tokio::join!(sender.send_due(Timestamp::now()), refresh);
+    let round = round.unwrap();
+    assert_eq!((round.deactivated, round.retried), (0, 1), "{round:?}");
+    let (active,): (bool,) = sqlx::query_as("select active from push.installation")
+        .fetch_one(&harness.database.pool)
+        .await
+        .unwrap();
+    assert!(active, "the installation refreshed its token: it is not gone");
+    assert_eq!(outbox(&harness).await, vec![("pending".to_owned(), 1)]);
+
+    let round = sender.send_due(later(1)).await.unwrap();
+    assert_eq!(round.sent, 1, "{round:?}");
+    let deliveries = fake.deliveries();
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(deliveries[0].device_token, refreshed, "delivered to the new token");
+    shutdown.cancel();
+    harness.stop().await;
+}
+
+#[tokio::test]
 async fn throttling_backs_off_and_the_alert_is_sent_once_apns_recovers() {
     let mut harness = Harness::start().await;
     let (id, secret) = harness.register().await;
