@@ -8,8 +8,9 @@
 //!   and per-park status, outbox rows for forecast and push, `NOTIFY` for the api.
 //! - `event_ledger.rs`: what a listing of events means for the known ones (ids, cancellations, relistings).
 //! - `runner.rs`: one collection; `scheduler.rs`: intervals, jitter, backoff, leader lock.
-//! - `outbox.rs`: the messages queued for forecast and push (typed facts); `dispatch.rs` delivers them with
-//!   retries.
+//! - `outbox.rs`: the messages queued for forecast and push (typed facts) with their deadlines; `dispatch.rs`
+//!   delivers them per destination, concurrently, with retries, expiry and pruning; `metrics.rs` counts them
+//!   on `/metrics`.
 //! - `translate.rs`: curated translation overrides and the optional machine translator.
 //! - `operator.rs`: operator notices; `grpc.rs`: the `Ingest` service.
 
@@ -18,6 +19,7 @@ pub mod dispatch;
 pub mod event_ledger;
 pub mod fetch;
 pub mod grpc;
+pub mod metrics;
 pub mod operator;
 pub mod outbox;
 pub mod runner;
@@ -210,7 +212,9 @@ pub async fn run(
         interval_scale: config.schedule_scale,
     };
     let scheduling = tokio::spawn(scheduler::run(runner.clone(), schedule, shutdown.clone()));
+    let metrics = metrics::Metrics::default();
     let dispatcher = dispatch::Dispatcher {
+        metrics: metrics.clone(),
         pool: runner.pool.clone(),
         forecast: config
             .forecast_grpc_url
@@ -231,7 +235,8 @@ pub async fn run(
     // In the background: a start that cannot be recorded is logged and serves anyway.
     drop(identity.record_start(&runner.pool, clock.now(), config.common.ops_retention_days));
     let service = grpc::IngestService { runner };
-    let served = server::serve_worker(
+    let admin = metrics::router(metrics, identity.clone());
+    let served = server::serve_worker_with_admin(
         identity,
         listeners,
         |mut routes| {
@@ -240,6 +245,7 @@ pub async fn run(
             ));
             routes
         },
+        admin,
         shutdown.clone(),
     )
     .await;

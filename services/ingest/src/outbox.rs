@@ -4,7 +4,7 @@
 
 use contracts::{
     Timestamp,
-    fact::FactBatch,
+    fact::{FactBatch, FactKind},
     proto::{forecast::v1::RefreshRequest, push::v1::SubmitFactsRequest},
 };
 use serde::{Deserialize, Serialize};
@@ -46,6 +46,28 @@ impl Message {
         }
     }
 
+    /// How long after it is queued the message is still worth delivering. A forecast refresh is superseded by
+    /// the next cycle's; lot and congestion facts are about now; a closure or a cancellation stays news for
+    /// hours. A batch lives as long as its longest-lived fact (push suppresses lot facts that are too old).
+    pub fn deliver_within(&self) -> std::time::Duration {
+        const MINUTES: u64 = 60;
+        let seconds = match self {
+            Message::Refresh(_) => 10 * MINUTES,
+            Message::Facts(batch) => batch
+                .facts
+                .iter()
+                .map(|fact| match fact.kind {
+                    FactKind::LotAvailability | FactKind::CongestionLevel => 15 * MINUTES,
+                    FactKind::EventCancelled | FactKind::EventReinstated | FactKind::ParkClosed => {
+                        6 * 60 * MINUTES
+                    }
+                })
+                .max()
+                .unwrap_or(15 * MINUTES),
+        };
+        std::time::Duration::from_secs(seconds)
+    }
+
     fn payload(&self) -> serde_json::Value {
         let encoded = match self {
             Message::Refresh(refresh) => serde_json::to_value(refresh),
@@ -85,14 +107,17 @@ pub fn submit_facts(batch: FactBatch) -> SubmitFactsRequest {
     SubmitFactsRequest { facts: batch.facts.into_iter().map(Into::into).collect() }
 }
 
-/// Queues a message in the caller's transaction, with the current trace so its delivery joins it.
+/// Queues a message in the caller's transaction, with the current trace so its delivery joins it and its
+/// deadline ([`Message::deliver_within`]).
 pub async fn enqueue(tx: &mut Transaction<'_, Postgres>, message: &Message) -> sqlx::Result<()> {
     sqlx::query(
-        "insert into ingest.outbox (destination, payload, traceparent) values ($1, $2, $3)",
+        "insert into ingest.outbox (destination, payload, traceparent, deliver_by)
+         values ($1, $2, $3, now() + make_interval(secs => $4))",
     )
     .bind(message.destination())
     .bind(message.payload())
     .bind(telemetry::current_traceparent())
+    .bind(message.deliver_within().as_secs_f64())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -100,7 +125,7 @@ pub async fn enqueue(tx: &mut Transaction<'_, Postgres>, message: &Message) -> s
 
 #[cfg(test)]
 mod tests {
-    use contracts::fact::{Fact, FactKind};
+    use contracts::fact::Fact;
 
     use super::*;
 
@@ -128,5 +153,16 @@ mod tests {
             Message::decode("push", serde_json::json!({"facts": [{"kind": "lot_availability"}]})),
             Err(DecodeError::Payload { destination: "push", .. })
         ));
+    }
+
+    #[test]
+    fn a_batch_lives_as_long_as_its_longest_lived_fact() {
+        let fact = |kind| Fact::new("k".into(), kind, "banpo".into());
+        let lots = Message::Facts(FactBatch { facts: vec![fact(FactKind::LotAvailability)] });
+        let mixed = Message::Facts(FactBatch {
+            facts: vec![fact(FactKind::LotAvailability), fact(FactKind::ParkClosed)],
+        });
+        assert_eq!(lots.deliver_within().as_secs(), 15 * 60);
+        assert_eq!(mixed.deliver_within().as_secs(), 6 * 3600);
     }
 }
