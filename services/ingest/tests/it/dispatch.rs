@@ -126,6 +126,18 @@ fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
 
+/// A recording push peer serving on a free loopback port.
+async fn recording_push()
+-> (RecordingPush, SocketAddr, tokio::task::JoinHandle<Result<(), tonic::transport::Error>>) {
+    let addr = free_addr();
+    let push = RecordingPush::default();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder().add_service(PushServer::new(push.clone())).serve(addr),
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    (push, addr, server)
+}
+
 /// A forecast peer that accepts connections and never answers a byte.
 async fn hung_forecast() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -172,14 +184,7 @@ async fn a_hung_forecast_service_does_not_hold_back_push_facts() {
         enqueue(&harness, &refresh).await;
     }
     enqueue(&harness, &closure("park:banpo:closed:1")).await;
-    let push_addr = free_addr();
-    let push = RecordingPush::default();
-    let server = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(PushServer::new(push.clone()))
-            .serve(push_addr),
-    );
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (push, push_addr, server) = recording_push().await;
     let dispatcher = dispatcher(&harness, Some(hung_forecast().await), push_addr);
     let round = tokio::spawn(async move { dispatcher.deliver_due().await });
     let mut arrived = false;
@@ -217,14 +222,7 @@ async fn a_closure_held_past_its_deadline_expires_instead_of_alerting_late() {
         .execute(&harness.database.pool)
         .await
         .unwrap();
-    let push_addr = free_addr();
-    let push = RecordingPush::default();
-    let server = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(PushServer::new(push.clone()))
-            .serve(push_addr),
-    );
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (push, push_addr, server) = recording_push().await;
     let dispatcher = dispatcher(&harness, None, push_addr);
     assert_eq!(dispatcher.deliver_due().await.unwrap(), 0);
     assert!(push.0.lock().unwrap().is_empty(), "an expired closure is not delivered");
