@@ -62,7 +62,10 @@ async fn serve(config: api::Config) -> anyhow::Result<()> {
 
 async fn migrate(config: MigrateConfig) -> anyhow::Result<()> {
     let _telemetry = telemetry::init("api", &config.common)?;
-    let pool = db::connect(&config.database)?;
+    // Each migration sets its own timeouts; one built outside a transaction (a concurrent index) may run
+    // long, so the migrate Job's sessions have no statement timeout of their own.
+    let database = db::DatabaseSettings { database_statement_timeout_ms: 0, ..config.database };
+    let pool = db::connect(&database)?;
     let report = migrate::migrate(&pool, &config.common.release_id).await?;
     tracing::info!(
         reference_version = %report.reference.version,

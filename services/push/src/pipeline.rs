@@ -158,14 +158,20 @@ async fn decide_for(
     // When each candidate was last alerted for the same target and signal (cool-down), in one query.
     let installation_ids: Vec<&str> =
         triggered.iter().map(|p| p.installation_id.as_str()).collect();
+    // Keyed by the target the decision recorded (a preference edit renumbers positions); decisions of
+    // releases that did not record it are matched by position. Only alerts within the cool-down count.
+    let since = Timestamp::from_unix_seconds(now.as_unix_seconds() - decide::COOL_DOWN_SECONDS)
+        .expect("in range");
     let recent: Vec<(String, String, String, time::OffsetDateTime)> = sqlx::query_as(
-        "select d.installation_id, d.signal, p.target_id, max(d.decided_at)
-         from push.decision d join push.preference p
-           on p.installation_id = d.installation_id and p.position = d.position
-         where d.installation_id = any($1) and d.decision = 'push_now'
-         group by d.installation_id, d.signal, p.target_id",
+        "select d.installation_id, d.signal, coalesce(d.target_id, p.target_id) as target, max(d.decided_at)
+         from push.decision d left join push.preference p
+           on d.target_id is null and p.installation_id = d.installation_id and p.position = d.position
+         where d.installation_id = any($1) and d.decision = 'push_now' and d.decided_at >= $2
+           and coalesce(d.target_id, p.target_id) is not null
+         group by 1, 2, 3",
     )
     .bind(&installation_ids)
+    .bind(db::db_time(since))
     .fetch_all(&mut **tx)
     .await?;
     let last_alert: HashMap<(String, String, String), Timestamp> = recent
@@ -189,10 +195,11 @@ async fn decide_for(
 
     // Decisions and outbox rows in two set-based statements, however many candidates there are.
     let ids: Vec<(i64, String, i16)> = sqlx::query_as(
-        "insert into push.decision (fact_key, installation_id, position, signal, decision, reason, decided_at)
-         select $1, installation_id, position, signal, decision, reason, $7
-         from unnest($2::text[], $3::smallint[], $4::text[], $5::text[], $6::text[])
-              as t(installation_id, position, signal, decision, reason)
+        "insert into push.decision (fact_key, installation_id, position, signal, decision, reason, decided_at,
+                                    target_kind, target_id)
+         select $1, installation_id, position, signal, decision, reason, $7, target_kind, target_id
+         from unnest($2::text[], $3::smallint[], $4::text[], $5::text[], $6::text[], $8::text[], $9::text[])
+              as t(installation_id, position, signal, decision, reason, target_kind, target_id)
          returning decision_id, installation_id, position",
     )
     .bind(&fact.fact_key)
@@ -210,6 +217,8 @@ async fn decide_for(
             .collect::<Vec<_>>(),
     )
     .bind(db::db_time(now))
+    .bind(triggered.iter().map(|p| p.target_kind.as_str()).collect::<Vec<_>>())
+    .bind(triggered.iter().map(|p| p.target_id.as_str()).collect::<Vec<_>>())
     .fetch_all(&mut **tx)
     .await?;
     let decision_ids: HashMap<(String, i16), i64> = ids

@@ -344,3 +344,41 @@ async fn facts_are_stored_once_and_every_candidate_gets_a_recorded_decision() {
     assert!(!test.outbox_id.is_empty());
     harness.stop().await;
 }
+
+#[tokio::test]
+async fn the_cool_down_follows_the_target_through_a_preference_edit() {
+    let mut harness = Harness::start().await;
+    let (id, secret) = harness.register().await;
+    harness.subscribe(&id, &secret, vec![below(50)], None).await;
+    harness
+        .client
+        .submit_facts(SubmitFactsRequest { facts: vec![lot_fact("lot:yeouido-2:1", 60, 40, 10)] })
+        .await
+        .unwrap();
+    // The app adds a park subscription in front: the lot's preference moves from position 0 to 1.
+    let closure = Subscription {
+        target_kind: TargetKind::Park as i32,
+        target_id: "yeouido".into(),
+        signal: SignalType::ParkClosed as i32,
+        threshold: None,
+        weekdays: vec![],
+        enabled: true,
+    };
+    harness.subscribe(&id, &secret, vec![closure, below(50)], None).await;
+    harness
+        .client
+        .submit_facts(SubmitFactsRequest { facts: vec![lot_fact("lot:yeouido-2:2", 55, 30, 10)] })
+        .await
+        .unwrap();
+    let decisions = harness.decisions().await;
+    let outcomes: Vec<(&str, &str, Option<&str>)> = decisions
+        .iter()
+        .map(|(key, decision, reason)| (key.as_str(), decision.as_str(), reason.as_deref()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [("lot:yeouido-2:1", "push_now", None), ("lot:yeouido-2:2", "suppress", Some("cool_down"))],
+        "the second crossing is within the lot's cool-down, wherever its preference now sits"
+    );
+    harness.stop().await;
+}
