@@ -288,6 +288,7 @@ impl Sandbox {
         )?;
         let apns_url = replay::apns::spawn(apns.clone(), shutdown.clone()).await?;
         let config = push::Config {
+            retention_days: 90,
             grpc_addr: grpc,
             senders: 2,
             redis_url: Some(redis.redis_url.clone()),

@@ -7,6 +7,7 @@
 //! - `grpc.rs`: the `hangang.push.v1.Push` service.
 //! - `jwt.rs`: the provider token; `apns.rs`: the HTTP/2 client; `sender.rs`: drains the outbox.
 //! - `metrics.rs`: `/metrics` on the admin listener (facts, decisions, send outcomes, outbox backlog).
+//! - `retention.rs`: old decisions, alerts, attempts and facts pruned hourly.
 
 pub mod apns;
 pub mod decide;
@@ -16,6 +17,7 @@ pub mod installations;
 pub mod jwt;
 pub mod metrics;
 pub mod pipeline;
+pub mod retention;
 pub mod secret;
 pub mod sender;
 
@@ -44,6 +46,10 @@ pub struct Config {
     /// Key namespace in Redis.
     #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "")]
     pub redis_key_prefix: String,
+
+    /// Days decisions, sent alerts, their delivery attempts and facts are kept (pending alerts always are).
+    #[arg(long, env = "PUSH_RETENTION_DAYS", default_value_t = 90)]
+    pub retention_days: u32,
 
     #[command(flatten)]
     pub apns: apns::ApnsSettings,
@@ -92,6 +98,12 @@ pub async fn run(
             tracing::warn!("APNS_KEY_PATH is not set: alerts are decided and queued but not sent")
         }
     }
+    senders.push(tokio::spawn(retention::keep_pruned(
+        pool.clone(),
+        config.retention_days,
+        std::time::Duration::from_secs(3_600),
+        shutdown.clone(),
+    )));
     let index = match &config.redis_url {
         Some(url) => {
             let settings = cache::RedisSettings {

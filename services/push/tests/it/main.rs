@@ -40,6 +40,7 @@ impl Harness {
         let redis_url =
             std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
         let config = push::Config {
+            retention_days: 90,
             grpc_addr: grpc,
             senders: 1,
             redis_url: Some(settings::REDIS_URL.parse_url(&redis_url).unwrap()),
@@ -380,5 +381,60 @@ async fn the_cool_down_follows_the_target_through_a_preference_edit() {
         [("lot:yeouido-2:1", "push_now", None), ("lot:yeouido-2:2", "suppress", Some("cool_down"))],
         "the second crossing is within the lot's cool-down, wherever its preference now sits"
     );
+    harness.stop().await;
+}
+
+#[tokio::test]
+async fn retention_prunes_old_decisions_and_facts_but_never_a_pending_alert() {
+    let mut harness = Harness::start().await;
+    let (id, secret) = harness.register().await;
+    harness.subscribe(&id, &secret, vec![below(50)], None).await;
+    let pool = harness.database.pool.clone();
+    let execute = |sql: &'static str| {
+        let pool = pool.clone();
+        async move { sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.unwrap() }
+    };
+    let submit = |key: &'static str, before: i64, after: i64| SubmitFactsRequest {
+        facts: vec![lot_fact(key, before, after, 10)],
+    };
+    // Four months ago: an alert that was sent.
+    harness.client.submit_facts(submit("f1", 60, 40)).await.unwrap();
+    execute("update push.outbox set status = 'sent'").await;
+    execute("update push.decision set decided_at = now() - interval '120 days'").await;
+    // Another crossing, still pending (APNs unreachable since), and a recent one suppressed by its cool-down.
+    for (key, before, after) in [("f2", 40, 60), ("f3", 60, 30), ("f4", 30, 60), ("f5", 60, 20)] {
+        harness.client.submit_facts(submit(key, before, after)).await.unwrap();
+    }
+    execute(
+        "update push.decision set decided_at = now() - interval '120 days' where fact_key = 'f3'",
+    )
+    .await;
+    execute("update push.fact set received_at = now() - interval '120 days' where fact_key in ('f1', 'f2', 'f3')")
+        .await;
+    execute(
+        "insert into push.fact (fact_key, kind, park_id, body, received_at)
+         values ('old-undecided', 'lot_availability', 'yeouido', '{}', now() - interval '120 days')",
+    )
+    .await;
+
+    let pruned = push::retention::prune(&pool, 90).await.unwrap();
+    assert_eq!(pruned, push::retention::Pruned { decisions: 1, facts: 3 });
+    let remaining: Vec<(String, String, Option<String>)> = harness.decisions().await;
+    let remaining: Vec<(&str, &str, Option<&str>)> =
+        remaining.iter().map(|(k, d, r)| (k.as_str(), d.as_str(), r.as_deref())).collect();
+    assert_eq!(
+        remaining,
+        [("f3", "push_now", None), ("f5", "suppress", Some("cool_down"))],
+        "the old sent alert goes; the old pending one and the recent one stay"
+    );
+    let outbox: Vec<(String,)> =
+        sqlx::query_as("select status from push.outbox").fetch_all(&pool).await.unwrap();
+    assert_eq!(outbox, [("pending".to_owned(),)]);
+    let facts: Vec<(String,)> = sqlx::query_as("select fact_key from push.fact order by fact_key")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let facts: Vec<&str> = facts.iter().map(|(key,)| key.as_str()).collect();
+    assert_eq!(facts, ["f3", "f4", "f5"], "old facts no decision names are gone");
     harness.stop().await;
 }
