@@ -20,45 +20,41 @@ pub struct Pruned {
 /// Deletes decisions (and their outbox rows and attempts) and facts older than `days`.
 pub async fn prune(pool: &PgPool, days: u32) -> sqlx::Result<Pruned> {
     let days = i32::try_from(days).unwrap_or(i32::MAX);
-    let mut pruned = Pruned::default();
+    let decisions = delete_in_batches(
+        pool,
+        days,
+        "delete from push.decision where decision_id in (
+             select d.decision_id from push.decision d
+             where d.decided_at < now() - make_interval(days => $1)
+               and not exists (select 1 from push.outbox o
+                               where o.decision_id = d.decision_id and o.status = 'pending')
+             limit $2)",
+    )
+    .await?;
+    let facts = delete_in_batches(
+        pool,
+        days,
+        "delete from push.fact where fact_key in (
+             select f.fact_key from push.fact f
+             where f.received_at < now() - make_interval(days => $1)
+               and not exists (select 1 from push.decision d where d.fact_key = f.fact_key)
+             limit $2)",
+    )
+    .await?;
+    Ok(Pruned { decisions, facts })
+}
+
+/// Runs `delete` (bound to `days` and [`BATCH`]) until it deletes less than a batch; returns the total.
+async fn delete_in_batches(pool: &PgPool, days: i32, delete: &'static str) -> sqlx::Result<u64> {
+    let mut total = 0;
     loop {
-        let deleted = sqlx::query(
-            "delete from push.decision where decision_id in (
-                 select d.decision_id from push.decision d
-                 where d.decided_at < now() - make_interval(days => $1)
-                   and not exists (select 1 from push.outbox o
-                                   where o.decision_id = d.decision_id and o.status = 'pending')
-                 limit $2)",
-        )
-        .bind(days)
-        .bind(BATCH)
-        .execute(pool)
-        .await?
-        .rows_affected();
-        pruned.decisions += deleted;
+        let deleted =
+            sqlx::query(delete).bind(days).bind(BATCH).execute(pool).await?.rows_affected();
+        total += deleted;
         if deleted < BATCH as u64 {
-            break;
+            return Ok(total);
         }
     }
-    loop {
-        let deleted = sqlx::query(
-            "delete from push.fact where fact_key in (
-                 select f.fact_key from push.fact f
-                 where f.received_at < now() - make_interval(days => $1)
-                   and not exists (select 1 from push.decision d where d.fact_key = f.fact_key)
-                 limit $2)",
-        )
-        .bind(days)
-        .bind(BATCH)
-        .execute(pool)
-        .await?
-        .rows_affected();
-        pruned.facts += deleted;
-        if deleted < BATCH as u64 {
-            break;
-        }
-    }
-    Ok(pruned)
 }
 
 /// Prunes every `every` until `shutdown` (every replica may; the deletes are idempotent).
