@@ -63,16 +63,8 @@ impl DatabaseSettings {
             .expose()
             .parse()
             .context("DATABASE_URL is not a valid PostgreSQL URL")?;
-        Ok(with_session_settings(options, self.database_statement_timeout_ms))
+        Ok(options.options([("statement_timeout", self.database_statement_timeout_ms.to_string())]))
     }
-}
-
-/// `options` with `statement_timeout` set for every session (in milliseconds; 0 leaves it off).
-pub fn with_session_settings(
-    options: PgConnectOptions,
-    statement_timeout_ms: u64,
-) -> PgConnectOptions {
-    options.options([("statement_timeout", statement_timeout_ms.to_string())])
 }
 
 /// Opens a pool. Connections are made lazily, so a process can start (and serve stale data) while PostgreSQL

@@ -42,8 +42,6 @@ const LEASE_SECONDS: f64 = 30.0;
 pub const RETENTION_DAYS: i32 = 7;
 /// How often the dispatcher prunes.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
-/// The destinations, each dispatched on its own.
-const DESTINATIONS: [&str; 2] = ["forecast", "push"];
 
 /// The peers and the queue.
 #[derive(Clone, Debug)]
@@ -90,10 +88,8 @@ impl Dispatcher {
 
     /// One round for every destination at once. Returns how many rows were delivered.
     pub async fn deliver_due(&self) -> sqlx::Result<usize> {
-        let (forecast, push) = tokio::join!(
-            self.deliver_destination(DESTINATIONS[0]),
-            self.deliver_destination(DESTINATIONS[1])
-        );
+        let (forecast, push) =
+            tokio::join!(self.deliver_destination("forecast"), self.deliver_destination("push"));
         Ok(forecast? + push?)
     }
 

@@ -63,6 +63,14 @@ impl DeployRepository {
         Ok(repository)
     }
 
+    /// [`Self::open`] in xtask's own checkout of `url` under `target` (the target directory), one per URL, so
+    /// release, promote, rollback and history reuse one clone.
+    pub fn open_in_target(url: &str, target: &Path) -> anyhow::Result<DeployRepository> {
+        let checkout =
+            target.join("deploy-checkouts").join(&oci::Digest::of(url.as_bytes()).hex()[..16]);
+        DeployRepository::open(url, &checkout)
+    }
+
     pub fn url(&self) -> &str {
         &self.url
     }

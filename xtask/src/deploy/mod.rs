@@ -37,6 +37,31 @@ use std::fmt::Write as _;
 pub use git::{BRANCH as MAIN_BRANCH, DeployRepository, PRODUCTION_BRANCH, Pushed, Signing};
 pub use state::{EnvironmentFiles, Outcome, ReleaseEntry};
 
+/// Who runs a command that writes the deploy repository, for its record (`Promoted-By:`, `Rolled-Back-By:`,
+/// `Hold-Lifted-By:`): `given` (`--by`), else `RELEASE_ACTOR` (CI), else git's `user.name <user.email>`, else
+/// `USER`.
+pub fn actor(given: Option<&str>) -> String {
+    let git = |key: &str| {
+        std::process::Command::new("git")
+            .args(["config", key])
+            .output()
+            .ok()
+            .filter(|output| output.status.success())
+            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+            .filter(|value| !value.is_empty())
+    };
+    given
+        .map(str::to_owned)
+        .or_else(|| std::env::var("RELEASE_ACTOR").ok())
+        .or_else(|| match (git("user.name"), git("user.email")) {
+            (Some(name), Some(email)) => Some(format!("{name} <{email}>")),
+            (name, _) => name,
+        })
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|name| !name.trim().is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
 /// What a release did to the deploy repository: the commit, if one was needed, and each environment's outcome.
 pub type Published = (Option<Pushed>, Vec<(String, Outcome)>);
 

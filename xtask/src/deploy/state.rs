@@ -63,11 +63,6 @@ pub const CONTRACTS_DIR: &str = "contracts";
 /// The append-only record of every promotion and refused promotion (`environments/<env>/promotions.jsonl`).
 pub const PROMOTIONS_FILE: &str = "promotions.jsonl";
 
-/// The release's archived files (`releases/<id>/`), for promote and rollback.
-pub fn release_path(root: &Path, release_id: &str) -> PathBuf {
-    release_dir(root, release_id)
-}
-
 /// A rollback's hold on an environment (`environments/<env>/hold.json`): until a release of a newer commit
 /// than every release it rolled back from (or an explicit lift), releases are only recorded there, so
 /// re-running CI for the bad commit does not deploy it again.
@@ -119,7 +114,8 @@ pub fn environment_dir(root: &Path, environment: &str) -> PathBuf {
     root.join("environments").join(environment)
 }
 
-fn release_dir(root: &Path, release_id: &str) -> PathBuf {
+/// The release's archived files (`releases/<id>/`), for promote and rollback.
+pub fn release_dir(root: &Path, release_id: &str) -> PathBuf {
     root.join("releases").join(release_id)
 }
 
@@ -366,6 +362,21 @@ pub fn archived_environment(
     Ok((entry, EnvironmentFiles { environment: environment.to_owned(), manifests }))
 }
 
+/// Why a rollback's hold keeps `entry` from being promoted to `environment`, if it does.
+pub fn promotion_held_back(
+    root: &Path,
+    entry: &ReleaseEntry,
+    environment: &str,
+) -> anyhow::Result<Option<String>> {
+    Ok(hold(root, environment)?.filter(|hold| hold.holds_back(entry)).map(|hold| {
+        format!(
+            "{environment} is held at {} after a rollback by {} ({}); {} is not newer than what was rolled \
+             back from: `cargo xtask lift-hold --env {environment}` first if it should run again",
+            hold.rolled_back_to, hold.by, hold.at, entry.release_id
+        )
+    }))
+}
+
 /// Makes a recorded release the desired state of a promoted environment: its archived files are written there
 /// and a rollback's hold ends (a person chose this release). Refused when the hold keeps the release back.
 /// Returns the release's entry and the release the environment was told to run before.
@@ -375,16 +386,8 @@ pub fn apply_promotion(
     environment: &str,
 ) -> anyhow::Result<(ReleaseEntry, Option<ReleaseEntry>)> {
     let (entry, files) = archived_environment(root, release_id, environment)?;
-    if let Some(hold) = hold(root, environment)?
-        && hold.holds_back(&entry)
-    {
-        anyhow::bail!(
-            "{environment} is held at {} after a rollback by {} ({}); {release_id} is not newer than what was \
-             rolled back from: `cargo xtask lift-hold --env {environment}` first if it should run again",
-            hold.rolled_back_to,
-            hold.by,
-            hold.at
-        );
+    if let Some(why) = promotion_held_back(root, &entry, environment)? {
+        anyhow::bail!(why);
     }
     let previous = current(root, environment)?;
     write_environment(&environment_dir(root, environment), &entry, &files)?;

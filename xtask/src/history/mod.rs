@@ -93,17 +93,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     // The pool's maintenance task is spawned on the runtime it is made in.
     let _inside = runtime.enter();
-    let pool = options
-        .database_url
-        .as_deref()
-        .map(|url| {
-            sqlx::postgres::PgPoolOptions::new()
-                .max_connections(2)
-                .acquire_timeout(std::time::Duration::from_secs(10))
-                .connect_lazy(url)
-                .context("DATABASE_URL is not a PostgreSQL URL")
-        })
-        .transpose()?;
+    let pool = options.database_url.as_deref().map(connect).transpose()?;
     if options.export_rollouts {
         let pool = pool.as_ref().context("--export-rollouts needs DATABASE_URL")?;
         let rollouts = runtime
@@ -153,6 +143,16 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A small lazy pool on an environment's database; made inside the runtime that uses it (its maintenance task
+/// is spawned there).
+fn connect(url: &str) -> anyhow::Result<sqlx::PgPool> {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .connect_lazy(url)
+        .context("the database URL is not a PostgreSQL URL")
+}
+
 /// The rollout records of one environment's database (`DATABASE_URL`), or of an `--export-rollouts` file.
 pub fn load_rollouts(
     database_url: Option<&str>,
@@ -161,11 +161,7 @@ pub fn load_rollouts(
     if let Some(url) = database_url {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let _inside = runtime.enter();
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(std::time::Duration::from_secs(10))
-            .connect_lazy(url)
-            .context("the database URL is not a PostgreSQL URL")?;
+        let pool = connect(url)?;
         let rollouts = runtime
             .block_on(db::ops::rollouts(&pool))
             .context("cannot read the rollout records (ops.process_start, ops.smoke_run)")?;
@@ -180,10 +176,7 @@ pub fn load_rollouts(
 
 /// The ledger of the deploy repository at `url` (a fresh checkout of its `main`) with the rollout records.
 fn read_ledger(url: &str, rollouts: Option<db::ops::Rollouts>) -> anyhow::Result<Ledger> {
-    let checkout = crate::target_dir()
-        .join("deploy-checkouts")
-        .join(&oci::Digest::of(url.as_bytes()).hex()[..16]);
-    let repository = DeployRepository::open(url, &checkout)?;
+    let repository = DeployRepository::open_in_target(url, &crate::target_dir())?;
     ledger(repository.fresh_checkout()?, rollouts)
 }
 

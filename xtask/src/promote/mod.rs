@@ -45,7 +45,7 @@ pub struct Options {
     /// record and against what production runs; recorded as such.
     #[arg(long, conflicts_with = "confirm")]
     pub auto_low: bool,
-    /// Who promotes, for the record (default: git's `user.name <user.email>`, else `USER`).
+    /// Who promotes, for the record (default: `RELEASE_ACTOR`, else git's `user.name <user.email>`, else `USER`).
     #[arg(long)]
     pub by: Option<String>,
     /// The deploy repository (a URL or a path).
@@ -111,29 +111,6 @@ fn staging_smoke(records: &db::ops::Rollouts, release_id: &str) -> Result<Stagin
     }
 }
 
-/// Who promotes: `--by`, else git's identity, else `USER`.
-fn actor(given: Option<&str>) -> String {
-    let git = |key: &str| {
-        std::process::Command::new("git")
-            .args(["config", key])
-            .output()
-            .ok()
-            .filter(|output| output.status.success())
-            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-            .filter(|value| !value.is_empty())
-    };
-    given
-        .map(str::to_owned)
-        .or_else(|| match (git("user.name"), git("user.email")) {
-            (Some(name), Some(email)) => Some(format!("{name} <{email}>")),
-            (Some(name), None) => Some(name),
-            _ => None,
-        })
-        .or_else(|| std::env::var("USER").ok())
-        .filter(|name| !name.trim().is_empty())
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
 /// Asks the person at the terminal to type the release id; whether they did.
 fn typed_confirmation(release_id: &str, environment: &str) -> anyhow::Result<bool> {
     print!(
@@ -147,7 +124,7 @@ fn typed_confirmation(release_id: &str, environment: &str) -> anyhow::Result<boo
 
 /// The candidate record's risk class (`releases/<id>/candidate.json`), if the release wrote one.
 fn candidate_class(root: &std::path::Path, release_id: &str) -> anyhow::Result<Option<String>> {
-    let path = state::release_path(root, release_id).join(state::CANDIDATE_FILE);
+    let path = state::release_dir(root, release_id).join(state::CANDIDATE_FILE);
     match std::fs::read(&path) {
         Ok(bytes) => {
             let candidate: serde_json::Value = serde_json::from_slice(&bytes)
@@ -174,10 +151,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         "only {} is promoted to; every other environment gets each release from `cargo xtask release`",
         state::PROMOTED_ENVIRONMENTS.join(", ")
     );
-    let checkout = crate::target_dir()
-        .join("deploy-checkouts")
-        .join(&oci::Digest::of(options.deploy_repo.as_bytes()).hex()[..16]);
-    let repository = DeployRepository::open(&options.deploy_repo, &checkout)?;
+    let repository = DeployRepository::open_in_target(&options.deploy_repo, &crate::target_dir())?;
     let root = repository.fresh_checkout()?.to_path_buf();
     let candidate = Side::archived(&root, release_id, environment)?;
 
@@ -228,7 +202,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         println!("{release_id} is already {environment}'s desired state; nothing to promote");
         return Ok(());
     }
-    let by = actor(options.by.as_deref());
+    let by = deploy::actor(options.by.as_deref());
     let mut reasons = Vec::new();
     let smoke = staging_smoke(&staging, release_id);
     match &smoke {
@@ -261,16 +235,8 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
             ));
         }
     }
-    if let Some(hold) = state::hold(&root, environment)? {
-        let (entry, _) = state::archived_environment(&root, release_id, environment)?;
-        if hold.holds_back(&entry) {
-            reasons.push(format!(
-                "{environment} is held at {} after a rollback by {}; {release_id} is not newer than what was \
-                 rolled back from (`cargo xtask lift-hold --env {environment}` first)",
-                hold.rolled_back_to, hold.by
-            ));
-        }
-    }
+    let (entry, _) = state::archived_environment(&root, release_id, environment)?;
+    reasons.extend(state::promotion_held_back(&root, &entry, environment)?);
     if reasons.is_empty() && !options.auto_low {
         match options.confirm.as_deref() {
             Some(confirmed) if confirmed == release_id => {}
@@ -297,7 +263,10 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         "mode": mode,
         "by": by,
         "acknowledged": acknowledged,
-        "staging_smoke": smoke.as_ref().ok().map(|smoke| json!({"record": smoke.record, "finished_at": smoke.finished_at})),
+        "staging_smoke": smoke
+            .as_ref()
+            .ok()
+            .map(|smoke| json!({"record": smoke.record, "finished_at": smoke.finished_at})),
         "desired_before": desired_before,
         "against": summary.against,
         "class": class_name(summary.class),

@@ -33,7 +33,7 @@ impl Side {
         let objects = crate::manifests::parse_stream(&files.manifests).with_context(|| {
             format!("releases/{release_id}/{environment}/manifests.yaml is not YAML")
         })?;
-        let dir = state::release_path(root, release_id).join(state::CONTRACTS_DIR);
+        let dir = state::release_dir(root, release_id).join(state::CONTRACTS_DIR);
         let contracts = if dir.is_dir() {
             let mut documents = BTreeMap::new();
             for file in std::fs::read_dir(&dir)? {

@@ -364,8 +364,7 @@ pub fn run(sh: &Shell, options: &Options) -> anyhow::Result<()> {
             let checks = steps.records.clone();
             let target = super::binaries::Metadata::load(sh)?.target_directory;
             steps.run("desired state", || {
-                let repository =
-                    DeployRepository::open(deploy_repo, &deploy_checkout(&target, deploy_repo))?;
+                let repository = DeployRepository::open_in_target(deploy_repo, &target)?;
                 let (pushed, outcomes) = deploy::publish_release(
                     &repository,
                     &entry,
@@ -1039,11 +1038,6 @@ fn print_summary(built: &Built, checks: &[Record]) {
     println!("record: {}", built.out.join("release.json").display());
 }
 
-/// xtask's own checkout of a deploy repository, one per repository URL.
-fn deploy_checkout(target: &Path, url: &str) -> PathBuf {
-    target.join("deploy-checkouts").join(&super::Digest::of(url.as_bytes()).hex()[..16])
-}
-
 /// Options of `cargo xtask rollback`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RollbackOptions {
@@ -1055,7 +1049,8 @@ pub struct RollbackOptions {
     /// Roll back only this environment (repeatable); default: every environment the release went to.
     #[arg(long = "env", value_name = "ENVIRONMENT")]
     pub environments: Vec<String>,
-    /// Who is rolling back, for the record (default: `RELEASE_ACTOR`, else git's user.name, else `USER`).
+    /// Who is rolling back, for the record (default: `RELEASE_ACTOR`, else git's `user.name <user.email>`,
+    /// else `USER`).
     #[arg(long)]
     pub by: Option<String>,
     /// Write from a branch other than the protected one (for tests of the release path).
@@ -1072,7 +1067,7 @@ pub struct LiftHoldOptions {
     /// Why the held release may deploy again (recorded in the commit).
     #[arg(long)]
     pub reason: String,
-    /// Who lifts the hold (default: `RELEASE_ACTOR`, else git's user.name, else `USER`).
+    /// Who lifts the hold (default: `RELEASE_ACTOR`, else git's `user.name <user.email>`, else `USER`).
     #[arg(long)]
     pub by: Option<String>,
     /// The deploy repository (a URL or a path).
@@ -1081,17 +1076,6 @@ pub struct LiftHoldOptions {
     /// Write from a branch other than the protected one (for tests of the release path).
     #[arg(long)]
     pub allow_branch: bool,
-}
-
-/// Who runs a command that writes the deploy repository, for its record.
-fn actor(sh: &Shell, given: Option<&str>) -> String {
-    given
-        .map(str::to_owned)
-        .or_else(|| std::env::var("RELEASE_ACTOR").ok())
-        .or_else(|| cmd!(sh, "git config user.name").quiet().ignore_stderr().read().ok())
-        .or_else(|| std::env::var("USER").ok())
-        .filter(|name| !name.trim().is_empty())
-        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 fn protected_branch_only(sh: &Shell, what: &str, allow_branch: bool) -> anyhow::Result<()> {
@@ -1105,8 +1089,7 @@ fn protected_branch_only(sh: &Shell, what: &str, allow_branch: bool) -> anyhow::
 }
 
 fn open_deploy_repository(sh: &Shell, url: &str) -> anyhow::Result<DeployRepository> {
-    let target = super::binaries::Metadata::load(sh)?.target_directory;
-    DeployRepository::open(url, &deploy_checkout(&target, url))
+    DeployRepository::open_in_target(url, &super::binaries::Metadata::load(sh)?.target_directory)
 }
 
 /// `cargo xtask rollback <release-id>`: that release's desired state, written again as a new commit, once the
@@ -1114,7 +1097,7 @@ fn open_deploy_repository(sh: &Shell, url: &str) -> anyhow::Result<DeployReposit
 pub fn rollback(sh: &Shell, options: &RollbackOptions) -> anyhow::Result<()> {
     protected_branch_only(sh, "a rollback", options.allow_branch)?;
     let repository = open_deploy_repository(sh, &options.deploy_repo)?;
-    let by = actor(sh, options.by.as_deref());
+    let by = deploy::actor(options.by.as_deref());
     let request = deploy::RollbackRequest {
         release_id: &options.release_id,
         environments: &options.environments,
@@ -1136,7 +1119,7 @@ pub fn rollback(sh: &Shell, options: &RollbackOptions) -> anyhow::Result<()> {
 pub fn lift_hold(sh: &Shell, options: &LiftHoldOptions) -> anyhow::Result<()> {
     protected_branch_only(sh, "lifting a hold", options.allow_branch)?;
     let repository = open_deploy_repository(sh, &options.deploy_repo)?;
-    let by = actor(sh, options.by.as_deref());
+    let by = deploy::actor(options.by.as_deref());
     match deploy::publish_hold_lift(&repository, &options.environment, &by, &options.reason)? {
         Some(pushed) => println!(
             "the hold on {} is lifted by {by}: {} at {}",
