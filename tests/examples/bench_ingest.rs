@@ -7,6 +7,8 @@
 
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
+
 use contracts::{Timestamp, freshness::SourceId};
 use ingest::{
     batch::{Batch, LotReading},
@@ -51,6 +53,12 @@ async fn main() -> anyhow::Result<()> {
         clock: server::clock::Clock::System,
     };
 
+    // Every run is the collection leader's.
+    let lock = ingest::leadership::Lock::try_acquire(&database.pool, Duration::from_secs(30))
+        .await?
+        .context("the benchmark's database has another collection leader")?;
+    let leader = &lock.leadership;
+
     // Full cycles: every upstream source once (the reference sync is a daily job, not part of a cycle).
     let sources: Vec<SourceId> =
         COLLECTED.into_iter().filter(|s| *s != SourceId::Curated).collect();
@@ -59,7 +67,7 @@ async fn main() -> anyhow::Result<()> {
         let now = Timestamp::from_unix_seconds(1_781_332_200 + cycle as i64 * 120)?;
         let (mut c, mut s) = (Duration::ZERO, Duration::ZERO);
         for &source in &sources {
-            let report = runner.run_once_at(source, now).await?;
+            let report = runner.run_once_at(source, now, leader).await?;
             anyhow::ensure!(
                 !matches!(report.outcome, ingest::outcome::Outcome::Failed(_)),
                 "{source:?}: {:?}",
@@ -99,6 +107,7 @@ async fn main() -> anyhow::Result<()> {
         let run_id = store::start_run(&database.pool, SourceId::ParkingPortal, now).await?;
         store::finish_run(
             &database.pool,
+            lock.leadership.session,
             SourceId::ParkingPortal,
             run_id,
             (now, now),
@@ -158,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(1_000)).await;
         client.get(&url).send().await?.error_for_status()?; // warm the hot copy
         world.set_available("여의도2주차장", Some(600 + value));
-        let report = runner.run_once(SourceId::ParkingPortal).await?;
+        let report = runner.run_once(SourceId::ParkingPortal, leader).await?;
         anyhow::ensure!(
             matches!(report.outcome, ingest::outcome::Outcome::Ok { .. }),
             "parking run: {:?}",

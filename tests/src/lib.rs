@@ -117,7 +117,7 @@ fn common() -> CommonSettings {
 }
 
 /// The TCP address of the PostgreSQL server in `url` (the sandbox needs one to put a link in front of it).
-async fn postgres_address(url: &str) -> anyhow::Result<SocketAddr> {
+pub async fn postgres_address(url: &str) -> anyhow::Result<SocketAddr> {
     let options: sqlx::postgres::PgConnectOptions = url.parse()?;
     let host = options.get_host();
     anyhow::ensure!(
@@ -289,6 +289,7 @@ impl Sandbox {
         let apns_url = replay::apns::spawn(apns.clone(), shutdown.clone()).await?;
         let config = push::Config {
             retention_days: 90,
+            send_lease_seconds: push::sender::DEFAULT_LEASE.as_secs_f64(),
             grpc_addr: grpc,
             senders: 2,
             redis_url: Some(redis.redis_url.clone()),
@@ -301,6 +302,7 @@ impl Sandbox {
                 apns_team_id: "TEAMSANDBX".into(),
                 apns_topic: "app.hangangjari".into(),
                 apns_ca_file: None,
+                apns_timeout_ms: 10_000,
             },
             database: api_config.database.clone(),
             admin: admin(admin_addr),

@@ -1,4 +1,5 @@
-//! `hangang.ingest.v1.Ingest`: `RunNow` (one collection now) and `GetSourceStatus`.
+//! `hangang.ingest.v1.Ingest`: `RunNow` (one collection now, by the collecting leader only, through the same
+//! fenced path as the schedule) and `GetSourceStatus`.
 
 use std::sync::Arc;
 
@@ -11,12 +12,17 @@ use contracts::{
 };
 use tonic::{Request, Response, Status};
 
-use crate::{runner::Runner, sources};
+use crate::{leadership::Standing, runner::Runner, sources, store::StoreError};
+
+/// How long `RunNow` waits for this replica to lead (it campaigns at start) before refusing.
+const LEADERSHIP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The gRPC service over a [`Runner`].
 #[derive(Debug)]
 pub struct IngestService {
     pub runner: Arc<Runner>,
+    /// This replica's leadership, as the schedule publishes it.
+    pub standing: Standing,
 }
 
 fn proto_time(instant: Timestamp) -> prost_types::Timestamp {
@@ -43,11 +49,17 @@ impl Ingest for IngestService {
         let source = request.into_inner().source;
         let name = sources::collected(&source)
             .map_err(|unknown| Status::invalid_argument(unknown.to_string()))?;
-        let report = self
-            .runner
-            .run_once(name)
-            .await
-            .map_err(|error| Status::unavailable(format!("{error:#}")))?;
+        let Some(leader) = self.standing.leadership(LEADERSHIP_PATIENCE).await else {
+            return Err(Status::failed_precondition(
+                "this replica is not the collecting leader; only the leader runs collections",
+            ));
+        };
+        let report = self.runner.run_once(name, &leader).await.map_err(|error| match error
+            .downcast_ref::<StoreError>(
+        ) {
+            Some(StoreError::Fenced) => Status::failed_precondition(error.to_string()),
+            _ => Status::unavailable(format!("{error:#}")),
+        })?;
         let (error_class, error_message) = match report.outcome.failure() {
             Some(failure) => (failure.class.as_str().to_owned(), failure.message.clone()),
             None => (String::new(), String::new()),

@@ -7,7 +7,8 @@
 //! - `store.rs`: one transaction per run: history in batches, events/notices, drift and anomalies, run, source
 //!   and per-park status, outbox rows for forecast and push, `NOTIFY` for the api.
 //! - `event_ledger.rs`: what a listing of events means for the known ones (ids, cancellations, relistings).
-//! - `runner.rs`: one collection; `scheduler.rs`: intervals, jitter, backoff, leader lock.
+//! - `runner.rs`: one collection; `scheduler.rs`: intervals, jitter, backoff; `leadership.rs`: the leader
+//!   lock, kept honest under silent faults, and the fence every run's store transaction checks.
 //! - `outbox.rs`: the messages queued for forecast and push (typed facts) with their deadlines; `dispatch.rs`
 //!   delivers them per destination, concurrently, with retries, expiry and pruning; `metrics.rs` counts them
 //!   on `/metrics`.
@@ -19,6 +20,7 @@ pub mod dispatch;
 pub mod event_ledger;
 pub mod fetch;
 pub mod grpc;
+pub mod leadership;
 pub mod metrics;
 pub mod operator;
 pub mod outbox;
@@ -210,7 +212,9 @@ pub async fn run(
         sources,
         election_interval: Duration::from_secs(30).mul_f64(config.schedule_scale.clamp(0.001, 1.0)),
         interval_scale: config.schedule_scale,
+        standing: leadership::Standing::default(),
     };
+    let standing = schedule.standing.clone();
     let scheduling = tokio::spawn(scheduler::run(runner.clone(), schedule, shutdown.clone()));
     let metrics = metrics::Metrics::default();
     let dispatcher = dispatch::Dispatcher {
@@ -234,7 +238,7 @@ pub async fn run(
     let identity = server::Identity::new("ingest", &config.common);
     // In the background: a start that cannot be recorded is logged and serves anyway.
     drop(identity.record_start(&runner.pool, clock.now(), config.common.ops_retention_days));
-    let service = grpc::IngestService { runner };
+    let service = grpc::IngestService { runner, standing };
     let admin = metrics::router(metrics, identity.clone());
     let served = server::serve_worker_with_admin(
         identity,

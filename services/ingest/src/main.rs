@@ -110,7 +110,20 @@ async fn main() -> anyhow::Result<()> {
                 ingest::store::Peers::default(),
                 server::clock::Clock::System,
             )?;
-            let report = runner.run_once(source).await?;
+            // Fenced like every run: refused while a serving replica leads.
+            let Some(lock) = ingest::leadership::Lock::try_acquire(
+                &runner.pool,
+                std::time::Duration::from_secs(30),
+            )
+            .await?
+            else {
+                anyhow::bail!(
+                    "another process holds the collection leader lock; ask it with the RunNow rpc instead"
+                );
+            };
+            let report = runner.run_once(source, &lock.leadership).await;
+            lock.release().await;
+            let report = report?;
             let outcome = match &report.outcome {
                 ingest::outcome::Outcome::Ok { items } => format!("ok, {items} items"),
                 ingest::outcome::Outcome::Partial { items, failed_parts, failure } => {

@@ -1,19 +1,24 @@
 //! Running one collection of a source: open the run, collect, store, close the run. Used by the scheduler,
-//! `hangang-ingest run-once` and the `RunNow` rpc alike.
+//! `hangang-ingest run-once` and the `RunNow` rpc alike, always as the collecting leader: the store step is
+//! fenced by the leadership (`crate::leadership`), and a run stops the moment its leadership is lost.
 
 use contracts::{Timestamp, freshness::SourceId};
 use sqlx::PgPool;
 
 use crate::{
     fetch::Fetcher,
+    leadership::{Leadership, LockSession},
     outcome::Outcome,
     sources::{
         self, CollectError, Collector, Context, Upstreams, citydata::Citydata,
         events::CulturalEvents, kma::KmaWeather, notices::NoticeBoard,
         parking_portal::ParkingPortal,
     },
-    store::{self, Peers},
+    store::{self, Peers, StoreError},
 };
+
+/// How long a run stopped by a lost leadership may take to record that it was abandoned.
+const ABANDON_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What a run ended with.
 #[derive(Clone, Debug)]
@@ -41,22 +46,64 @@ pub struct Runner {
 }
 
 impl Runner {
-    /// Runs one collection of `source` now.
-    pub async fn run_once(&self, source: SourceId) -> anyhow::Result<RunReport> {
-        self.run_once_at(source, self.clock.now()).await
+    /// Runs one collection of `source` now as `leader`.
+    pub async fn run_once(
+        &self,
+        source: SourceId,
+        leader: &Leadership,
+    ) -> anyhow::Result<RunReport> {
+        self.run_once_at(source, self.clock.now(), leader).await
     }
 
-    /// Runs one collection as of `now` (tests pin the instant).
-    #[tracing::instrument(name = "collect", skip(self), fields(source = source.as_str(), run_id))]
-    pub async fn run_once_at(&self, source: SourceId, now: Timestamp) -> anyhow::Result<RunReport> {
+    /// Runs one collection as of `now` (tests pin the instant) as `leader`: when the leadership is lost
+    /// mid-run the run stops there (a silent database would hold it forever) and is closed as abandoned if the
+    /// database can still be reached; its results are never stored.
+    #[tracing::instrument(name = "collect", skip(self, leader), fields(source = source.as_str(), run_id))]
+    pub async fn run_once_at(
+        &self,
+        source: SourceId,
+        now: Timestamp,
+        leader: &Leadership,
+    ) -> anyhow::Result<RunReport> {
         anyhow::ensure!(
             sources::interval(source).is_some(),
             "{} is not collected",
             source.as_str()
         );
-        let source_id = source;
-        let run_id = store::start_run(&self.pool, source_id, now).await?;
+        let run_id = tokio::select! {
+            biased;
+            () = leader.lost.cancelled() => return Err(StoreError::Fenced.into()),
+            started = store::start_run(&self.pool, source, now) => started?,
+        };
         tracing::Span::current().record("run_id", run_id);
+        tokio::select! {
+            biased;
+            () = leader.lost.cancelled() => Err(self.fenced(run_id).await),
+            report = self.collect_and_store(source, run_id, now, leader.session) => report,
+        }
+    }
+
+    /// Closes a run its lost leadership stopped as abandoned, if the database still answers soon.
+    async fn fenced(&self, run_id: i64) -> anyhow::Error {
+        let message = StoreError::Fenced.to_string();
+        let closed = tokio::time::timeout(
+            ABANDON_PATIENCE,
+            store::abandon_run(&self.pool, run_id, &message),
+        );
+        if !matches!(closed.await, Ok(Ok(()))) {
+            tracing::warn!(run_id, "could not close the run a lost leadership stopped");
+        }
+        StoreError::Fenced.into()
+    }
+
+    async fn collect_and_store(
+        &self,
+        source: SourceId,
+        run_id: i64,
+        now: Timestamp,
+        leader: LockSession,
+    ) -> anyhow::Result<RunReport> {
+        let source_id = source;
         let ctx = Context {
             pool: self.pool.clone(),
             fetcher: self.fetcher.clone(),
@@ -91,15 +138,21 @@ impl Runner {
         let store_started = std::time::Instant::now();
         // Tests pin `now` in the past; the run still finished at the clock's current time.
         let finished_at = self.clock.now().max(now);
-        let outcome = store::finish_run(
+        let outcome = match store::finish_run(
             &self.pool,
+            leader,
             source_id,
             run_id,
             (now, finished_at),
             result,
             self.peers,
         )
-        .await?;
+        .await
+        {
+            Ok(outcome) => outcome,
+            Err(StoreError::Fenced) => return Err(self.fenced(run_id).await),
+            Err(StoreError::Database(error)) => return Err(error.into()),
+        };
         let store_time = store_started.elapsed();
         match &outcome {
             Outcome::Failed(failure) => {

@@ -1,10 +1,12 @@
 //! The collection schedule: one loop per source with its own interval, jitter and backoff, run only by the
 //! replica that holds the leader lock.
 //!
-//! Leadership is a PostgreSQL session advisory lock held on a dedicated connection: it is released the moment
-//! the leader's connection closes (process death, network loss), and followers retry every
-//! `election_interval`, so a replacement takes over within one interval. The leader checks its lock
-//! connection before every wait and steps down if it is gone.
+//! Leadership (`crate::leadership`) is a PostgreSQL session advisory lock on a dedicated connection: the
+//! server frees it when the leader's session ends — closed, dead (keepalives) or silent (it stops pinging and
+//! its idle session times out after three pings) — and followers retry every `election_interval`, so a
+//! replacement takes over within a few intervals. The leader pings its lock connection every interval with
+//! that interval as the timeout and steps down when a ping fails or is late; its runs in flight stop with it,
+//! and a run that would store after the lock is gone is fenced off in its transaction.
 
 use std::{
     hash::{BuildHasher, RandomState},
@@ -13,17 +15,14 @@ use std::{
 };
 
 use contracts::{Timestamp, freshness::SourceId};
-use sqlx::{Connection, PgConnection};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    leadership::{Leadership, Lock, Standing},
     outcome::{ErrorClass, Outcome},
     runner::Runner,
     sources, store,
 };
-
-/// Arbitrary but fixed key of the leader lock ("ingest leader").
-pub const LEADER_LOCK_KEY: i64 = 7_245_310_002;
 
 /// Longest wait after repeated failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(30 * 60);
@@ -38,6 +37,8 @@ pub struct Schedule {
     pub election_interval: Duration,
     /// Multiplies every source interval (tests and `xtask dev` speed time up).
     pub interval_scale: f64,
+    /// Where this replica's leadership is published (for `RunNow`).
+    pub standing: Standing,
 }
 
 /// `interval` ± 10 %, so replicas and sources do not synchronise.
@@ -64,9 +65,10 @@ pub fn next_delay(interval: Duration, outcome: &Outcome, consecutive_failures: u
 /// Runs the schedule until `shutdown`: campaigns for leadership, and collects while leader.
 pub async fn run(runner: Arc<Runner>, schedule: Schedule, shutdown: CancellationToken) {
     loop {
-        match try_lead(&runner).await {
+        match Lock::try_acquire(&runner.pool, schedule.election_interval).await {
             Ok(Some(lock)) => {
-                tracing::info!("became the collecting leader");
+                tracing::info!(pid = lock.leadership.session.pid, "became the collecting leader");
+                schedule.standing.lead(lock.leadership.clone());
                 close_interrupted_runs(&runner).await;
                 lead(runner.clone(), &schedule, lock, &shutdown).await;
                 tracing::info!("stepped down as leader");
@@ -104,29 +106,19 @@ async fn close_interrupted_runs(runner: &Runner) {
     }
 }
 
-/// The lock connection when this replica became leader.
-async fn try_lead(runner: &Runner) -> sqlx::Result<Option<PgConnection>> {
-    let mut connection = runner.pool.acquire().await?.detach();
-    let (locked,): (bool,) = sqlx::query_as("select pg_try_advisory_lock($1)")
-        .bind(LEADER_LOCK_KEY)
-        .fetch_one(&mut connection)
-        .await?;
-    if locked { Ok(Some(connection)) } else { Ok(None) }
-}
-
 async fn lead(
     runner: Arc<Runner>,
     schedule: &Schedule,
-    mut lock: PgConnection,
+    mut lock: Lock,
     shutdown: &CancellationToken,
 ) {
-    let leading = shutdown.child_token();
+    let leadership = lock.leadership.clone();
     let loops: Vec<_> = schedule
         .sources
         .iter()
         .filter_map(|&source| {
             let interval = sources::interval(source)?.mul_f64(schedule.interval_scale);
-            Some(tokio::spawn(source_loop(runner.clone(), source, interval, leading.clone())))
+            Some(tokio::spawn(source_loop(runner.clone(), source, interval, leadership.clone())))
         })
         .collect();
     loop {
@@ -134,34 +126,34 @@ async fn lead(
             () = shutdown.cancelled() => break,
             () = tokio::time::sleep(schedule.election_interval) => {}
         }
-        if lock.ping().await.is_err() {
-            tracing::warn!("lost the leader lock connection");
+        if !lock.ping(schedule.election_interval).await {
+            tracing::warn!("the leader lock connection failed or went silent; stepping down");
             break;
         }
     }
-    leading.cancel();
+    schedule.standing.step_down();
+    // Cancels the leadership first: the loops stop, and a run in flight stops where it is.
+    lock.release().await;
     for task in loops {
         let _ = task.await;
     }
-    // Closing the connection releases the session lock (if the server still has it).
-    let _ = lock.close().await;
 }
 
 async fn source_loop(
     runner: Arc<Runner>,
     source: SourceId,
     interval: Duration,
-    leading: CancellationToken,
+    leadership: Leadership,
 ) {
     let mut consecutive_failures = 0;
     // Start each source at a different moment within its first interval... but soon: the first screen waits.
     let mut delay = jittered(Duration::from_millis(200));
     loop {
         tokio::select! {
-            () = leading.cancelled() => return,
+            () = leadership.lost.cancelled() => return,
             () = tokio::time::sleep(delay) => {}
         }
-        let outcome = match runner.run_once(source).await {
+        let outcome = match runner.run_once(source, &leadership).await {
             Ok(report) => report.outcome,
             Err(error) => {
                 tracing::error!(

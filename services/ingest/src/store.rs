@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 use crate::{
     batch::{Anomaly, Batch, NoticeReading, PartResult},
     event_ledger::{self, CancelReason, KnownEvent},
+    leadership::{self, LockSession},
     outbox::{self, Message, Refresh},
     outcome::{Failure, Outcome},
 };
@@ -133,16 +134,32 @@ fn anomalies_json(anomalies: &[Anomaly]) -> Option<Value> {
     Some(serde_json::to_value(groups).expect("anomalies are plain data"))
 }
 
-/// Stores what a run as of `now` produced (or that it failed) and closes the run as finished at `finished_at`.
+/// Why a run's results were not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The replica no longer holds the leader lock: another leader may be collecting, so nothing was written.
+    #[error("fenced: this replica no longer holds the collection leader lock; nothing was stored")]
+    Fenced,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Stores what a run as of `now` produced (or that it failed) and closes the run as finished at `finished_at`,
+/// in one transaction that first proves `leader` still holds the leader lock (and otherwise writes nothing).
 pub async fn finish_run(
     pool: &PgPool,
+    leader: LockSession,
     source: SourceId,
     run_id: i64,
     (now, finished_at): (Timestamp, Timestamp),
     result: Result<Batch, Failure>,
     peers: Peers,
-) -> sqlx::Result<Outcome> {
+) -> Result<Outcome, StoreError> {
     let mut tx = pool.begin().await?;
+    if !leadership::holds(&mut tx, leader).await? {
+        tx.rollback().await?;
+        return Err(StoreError::Fenced);
+    }
     let (outcome, anomalies) = match result {
         Err(failure) => (Outcome::Failed(failure), None),
         Ok(batch) => {

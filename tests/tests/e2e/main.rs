@@ -9,6 +9,7 @@ mod forecasts;
 mod health;
 mod honesty;
 mod http;
+mod leader;
 mod outage_hour;
 mod poll;
 mod redis_outage;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use contracts::Timestamp;
 use ingest::{
     fetch::Fetcher,
+    leadership::Lock,
     runner::{RunReport, Runner},
     sources::Upstreams,
     store::Peers,
@@ -24,13 +25,26 @@ pub fn kst(text: &str) -> Timestamp {
 
 pub struct Harness {
     pub runner: Runner,
+    /// The collection leader lock, held for the test's runs (every run is fenced by it); `None` for a test
+    /// that runs schedulers of its own.
+    pub lock: Option<Lock>,
     pub world: World,
     pub database: TestDatabase,
     shutdown: CancellationToken,
 }
 
 impl Harness {
+    /// A harness whose runs are the leader's.
     pub async fn start(peers: Peers) -> Harness {
+        let mut harness = Harness::without_lock(peers).await;
+        let lock =
+            Lock::try_acquire(&harness.database.pool, Duration::from_secs(30)).await.unwrap();
+        harness.lock = Some(lock.expect("a new database has no leader"));
+        harness
+    }
+
+    /// A harness that leaves the leader lock to the schedulers a test starts.
+    pub async fn without_lock(peers: Peers) -> Harness {
         let database = TestDatabase::create().await.unwrap();
         let world = World::at(AFTERNOON).unwrap();
         let shutdown = CancellationToken::new();
@@ -49,11 +63,12 @@ impl Harness {
             peers,
             clock: server::clock::Clock::System,
         };
-        Harness { runner, world, database, shutdown }
+        Harness { runner, lock: None, world, database, shutdown }
     }
 
     pub async fn run(&self, source: SourceId, kst_time: &str) -> RunReport {
-        self.runner.run_once_at(source, kst(kst_time)).await.unwrap()
+        let leader = &self.lock.as_ref().expect("this harness leads").leadership;
+        self.runner.run_once_at(source, kst(kst_time), leader).await.unwrap()
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
@@ -66,6 +81,9 @@ impl Harness {
 
     pub async fn stop(self) {
         self.shutdown.cancel();
+        if let Some(lock) = self.lock {
+            lock.release().await;
+        }
         self.database.drop_now().await.unwrap();
     }
 }
