@@ -83,12 +83,13 @@ async fn main() -> anyhow::Result<()> {
         apns_team_id: "BENCHTEAM1".into(),
         apns_topic: "app.hangangjari".into(),
         apns_ca_file: None,
+        apns_timeout_ms: 10_000,
     };
     let client = Arc::new(ApnsClient::new(
         &settings,
         ProviderToken::from_pem(&pem, "BENCHKEY01", "BENCHTEAM1")?,
     )?);
-    let sender = Sender { pool: pool.clone(), apns: client, clock: server::clock::Clock::System };
+    let sender = Sender::new(pool.clone(), client, server::clock::Clock::System);
     let senders: Vec<_> = (0..SENDERS)
         .map(|_| {
             let metrics = push::metrics::Metrics::default();

@@ -81,7 +81,12 @@ struct FakeState {
     topic: String,
     deliveries: Vec<Delivery>,
     behaviours: HashMap<String, Behaviour>,
+    /// Every accepted alert is answered this long after it is accepted (a loaded APNs).
+    answer_delay: Duration,
     requests: u32,
+    /// Requests received and not yet answered (nor dropped by the client), and the most seen at once.
+    in_flight: u32,
+    max_in_flight: u32,
     /// Provider tokens already verified, with their `iat` (a token is reused for up to an hour, so its
     /// signature is checked once, as Apple's servers also cache).
     verified: HashMap<String, i64>,
@@ -112,7 +117,10 @@ impl FakeApns {
             topic: topic.to_owned(),
             deliveries: Vec::new(),
             behaviours: HashMap::new(),
+            answer_delay: Duration::ZERO,
             requests: 0,
+            in_flight: 0,
+            max_in_flight: 0,
             verified: HashMap::new(),
         }))))
     }
@@ -127,6 +135,16 @@ impl FakeApns {
 
     pub fn heal(&self, device_token: &str) {
         self.lock().behaviours.remove(&device_token.to_ascii_lowercase());
+    }
+
+    /// Answers every accepted alert `delay` after accepting it (token behaviours still apply).
+    pub fn answer_after(&self, delay: Duration) {
+        self.lock().answer_delay = delay;
+    }
+
+    /// The most requests the fake had on hand at once.
+    pub fn max_in_flight(&self) -> u32 {
+        self.lock().max_in_flight
     }
 
     pub fn deliveries(&self) -> Vec<Delivery> {
@@ -189,13 +207,33 @@ impl FakeApns {
     }
 }
 
+/// Counts a request as in flight until its answer is sent or its client goes away (the handler is dropped).
+struct InFlight(FakeApns);
+
+impl InFlight {
+    fn enter(fake: &FakeApns) -> InFlight {
+        let mut state = fake.lock();
+        state.requests += 1;
+        state.in_flight += 1;
+        state.max_in_flight = state.max_in_flight.max(state.in_flight);
+        drop(state);
+        InFlight(fake.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.lock().in_flight -= 1;
+    }
+}
+
 async fn deliver(
     State(fake): State<FakeApns>,
     Path(device_token): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    fake.lock().requests += 1;
+    let _in_flight = InFlight::enter(&fake);
     let issued_at = match fake.verify_token(&headers) {
         Ok(issued_at) => issued_at,
         Err(reason) => return reject(StatusCode::FORBIDDEN, reason),
@@ -252,7 +290,7 @@ async fn deliver(
             return response;
         }
         Some(Behaviour::Slow(delay)) => Some(delay),
-        None => None,
+        None => Some(fake.lock().answer_delay).filter(|delay| !delay.is_zero()),
     };
     let apns_id =
         header("apns-id").unwrap_or_else(|| "00000000-0000-4000-8000-000000000000".into());

@@ -43,6 +43,10 @@ pub struct ApnsSettings {
     /// An extra CA certificate (PEM) to trust, for a private gateway or a TLS test fake.
     #[arg(long, env = "APNS_CA_FILE")]
     pub apns_ca_file: Option<String>,
+
+    /// The longest one request to APNs may take, answer included (milliseconds).
+    #[arg(long, env = "APNS_TIMEOUT_MS", default_value_t = 10_000)]
+    pub apns_timeout_ms: u64,
 }
 
 /// One alert to send.
@@ -74,6 +78,7 @@ pub struct ApnsClient {
     production_url: String,
     sandbox_url: String,
     topic: String,
+    request_timeout: Duration,
     pub token: ProviderToken,
 }
 
@@ -98,7 +103,7 @@ impl ApnsClient {
     pub fn new(settings: &ApnsSettings, token: ProviderToken) -> Result<ApnsClient, ClientError> {
         let mut builder = reqwest::Client::builder()
             .http2_prior_knowledge()
-            .timeout(Duration::from_secs(10))
+            .timeout(Duration::from_millis(settings.apns_timeout_ms))
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(None);
         if let Some(path) = &settings.apns_ca_file {
@@ -113,8 +118,14 @@ impl ApnsClient {
             production_url: settings.apns_url.trim_end_matches('/').to_owned(),
             sandbox_url: settings.apns_sandbox_url.trim_end_matches('/').to_owned(),
             topic: settings.apns_topic.clone(),
+            request_timeout: Duration::from_millis(settings.apns_timeout_ms),
             token,
         })
+    }
+
+    /// The longest [`ApnsClient::send`] can take: two requests (an expired provider token is replaced once).
+    pub fn longest_send(&self) -> Duration {
+        self.request_timeout * 2
     }
 
     /// The same client (connection pool, endpoints, topic) signing with another provider token.
@@ -124,6 +135,7 @@ impl ApnsClient {
             production_url: self.production_url.clone(),
             sandbox_url: self.sandbox_url.clone(),
             topic: self.topic.clone(),
+            request_timeout: self.request_timeout,
             token,
         }
     }

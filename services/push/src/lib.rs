@@ -23,6 +23,8 @@ pub mod sender;
 
 use std::net::SocketAddr;
 
+use anyhow::Context as _;
+
 use db::DatabaseSettings;
 use server::WorkerListeners;
 use settings::{AdminSettings, CommonSettings};
@@ -38,6 +40,11 @@ pub struct Config {
     /// Sender tasks draining the outbox concurrently (each sends its batch over the shared HTTP/2 connection).
     #[arg(long, env = "PUSH_SENDERS", default_value_t = 2)]
     pub senders: usize,
+
+    /// How long a send round's claim holds its alerts (seconds): a sender that dies leaves them to the others
+    /// after this long. Must outlast two APNs requests (`APNS_TIMEOUT_MS` each) by a second.
+    #[arg(long, env = "PUSH_SEND_LEASE_SECONDS", default_value_t = sender::DEFAULT_LEASE.as_secs_f64())]
+    pub send_lease_seconds: f64,
 
     /// Redis for the preference index (candidate lookup); without it candidates come from PostgreSQL.
     #[arg(long, env = "REDIS_URL", value_parser = settings::REDIS_URL)]
@@ -80,10 +87,19 @@ pub async fn run(
     let mut senders = Vec::new();
     match apns::ApnsClient::from_settings(&config.apns)? {
         Some(client) => {
+            let lease = std::time::Duration::try_from_secs_f64(config.send_lease_seconds)
+                .ok()
+                .filter(|lease| *lease > client.longest_send() + std::time::Duration::from_secs(1))
+                .with_context(|| {
+                    format!(
+                        "PUSH_SEND_LEASE_SECONDS={} must outlast two APNs requests ({:?}) by a second",
+                        config.send_lease_seconds,
+                        client.longest_send()
+                    )
+                })?;
             let sender = sender::Sender {
-                pool: pool.clone(),
-                apns: std::sync::Arc::new(client),
-                clock: clock.clone(),
+                lease,
+                ..sender::Sender::new(pool.clone(), std::sync::Arc::new(client), clock.clone())
             };
             for _ in 0..config.senders.max(1) {
                 let idle = std::time::Duration::from_millis(250);

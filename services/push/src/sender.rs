@@ -1,13 +1,15 @@
-//! The sender: drains `push.outbox` to APNs. Any number of senders (tasks or replicas) run at once: rows are
-//! claimed with `FOR UPDATE SKIP LOCKED`, so none is sent by two senders at the same time.
+//! The sender: drains `push.outbox` to APNs. Any number of senders (tasks or replicas) run at once: a round
+//! claims due rows with a lease (`claim_id`, `claimed_until`) in one short statement, sends outside any
+//! transaction, at most `in_flight` at a time, and records each answer in its own small transaction; a
+//! lease that expired (its sender died) makes the rows claimable again. So no row is sent by two senders at
+//! once, no transaction is held across APNs, and a sender killed mid-round sends again only what was on the
+//! wire when it died (APNs accepted it, the record did not commit), never its whole batch.
 //!
 //! Every attempt is recorded with APNs' status, `apns-id` and reason. `200` → sent; `410` or a dead token →
 //! the installation is deactivated if it still has the token that failed (one refreshed meanwhile keeps going,
 //! its alert retried to the new token); other `4xx` → dead (retrying cannot help); `429`, `5xx` and transport
 //! failures → retried with exponential backoff and jitter, dead after [`MAX_ATTEMPTS`]; past its expiry an
-//! alert is dropped as expired instead of arriving late. Delivery is at least once: a sender that dies after
-//! APNs accepted an alert but before recording it sends it again, with the same `apns-collapse-id` and
-//! `apns-id`, so the device shows it once.
+//! alert is dropped as expired instead of arriving late.
 
 use std::{
     hash::{BuildHasher, RandomState},
@@ -22,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::{
-    apns::{ApnsClient, MAX_PAYLOAD_BYTES, Notification},
+    apns::{Answer, ApnsClient, MAX_PAYLOAD_BYTES, Notification, TransportError},
     metrics::Metrics,
 };
 
@@ -30,6 +32,18 @@ use crate::{
 pub const MAX_ATTEMPTS: i32 = 8;
 /// Rows one round claims.
 const BATCH: i64 = 500;
+/// How long a claim holds its alerts by default: well past a send (two APNs requests) plus the wait behind
+/// the in-flight limit. A sender that dies leaves its alerts to others after at most this long.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+/// Sends one sender has on the wire at once by default: the most a crash can send twice.
+pub const DEFAULT_IN_FLIGHT: usize = 64;
+/// Room left between a send's end and its lease's (clocks and the recording statement).
+const LEASE_MARGIN: Duration = Duration::from_secs(1);
+
+/// A fresh claim's id (random: only the claim's own recordings must match it).
+fn new_claim_id() -> i64 {
+    (RandomState::new().hash_one(std::time::SystemTime::now()) >> 1) as i64
+}
 
 /// What one round did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -54,6 +68,10 @@ pub struct Sender {
     pub apns: Arc<ApnsClient>,
     /// Decides "now" for each round.
     pub clock: server::clock::Clock,
+    /// How long a claim holds its alerts ([`DEFAULT_LEASE`]); must outlast a send.
+    pub lease: Duration,
+    /// Sends on the wire at once ([`DEFAULT_IN_FLIGHT`]).
+    pub in_flight: usize,
 }
 
 /// The `apns-id` of an outbox row: a UUID derived from its id, the same on every retry.
@@ -89,234 +107,307 @@ fn classify(status: u16, reason: Option<&str>) -> Next {
     }
 }
 
+/// One claimed alert, with the installation it goes to as it was at the claim.
+#[derive(sqlx::FromRow)]
+struct Claimed {
+    outbox_id: i64,
+    collapse_id: String,
+    payload: serde_json::Value,
+    expires_at: time::OffsetDateTime,
+    attempts: i32,
+    installation_id: String,
+    traceparent: Option<String>,
+    #[sqlx(rename = "apns_token")]
+    token: String,
+    #[sqlx(rename = "apns_environment")]
+    environment: String,
+    active: bool,
+}
+
+impl Claimed {
+    fn expires_at(&self) -> Timestamp {
+        db::wire_time(self.expires_at)
+    }
+}
+
+/// What became of one claimed alert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Recorded {
+    Sent,
+    Retried,
+    Dead,
+    Deactivated,
+    Expired,
+    /// The claim was gone when the result came (the installation was deleted meanwhile): nothing recorded.
+    Vanished,
+}
+
+impl Round {
+    fn count(&mut self, recorded: Recorded) {
+        match recorded {
+            Recorded::Sent => self.sent += 1,
+            Recorded::Retried => self.retried += 1,
+            Recorded::Dead => self.dead += 1,
+            Recorded::Deactivated => self.deactivated += 1,
+            Recorded::Expired => self.expired += 1,
+            Recorded::Vanished => {}
+        }
+    }
+}
+
 impl Sender {
-    /// One round at `now`: claims due alerts, sends them concurrently, records every result.
+    /// A sender with the default lease and in-flight limit.
+    pub fn new(pool: PgPool, apns: Arc<ApnsClient>, clock: server::clock::Clock) -> Sender {
+        Sender { pool, apns, clock, lease: DEFAULT_LEASE, in_flight: DEFAULT_IN_FLIGHT }
+    }
+
+    /// One round at `now` in three steps, none of which holds a transaction across a network call: claims
+    /// due alerts with a lease (one short statement), sends them at most `in_flight` at a time, and records
+    /// each result in its own small transaction the moment it arrives. A send starts only while the lease
+    /// outlasts it, so no other sender can take the alert mid-send; alerts left unsent are released.
     pub async fn send_due(&self, now: Timestamp) -> sqlx::Result<Round> {
-        let mut tx = self.pool.begin().await?;
-        type Row = (
-            i64,
-            String,
-            serde_json::Value,
-            time::OffsetDateTime,
-            i32,
-            String,
-            String,
-            bool,
-            String,
-            Option<String>,
-        );
-        let rows: Vec<Row> = sqlx::query_as(
-            "select o.outbox_id, o.collapse_id, o.payload, o.expires_at, o.attempts,
-                    i.apns_token, i.apns_environment, i.active, i.installation_id, o.traceparent
-             from push.outbox o join push.installation i using (installation_id)
-             -- `$1` has whole seconds; rows queued within that second are due too.
-             where o.status = 'pending' and o.next_attempt_at < $1 + interval '1 second'
-             order by o.next_attempt_at
-             limit $2
-             for update of o skip locked",
+        let claim_id = new_claim_id();
+        let claimed_at = std::time::Instant::now();
+        let claimed = self.claim(now, claim_id).await?;
+        let mut round = Round::default();
+        let permits = Arc::new(tokio::sync::Semaphore::new(self.in_flight.max(1)));
+        let mut sends = JoinSet::new();
+        let mut unsent = Vec::new();
+        let mut queue = claimed.into_iter();
+        while let Some(alert) = queue.next() {
+            if alert.expires_at() <= now {
+                round.count(self.close(&alert, claim_id, Recorded::Expired, None).await?);
+                continue;
+            }
+            if !alert.active {
+                let inactive = Some("installation inactive");
+                round.count(self.close(&alert, claim_id, Recorded::Deactivated, inactive).await?);
+                continue;
+            }
+            let body = serde_json::to_vec(&alert.payload).expect("json serializes");
+            if body.len() > MAX_PAYLOAD_BYTES {
+                let oversized = Some("payload over 4 KB");
+                round.count(self.close(&alert, claim_id, Recorded::Dead, oversized).await?);
+                continue;
+            }
+            let permit =
+                permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+            if claimed_at.elapsed() + self.apns.longest_send() + LEASE_MARGIN >= self.lease {
+                unsent.push(alert.outbox_id);
+                unsent.extend(queue.map(|alert| alert.outbox_id));
+                break;
+            }
+            // The send continues the trace of the facts that caused the alert.
+            let span = tracing::info_span!(
+                "apns send",
+                outbox_id = alert.outbox_id,
+                attempt = alert.attempts + 1
+            );
+            if let Some(traceparent) = &alert.traceparent {
+                telemetry::set_parent_traceparent(&span, traceparent);
+            }
+            let sender = self.clone();
+            sends.spawn(
+                async move {
+                    let recorded = sender.send_and_record(alert, body, claim_id, now).await;
+                    drop(permit);
+                    recorded
+                }
+                .instrument(span),
+            );
+        }
+        let mut failed = None;
+        while let Some(joined) = sends.join_next().await {
+            match joined.expect("send tasks do not panic") {
+                Ok(recorded) => round.count(recorded),
+                // One result that could not be recorded stays claimed and is sent again after its lease.
+                Err(error) => failed = Some(error),
+            }
+        }
+        self.release(claim_id, &unsent).await?;
+        match failed {
+            Some(error) => Err(error),
+            None => Ok(round),
+        }
+    }
+
+    /// Claims up to [`BATCH`] due alerts no live lease holds, for `lease`, in one statement.
+    async fn claim(&self, now: Timestamp, claim_id: i64) -> sqlx::Result<Vec<Claimed>> {
+        sqlx::query_as(
+            "with due as (
+                select outbox_id from push.outbox
+                -- `$1` has whole seconds; rows queued within that second are due too.
+                where status = 'pending' and next_attempt_at < $1 + interval '1 second'
+                  and (claimed_until is null or claimed_until < clock_timestamp())
+                order by next_attempt_at
+                limit $2
+                for update skip locked),
+             claimed as (
+                update push.outbox o
+                set claim_id = $3, claimed_until = clock_timestamp() + make_interval(secs => $4)
+                from due where o.outbox_id = due.outbox_id
+                returning o.outbox_id, o.collapse_id, o.payload, o.expires_at, o.attempts, o.installation_id,
+                          o.traceparent)
+             select c.outbox_id, c.collapse_id, c.payload, c.expires_at, c.attempts, c.installation_id,
+                    c.traceparent, i.apns_token, i.apns_environment, i.active
+             from claimed c join push.installation i using (installation_id)
+             order by c.outbox_id",
         )
         .bind(db::db_time(now))
         .bind(BATCH)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut round = Round::default();
-        let mut sends = JoinSet::new();
-        for (
-            outbox_id,
-            collapse_id,
-            payload,
-            expires_at,
-            attempts,
-            token,
-            environment,
-            active,
-            installation_id,
-            traceparent,
-        ) in rows
-        {
-            let expires_at = db::wire_time(expires_at);
-            if expires_at <= now {
-                set_status(&mut tx, outbox_id, "expired", None).await?;
-                round.expired += 1;
-                continue;
+        .bind(claim_id)
+        .bind(self.lease.as_secs_f64())
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Sends one alert and records what APNs answered.
+    async fn send_and_record(
+        &self,
+        alert: Claimed,
+        body: Vec<u8>,
+        claim_id: i64,
+        now: Timestamp,
+    ) -> sqlx::Result<Recorded> {
+        let notification = Notification {
+            device_token: &alert.token,
+            sandbox: alert.environment == "sandbox",
+            payload: &body,
+            collapse_id: &alert.collapse_id,
+            expiration: alert.expires_at().as_unix_seconds(),
+            apns_id: &apns_id(alert.outbox_id),
+        };
+        let answer = self.apns.send(&notification, now.as_unix_seconds()).await;
+        self.record(&alert, claim_id, now, answer).await
+    }
+
+    /// Records one answer in one small transaction: the attempt, the alert's new state, and for a refused
+    /// token the installation (locked before the alert, in the order an installation delete locks them, so
+    /// the two never deadlock). Nothing is recorded if the claim is gone.
+    async fn record(
+        &self,
+        alert: &Claimed,
+        claim_id: i64,
+        now: Timestamp,
+        answer: Result<Answer, TransportError>,
+    ) -> sqlx::Result<Recorded> {
+        let (http_status, answered_id, reason) = match &answer {
+            Ok(answer) => {
+                (Some(i32::from(answer.status)), answer.apns_id.clone(), answer.reason.clone())
             }
-            if !active {
-                set_status(&mut tx, outbox_id, "deactivated", Some("installation inactive"))
-                    .await?;
-                round.deactivated += 1;
-                continue;
-            }
-            let body = serde_json::to_vec(&payload).expect("json serializes");
-            if body.len() > MAX_PAYLOAD_BYTES {
-                set_status(&mut tx, outbox_id, "dead", Some("payload over 4 KB")).await?;
-                round.dead += 1;
-                continue;
-            }
-            let apns = self.apns.clone();
-            // The send continues the trace of the facts that caused the alert.
-            let span = tracing::info_span!("apns send", outbox_id, attempt = attempts + 1);
-            if let Some(traceparent) = &traceparent {
-                telemetry::set_parent_traceparent(&span, traceparent);
-            }
-            let send = async move {
-                let notification = Notification {
-                    device_token: &token,
-                    sandbox: environment == "sandbox",
-                    payload: &body,
-                    collapse_id: &collapse_id,
-                    expiration: expires_at.as_unix_seconds(),
-                    apns_id: &apns_id(outbox_id),
-                };
-                let answer = apns.send(&notification, now.as_unix_seconds()).await;
-                (outbox_id, attempts, installation_id, token, answer)
-            };
-            sends.spawn(send.instrument(span));
-        }
-        // Record the results in a few set-based statements, however many alerts the round sent.
-        let attempted_at = db::db_time(now);
-        let (mut attempt_ids, mut statuses, mut apns_ids, mut reasons) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut sent = Vec::new();
-        let (mut retry_ids, mut retry_errors, mut retry_waits) =
-            (Vec::new(), Vec::new(), Vec::new());
-        let (mut dead_ids, mut dead_errors) = (Vec::new(), Vec::new());
-        let (mut gone_ids, mut gone_reasons, mut gone_installations, mut gone_tokens) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        while let Some(joined) = sends.join_next().await {
-            let (outbox_id, attempts, installation_id, token, answer) =
-                joined.expect("send tasks do not panic");
-            attempt_ids.push(outbox_id);
-            match &answer {
-                Ok(answer) => {
-                    statuses.push(Some(i32::from(answer.status)));
-                    apns_ids.push(answer.apns_id.clone());
-                    reasons.push(answer.reason.clone());
-                }
-                Err(error) => {
-                    statuses.push(None);
-                    apns_ids.push(None);
-                    reasons.push(Some(error.to_string()));
+            Err(error) => (None, None, Some(error.to_string())),
+        };
+        let next = match &answer {
+            Ok(answer) => classify(answer.status, answer.reason.as_deref()),
+            Err(error) => Next::Retry(error.to_string()),
+        };
+        let retry_at = |wait: f64| db::db_time(now) + time::Duration::seconds_f64(wait);
+        let mut tx = self.pool.begin().await?;
+        let (status, error, next_attempt_at, recorded) = match next {
+            Next::Sent => ("sent", None, None, Recorded::Sent),
+            Next::Retry(error) if alert.attempts + 1 < MAX_ATTEMPTS => (
+                "pending",
+                Some(error),
+                Some(retry_at(backoff_seconds(alert.attempts))),
+                Recorded::Retried,
+            ),
+            Next::Retry(error) | Next::Dead(error) => ("dead", Some(error), None, Recorded::Dead),
+            Next::Deactivate(reason) => {
+                // Only the token APNs refused is gone: an installation that refreshed its token while the
+                // answer was on its way stays active, and its alert is retried to the new token at once.
+                let gone = sqlx::query(
+                    "update push.installation set active = false, deactivated_reason = $3, updated_at = now()
+                     where installation_id = $1 and apns_token = $2",
+                )
+                .bind(&alert.installation_id)
+                .bind(&alert.token)
+                .bind(&reason)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    > 0;
+                if gone {
+                    ("deactivated", Some(reason), None, Recorded::Deactivated)
+                } else {
+                    let error = format!("{reason} for a token since replaced");
+                    ("pending", Some(error), Some(db::db_time(now)), Recorded::Retried)
                 }
             }
-            let next = match &answer {
-                Ok(answer) => classify(answer.status, answer.reason.as_deref()),
-                Err(error) => Next::Retry(error.to_string()),
-            };
-            match next {
-                Next::Sent => sent.push(outbox_id),
-                Next::Retry(error) if attempts + 1 < MAX_ATTEMPTS => {
-                    retry_ids.push(outbox_id);
-                    retry_errors.push(error);
-                    retry_waits.push(backoff_seconds(attempts));
-                }
-                Next::Retry(error) | Next::Dead(error) => {
-                    dead_ids.push(outbox_id);
-                    dead_errors.push(error);
-                }
-                Next::Deactivate(reason) => {
-                    gone_ids.push(outbox_id);
-                    gone_reasons.push(reason);
-                    gone_installations.push(installation_id);
-                    gone_tokens.push(token);
-                }
-            }
-        }
-        if !attempt_ids.is_empty() {
-            sqlx::query(
-                "insert into push.delivery_attempt (outbox_id, attempted_at, http_status, apns_id, reason)
-                 select outbox_id, $5, http_status, apns_id, reason
-                 from unnest($1::bigint[], $2::int[], $3::text[], $4::text[]) as t(outbox_id, http_status, apns_id, reason)",
-            )
-            .bind(&attempt_ids)
-            .bind(&statuses)
-            .bind(&apns_ids)
-            .bind(&reasons)
-            .bind(attempted_at)
-            .execute(&mut *tx)
-            .await?;
-        }
+        };
         // `sent_at` is the moment APNs' answer is recorded, to the microsecond (`now` has whole seconds and was
-        // read before the sends): the outbox's lag is measured from it.
-        sqlx::query(
-            "update push.outbox set status = 'sent', sent_at = clock_timestamp(), attempts = attempts + 1,
-                    last_error = null
-             where outbox_id = any($1)",
+        // read before the send): the outbox's lag is measured from it.
+        let kept: Option<(i64,)> = sqlx::query_as(
+            "with updated as (
+                update push.outbox
+                set status = $3, last_error = $4, attempts = attempts + 1,
+                    next_attempt_at = coalesce($5, next_attempt_at),
+                    sent_at = case when $3 = 'sent' then clock_timestamp() else sent_at end,
+                    claim_id = null, claimed_until = null
+                where outbox_id = $1 and claim_id = $2
+                returning outbox_id)
+             insert into push.delivery_attempt (outbox_id, attempted_at, http_status, apns_id, reason)
+             select outbox_id, $6, $7, $8, $9 from updated
+             returning outbox_id",
         )
-        .bind(&sent)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "update push.outbox o
-             set attempts = o.attempts + 1, last_error = t.error, next_attempt_at = $4 + make_interval(secs => t.wait)
-             from unnest($1::bigint[], $2::text[], $3::float8[]) as t(id, error, wait)
-             where o.outbox_id = t.id",
-        )
-        .bind(&retry_ids)
-        .bind(&retry_errors)
-        .bind(&retry_waits)
+        .bind(alert.outbox_id)
+        .bind(claim_id)
+        .bind(status)
+        .bind(error)
+        .bind(next_attempt_at)
         .bind(db::db_time(now))
-        .execute(&mut *tx)
+        .bind(http_status)
+        .bind(answered_id)
+        .bind(reason)
+        .fetch_optional(&mut *tx)
         .await?;
-        sqlx::query(
-            "update push.outbox o set status = 'dead', attempts = o.attempts + 1, last_error = t.error
-             from unnest($1::bigint[], $2::text[]) as t(id, error) where o.outbox_id = t.id",
+        if kept.is_none() {
+            tx.rollback().await?;
+            return Ok(Recorded::Vanished);
+        }
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
+    /// Ends a claimed alert without sending it (expired, inactive installation, oversized) as `ending`.
+    async fn close(
+        &self,
+        alert: &Claimed,
+        claim_id: i64,
+        ending: Recorded,
+        error: Option<&str>,
+    ) -> sqlx::Result<Recorded> {
+        let status = match ending {
+            Recorded::Expired => "expired",
+            Recorded::Deactivated => "deactivated",
+            _ => "dead",
+        };
+        let closed = sqlx::query(
+            "update push.outbox set status = $3, last_error = $4, claim_id = null, claimed_until = null
+             where outbox_id = $1 and claim_id = $2",
         )
-        .bind(&dead_ids)
-        .bind(&dead_errors)
-        .execute(&mut *tx)
+        .bind(alert.outbox_id)
+        .bind(claim_id)
+        .bind(status)
+        .bind(error)
+        .execute(&self.pool)
         .await?;
-        // Only the token APNs refused is gone: an installation that refreshed its token while the answer was on
-        // its way stays active, and its alert is retried to the new token.
-        let deactivated: Vec<(String,)> = sqlx::query_as(
-            "update push.installation i set active = false, deactivated_reason = t.reason, updated_at = now()
-             from unnest($1::text[], $2::text[], $3::text[]) as t(id, reason, token)
-             where i.installation_id = t.id and i.apns_token = t.token
-             returning i.installation_id",
-        )
-        .bind(&gone_installations)
-        .bind(&gone_reasons)
-        .bind(&gone_tokens)
-        .fetch_all(&mut *tx)
-        .await?;
-        let deactivated: std::collections::HashSet<String> =
-            deactivated.into_iter().map(|(id,)| id).collect();
-        let (mut refreshed_ids, mut refreshed_errors) = (Vec::new(), Vec::new());
-        let mut gone_rows = (Vec::new(), Vec::new());
-        for ((outbox_id, reason), installation_id) in
-            gone_ids.into_iter().zip(gone_reasons).zip(&gone_installations)
-        {
-            if deactivated.contains(installation_id) {
-                gone_rows.0.push(outbox_id);
-                gone_rows.1.push(reason);
-            } else {
-                refreshed_ids.push(outbox_id);
-                refreshed_errors.push(format!("{reason} for a token since replaced"));
-            }
+        Ok(if closed.rows_affected() == 0 { Recorded::Vanished } else { ending })
+    }
+
+    /// Gives back claimed alerts this round did not send (its lease ran short), for the next round at once.
+    async fn release(&self, claim_id: i64, unsent: &[i64]) -> sqlx::Result<()> {
+        if unsent.is_empty() {
+            return Ok(());
         }
         sqlx::query(
-            "update push.outbox o set status = 'deactivated', attempts = o.attempts + 1, last_error = t.reason
-             from unnest($1::bigint[], $2::text[]) as t(id, reason) where o.outbox_id = t.id",
+            "update push.outbox set claim_id = null, claimed_until = null
+             where outbox_id = any($1) and claim_id = $2",
         )
-        .bind(&gone_rows.0)
-        .bind(&gone_rows.1)
-        .execute(&mut *tx)
+        .bind(unsent)
+        .bind(claim_id)
+        .execute(&self.pool)
         .await?;
-        sqlx::query(
-            "update push.outbox o set attempts = o.attempts + 1, last_error = t.error, next_attempt_at = $3
-             from unnest($1::bigint[], $2::text[]) as t(id, error) where o.outbox_id = t.id",
-        )
-        .bind(&refreshed_ids)
-        .bind(&refreshed_errors)
-        .bind(db::db_time(now))
-        .execute(&mut *tx)
-        .await?;
-        round.sent += sent.len() as u32;
-        round.retried += retry_ids.len() as u32;
-        round.dead += dead_ids.len() as u32;
-        round.retried += refreshed_ids.len() as u32;
-        round.deactivated += gone_rows.0.len() as u32;
-        tx.commit().await?;
-        Ok(round)
+        Ok(())
     }
 
     /// Sends until `shutdown`, polling every `idle` when there is nothing to send.
@@ -341,21 +432,6 @@ impl Sender {
             }
         }
     }
-}
-
-async fn set_status(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    outbox_id: i64,
-    status: &str,
-    error: Option<&str>,
-) -> sqlx::Result<()> {
-    sqlx::query("update push.outbox set status = $2, last_error = $3 where outbox_id = $1")
-        .bind(outbox_id)
-        .bind(status)
-        .bind(error)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The push service over real gRPC and PostgreSQL: installations and secrets, preferences, facts and every
 //! decision they lead to; and the sender against a fake APNs over HTTP/2.
 
+mod crash;
 mod index;
 mod sending;
 
@@ -19,6 +20,22 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Code, transport::Channel};
 
 pub(crate) const TOKEN: &str = "5b0c2a4e9f1d3c7b8a6e0f2d4c6b8a0e1f3d5c7b9a1e3f5d7c9b1a3e5f7d9c1b";
+
+/// A fake APNs trusting a new key of `KEY0000001` in `TEAM000001` for `app.hangangjari`: the key's PEM, the
+/// fake, its URL and the token that stops it.
+pub(crate) async fn fake_apns() -> (String, replay::apns::FakeApns, String, CancellationToken) {
+    let pem = replay::apns::generate_key();
+    let fake = replay::apns::FakeApns::new(
+        &replay::apns::public_pem(&pem).unwrap(),
+        "KEY0000001",
+        "TEAM000001",
+        "app.hangangjari",
+    )
+    .unwrap();
+    let shutdown = CancellationToken::new();
+    let url = replay::apns::spawn(fake.clone(), shutdown.clone()).await.unwrap();
+    (pem, fake, url, shutdown)
+}
 
 pub(crate) struct Harness {
     pub(crate) client: PushClient<Channel>,
@@ -41,6 +58,7 @@ impl Harness {
             std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
         let config = push::Config {
             retention_days: 90,
+            send_lease_seconds: push::sender::DEFAULT_LEASE.as_secs_f64(),
             grpc_addr: grpc,
             senders: 1,
             redis_url: Some(settings::REDIS_URL.parse_url(&redis_url).unwrap()),
@@ -54,6 +72,7 @@ impl Harness {
                 apns_team_id: String::new(),
                 apns_topic: "app.hangangjari".into(),
                 apns_ca_file: None,
+                apns_timeout_ms: 10_000,
             },
             database: db::DatabaseSettings {
                 database_url: settings::DATABASE_URL.parse_url(&database.url).unwrap(),

@@ -3,7 +3,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use contracts::{Timestamp, proto::push::v1::SubmitFactsRequest};
+use contracts::{
+    Timestamp,
+    proto::push::v1::{DeleteInstallationRequest, SubmitFactsRequest},
+};
 use push::{
     apns::{ApnsClient, ApnsSettings},
     jwt::ProviderToken,
@@ -15,16 +18,15 @@ use tokio_util::sync::CancellationToken;
 use crate::{Harness, TOKEN, below, lot_fact};
 
 async fn sender_with_fake(harness: &Harness) -> (Sender, FakeApns, CancellationToken) {
-    let pem = replay::apns::generate_key();
-    let fake = FakeApns::new(
-        &replay::apns::public_pem(&pem).unwrap(),
-        "KEY0000001",
-        "TEAM000001",
-        "app.hangangjari",
-    )
-    .unwrap();
-    let shutdown = CancellationToken::new();
-    let url = replay::apns::spawn(fake.clone(), shutdown.clone()).await.unwrap();
+    sender_with_fake_timing(harness, 10_000).await
+}
+
+/// A sender whose APNs requests time out after `apns_timeout_ms` (with the default lease).
+async fn sender_with_fake_timing(
+    harness: &Harness,
+    apns_timeout_ms: u64,
+) -> (Sender, FakeApns, CancellationToken) {
+    let (pem, fake, url, shutdown) = crate::fake_apns().await;
     let settings = ApnsSettings {
         apns_url: url.clone(),
         apns_sandbox_url: url,
@@ -33,14 +35,12 @@ async fn sender_with_fake(harness: &Harness) -> (Sender, FakeApns, CancellationT
         apns_team_id: "TEAM000001".into(),
         apns_topic: "app.hangangjari".into(),
         apns_ca_file: None,
+        apns_timeout_ms,
     };
     let token = ProviderToken::from_pem(&pem, "KEY0000001", "TEAM000001").unwrap();
     let client = ApnsClient::new(&settings, token).unwrap();
-    let sender = Sender {
-        pool: harness.database.pool.clone(),
-        apns: Arc::new(client),
-        clock: server::clock::Clock::System,
-    };
+    let sender =
+        Sender::new(harness.database.pool.clone(), Arc::new(client), server::clock::Clock::System);
     (sender, fake, shutdown)
 }
 
@@ -186,41 +186,77 @@ async fn throttling_backs_off_and_the_alert_is_sent_once_apns_recovers() {
 }
 
 #[tokio::test]
-async fn a_sender_killed_mid_batch_loses_nothing_and_the_device_sees_it_once() {
+async fn a_sender_killed_mid_send_leaves_the_alert_to_the_next_after_its_lease() {
+    let mut harness = Harness::start().await;
+    let (id, secret) = harness.register().await;
+    harness.subscribe(&id, &secret, vec![below(50)], None).await;
+    queue_one(&mut harness, "lot:yeouido-2:1").await;
+    // Sends time out after 300 ms; a claim holds its alerts for 2 s.
+    let (sender, fake, shutdown) = sender_with_fake_timing(&harness, 300).await;
+    let sender = Sender { lease: Duration::from_secs(2), ..sender };
+
+    // APNs accepts slowly; the sender dies after APNs has the alert but before it records the result.
+    fake.behave(TOKEN, Behaviour::Slow(Duration::from_millis(200)));
+    let killed = tokio::spawn({
+        let sender = sender.clone();
+        async move { sender.send_due(Timestamp::now()).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    killed.abort();
+    let _ = killed.await;
+    // Its lease still holds the alert: no other sender takes it while it may be on the wire.
+    let round = sender.send_due(Timestamp::now()).await.unwrap();
+    assert_eq!(round.handled(), 0, "{round:?}");
+    assert_eq!(outbox(&harness).await, vec![("pending".to_owned(), 0)]);
+
+    // After the lease, a sender delivers it again, with the same collapse id and apns-id.
+    fake.heal(TOKEN);
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let round = sender.send_due(Timestamp::now()).await.unwrap();
+    assert_eq!(round.sent, 1);
+    let deliveries = fake.deliveries();
+    assert_eq!(deliveries.len(), 2, "the one in flight, again");
+    assert_eq!(deliveries[0].collapse_id, deliveries[1].collapse_id);
+    assert_eq!(deliveries[0].apns_id, deliveries[1].apns_id);
+    assert_eq!(outbox(&harness).await, vec![("sent".to_owned(), 1)]);
+    let (claimed,): (i64,) = sqlx::query_as(
+        "select count(*) from push.outbox where claim_id is not null or claimed_until is not null",
+    )
+    .fetch_one(&harness.database.pool)
+    .await
+    .unwrap();
+    assert_eq!(claimed, 0, "a recorded alert is no longer claimed");
+    shutdown.cancel();
+    harness.stop().await;
+}
+
+#[tokio::test]
+async fn an_installation_deleted_during_a_round_neither_blocks_nor_is_sent_twice() {
     let mut harness = Harness::start().await;
     let (id, secret) = harness.register().await;
     harness.subscribe(&id, &secret, vec![below(50)], None).await;
     queue_one(&mut harness, "lot:yeouido-2:1").await;
     let (sender, fake, shutdown) = sender_with_fake(&harness).await;
-
-    // APNs accepts slowly; the sender dies after APNs has the alert but before it records the result.
-    fake.behave(TOKEN, Behaviour::Slow(Duration::from_millis(300)));
-    let killed = tokio::spawn({
+    fake.behave(TOKEN, Behaviour::Slow(Duration::from_millis(500)));
+    let round = tokio::spawn({
         let sender = sender.clone();
         async move { sender.send_due(Timestamp::now()).await }
     });
     tokio::time::sleep(Duration::from_millis(150)).await;
-    killed.abort();
-    let _ = killed.await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(
-        outbox(&harness).await,
-        vec![("pending".to_owned(), 0)],
-        "the claim was rolled back"
-    );
-
-    // A restarted sender delivers it again, with the same collapse id and apns-id.
-    fake.heal(TOKEN);
+    // The user deletes the app's data while its alert is on the wire: the delete does not wait for APNs.
+    harness
+        .client
+        .delete_installation(DeleteInstallationRequest { installation_id: id, secret })
+        .await
+        .unwrap();
+    assert!(!round.is_finished(), "the delete waited for the round");
+    let round = round.await.unwrap().unwrap();
+    assert_eq!(round.handled(), 0, "the vanished alert is not recorded: {round:?}");
+    assert_eq!(fake.deliveries().len(), 1);
+    assert!(outbox(&harness).await.is_empty());
     let round = sender.send_due(Timestamp::now()).await.unwrap();
-    assert_eq!(round.sent, 1);
-    let deliveries = fake.deliveries();
-    assert_eq!(deliveries.len(), 2, "at least once");
-    assert_eq!(
-        deliveries[0].collapse_id, deliveries[1].collapse_id,
-        "the device replaces, not stacks"
-    );
-    assert_eq!(deliveries[0].apns_id, deliveries[1].apns_id);
-    assert_eq!(outbox(&harness).await, vec![("sent".to_owned(), 1)]);
+    assert_eq!(round.handled(), 0);
+    assert_eq!(fake.deliveries().len(), 1, "sent once");
     shutdown.cancel();
     harness.stop().await;
 }
