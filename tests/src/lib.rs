@@ -230,6 +230,7 @@ impl Sandbox {
             translator_api_key: None,
             // A hundred times faster than production: parking every 1.2 s.
             schedule_scale: 0.01,
+            retention_days: 400,
             upstream: ingest::UpstreamSettings {
                 parking_portal_url: upstream.clone(),
                 seoul_openapi_url: upstream.clone(),

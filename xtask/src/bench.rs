@@ -6,13 +6,14 @@
 //! - `ingest`: a full collection cycle, history inserts, change-to-visible;
 //! - `push`: fan-out through the pipeline to the fake APNs;
 //! - `forecast`: the rollup and refresh against 90 days of simulated history;
-//! - `e2e`: the whole system as processes under a steady load (`--seconds` for a soak).
+//! - `e2e`: the whole system as processes under a steady load (`--seconds` for a soak);
+//! - `growth`: the hot operations at a year of data against a day of it (every ratio at most 2×).
 
 use anyhow::bail;
 use xshell::{Shell, cmd};
 
 /// The benchmarks there are.
-pub const BENCHMARKS: [&str; 5] = ["api", "ingest", "push", "forecast", "e2e"];
+pub const BENCHMARKS: [&str; 6] = ["api", "ingest", "push", "forecast", "e2e", "growth"];
 
 pub fn run(sh: &Shell, target: &str, e2e_seconds: u64) -> anyhow::Result<()> {
     if !BENCHMARKS.contains(&target) {

@@ -56,14 +56,21 @@ pub struct DatabaseSettings {
 pub const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 30_000;
 
 impl DatabaseSettings {
-    /// The connection options of `database_url` with the session settings every connection gets.
+    /// The connection options of `database_url` with the session settings every connection gets: the
+    /// statement timeout, and no JIT.
     pub fn connect_options(&self) -> anyhow::Result<PgConnectOptions> {
         let options: PgConnectOptions = self
             .database_url
             .expose()
             .parse()
             .context("DATABASE_URL is not a valid PostgreSQL URL")?;
-        Ok(options.options([("statement_timeout", self.database_statement_timeout_ms.to_string())]))
+        // JIT compiles a query whose estimated cost passes a threshold, which the estimates of a growing
+        // table cross one day: tens of milliseconds of compiling for a query that runs in one. Every query
+        // here is short, so it is off.
+        Ok(options.options([
+            ("statement_timeout", self.database_statement_timeout_ms.to_string()),
+            ("jit", "off".to_owned()),
+        ]))
     }
 }
 

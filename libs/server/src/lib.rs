@@ -32,6 +32,25 @@ pub fn metrics_response(identity: &Identity, text: &str) -> axum::response::Resp
     response
 }
 
+/// Runs `job` now and then every `period` until `shutdown` (a periodic job: a prune, a rebuild); a job in
+/// progress finishes before shutdown is noticed.
+pub async fn every<Job, Done>(
+    period: std::time::Duration,
+    shutdown: &CancellationToken,
+    mut job: Job,
+) where
+    Job: FnMut() -> Done,
+    Done: Future<Output = ()>,
+{
+    loop {
+        job().await;
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(period) => {}
+        }
+    }
+}
+
 /// Cancels the returned token on SIGTERM (Kubernetes stopping the pod) or Ctrl-C. Every task of the process
 /// watches the same token and finishes its current unit of work before exiting.
 pub fn shutdown_on_signal() -> CancellationToken {

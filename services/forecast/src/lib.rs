@@ -4,12 +4,15 @@
 //!
 //! - `model.rs`: the forecast as a pure function of its evidence (tested on hand-checkable series).
 //! - `calendar.rs`: day types (weekends and Korean public holidays) and quarter-hour slots in Seoul.
-//! - `refresh.rs`: baselines kept incrementally, scoring, storing forecasts, notifying the api.
-//! - `park.rs`: park outlooks, the official forecast blended with the park's own history.
+//! - `refresh.rs`: baselines kept incrementally, scoring, storing forecasts, notifying the api; `accuracy.rs`:
+//!   the two-week accuracy shown with each forecast, as sliding sums (`sliding.rs`: what both windows share).
+//! - `park.rs`: park outlooks, the official forecast blended with the park's own history; `park_window.rs`: that
+//!   history as counts that slide with time.
 //! - `grpc.rs`: the `hangang.forecast.v1.Forecast` service; `metrics.rs`: `/metrics` on the admin listener.
 //! - `warm.rs`: first-screen warming of the api's home summary after a refresh.
 //! - `simulate.rs`, `evaluate.rs`: the seeded evaluation set and the backtest (`cargo xtask eval forecast`).
 
+pub mod accuracy;
 pub mod backtest;
 pub mod calendar;
 pub mod evaluate;
@@ -17,8 +20,10 @@ pub mod grpc;
 pub mod metrics;
 pub mod model;
 pub mod park;
+pub mod park_window;
 pub mod refresh;
 pub mod simulate;
+pub mod sliding;
 pub mod warm;
 
 use std::net::SocketAddr;

@@ -14,19 +14,17 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use crate::{
+    accuracy,
     calendar::{self, DayType},
     model::{self, Evidence, Stats},
     park::{self, ParkEvidence},
+    park_window,
 };
 
 /// How far ahead the park outlook reaches.
 const PARK_HOURS: i64 = 12;
 /// How long issued horizons are kept for backtests; older ones are deleted as each lot is refreshed.
 pub const ISSUED_RETENTION_DAYS: i32 = 90;
-/// How far back a park's own congestion history reaches.
-const PARK_HISTORY_DAYS: i32 = 56;
-/// The window the accuracy shown with a forecast covers.
-const ACCURACY_DAYS: i32 = 14;
 
 /// What a refresh did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -184,6 +182,8 @@ pub async fn refresh(
     .await?;
     let parks_with_events: Vec<String> = events.into_iter().map(|(park,)| park).collect();
 
+    let lot_names: Vec<String> = lots_to_do.iter().map(|(lot_id, _, _)| lot_id.clone()).collect();
+    let accuracies = accuracy::by_lot(pool, &lot_names, now).await?;
     // One transaction for every lot: the api sees a refresh whole, and it costs one commit, not one per lot.
     let mut tx = pool.begin().await?;
     for (lot_id, park_id, curated_capacity) in lots_to_do {
@@ -229,25 +229,7 @@ pub async fn refresh(
             event_nearby: parks_with_events.contains(&park_id),
         };
         let forecast = model::forecast(&evidence, now);
-        // The `issued_at` bound adds no rows (a target is at most two hours after its issue) but keeps the read
-        // a primary-key range over two weeks instead of the lot's whole history.
-        let accuracy: Option<serde_json::Value> = sqlx::query_as::<_, (Option<serde_json::Value>,)>(
-            "select case when count(*) = 0 then null else jsonb_build_object(
-                 'window_days', $3::int,
-                 'scored_forecasts', count(*),
-                 'mean_absolute_error', (select jsonb_agg(jsonb_build_object('horizon_minutes', h, 'spaces', round(e::numeric, 1)) order by h)
-                                         from (select horizon_minutes h, avg(abs(actual - p50)) e from forecast.issued
-                                               where lot_id = $1 and issued_at > $2 - make_interval(days => $3 + 1) and actual is not null and target_at > $2 - make_interval(days => $3)
-                                               group by horizon_minutes) per_horizon),
-                 'interval_coverage', round(avg(case when actual between p10 and p90 then 1.0 else 0.0 end), 3)) end
-             from forecast.issued where lot_id = $1 and issued_at > $2 - make_interval(days => $3 + 1) and actual is not null and target_at > $2 - make_interval(days => $3)",
-        )
-        .bind(&lot_id)
-        .bind(db(now))
-        .bind(ACCURACY_DAYS)
-        .fetch_one(pool)
-        .await?
-        .0;
+        let accuracy = accuracies.get(&lot_id);
         // A primary-key range of what expired since the last refresh: keeps the table at three months.
         sqlx::query(
             "delete from forecast.issued where lot_id = $1 and issued_at < $2 - make_interval(days => $3)",
@@ -329,16 +311,6 @@ struct OfficialRow {
     population_max: Option<i32>,
 }
 
-/// How often a park was at `level` on `day_type` days at `hour` (Seoul) over the history window.
-#[derive(sqlx::FromRow)]
-struct HistoryRow {
-    park_id: String,
-    day_type: String,
-    hour: i32,
-    level: String,
-    n: i64,
-}
-
 /// Park outlooks: Seoul's official hourly forecast blended with each park's own history (see `park`).
 async fn refresh_parks(
     pool: &PgPool,
@@ -353,11 +325,16 @@ async fn refresh_parks(
     .fetch_all(pool)
     .await?;
     let official: Vec<OfficialRow> = sqlx::query_as(
+        // Per park, its latest issue newest first through the primary key (park_id, issued_at, target_at):
+        // a year of issues costs what a day does.
         "select f.park_id, f.target_at, f.level, f.population_min, f.population_max
-         from ingest.congestion_forecast_official f
-         join (select park_id, max(issued_at) as issued_at from ingest.congestion_forecast_official
-               where issued_at <= $2 group by park_id) latest using (park_id, issued_at)
-         where (cardinality($1::text[]) = 0 or f.park_id = any($1))
+         from reference.park p
+         cross join lateral (select issued_at from ingest.congestion_forecast_official
+                             where park_id = p.park_id and issued_at <= $2
+                             order by issued_at desc limit 1) latest
+         join ingest.congestion_forecast_official f
+           on f.park_id = p.park_id and f.issued_at = latest.issued_at
+         where (cardinality($1::text[]) = 0 or p.park_id = any($1))
            and f.target_at > $2 and f.target_at <= $2 + make_interval(hours => $3::int)",
     )
     .bind(parks)
@@ -365,25 +342,8 @@ async fn refresh_parks(
     .bind(PARK_HOURS as i32)
     .fetch_all(pool)
     .await?;
-    // Same Seoul arithmetic as the lot rollup: UTC+9, day 0 a Thursday.
-    let history: Vec<HistoryRow> = sqlx::query_as(
-        "with seen as (
-             select park_id, level, floor(date_part('epoch', observed_at))::int8 + 32400 as local_s
-             from ingest.congestion_observation
-             where (cardinality($1::text[]) = 0 or park_id = any($1))
-               and observed_at > $2 - make_interval(days => $3::int) and observed_at <= $2
-         )
-         select park_id,
-                case when (local_s / 86400 + 3) % 7 >= 5 or local_s / 86400 = any($4::int8[]) then 'weekend' else 'weekday' end as day_type,
-                ((local_s % 86400) / 3600)::int4 as hour, level, count(*) as n
-         from seen group by 1, 2, 3, 4",
-    )
-    .bind(parks)
-    .bind(db(now))
-    .bind(PARK_HISTORY_DAYS)
-    .bind(holiday_day_numbers())
-    .fetch_all(pool)
-    .await?;
+    let named: Vec<String> = park_ids.iter().map(|(park_id,)| park_id.clone()).collect();
+    let history = park_window::counts(pool, &named, &holiday_day_numbers(), now).await?;
     let citydata_stale = source_stale(pool, SourceId::SeoulCitydata, now).await?;
 
     let mut evidence: HashMap<String, ParkEvidence> = park_ids

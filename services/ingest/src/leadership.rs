@@ -41,10 +41,16 @@ pub struct Lock {
     pub leadership: Leadership,
 }
 
-/// How long the lock session may sit idle before the server ends it (and so frees the lock): a few of the
-/// leader's pings, which come every `ping_every`.
+/// How long the lock session may sit idle before the server ends it (and so frees the lock): three of the
+/// leader's pings, which come every `ping_every`, and never under three seconds (a busy leader's ping may
+/// come late; a lock lost to that would stop runs for nothing).
 fn idle_session_timeout(ping_every: Duration) -> Duration {
-    (ping_every * 3).max(Duration::from_millis(300))
+    (ping_every * 3).max(Duration::from_secs(3))
+}
+
+/// How long the leader waits for its ping, pinging every `ping_every`: a ping later than that steps down.
+pub fn ping_timeout(ping_every: Duration) -> Duration {
+    ping_every.max(Duration::from_secs(1))
 }
 
 impl Lock {

@@ -12,6 +12,7 @@
 //! - `outbox.rs`: the messages queued for forecast and push (typed facts) with their deadlines; `dispatch.rs`
 //!   delivers them per destination, concurrently, with retries, expiry and pruning; `metrics.rs` counts them
 //!   on `/metrics`.
+//! - `retention.rs`: history and runs past `INGEST_RETENTION_DAYS` pruned hourly, per item.
 //! - `translate.rs`: curated translation overrides and the optional machine translator.
 //! - `operator.rs`: operator notices; `grpc.rs`: the `Ingest` service.
 
@@ -24,6 +25,7 @@ pub mod leadership;
 pub mod metrics;
 pub mod operator;
 pub mod outbox;
+pub mod retention;
 pub mod runner;
 pub mod scheduler;
 pub mod sources;
@@ -136,6 +138,11 @@ pub struct Config {
     #[arg(long, env = "TRANSLATOR_API_KEY", hide_env_values = true)]
     pub translator_api_key: Option<Secret>,
 
+    /// Days observations (lots, congestion, weather), Seoul's official forecasts and runs are kept (pruned
+    /// hourly): more than a year, so last year's same day stays comparable.
+    #[arg(long, env = "INGEST_RETENTION_DAYS", default_value_t = 400)]
+    pub retention_days: u32,
+
     /// Multiplies every collection interval (`0.01` makes a 2-minute source run every 1.2 s; local use).
     #[arg(long, env = "SCHEDULE_SCALE", default_value_t = 1.0)]
     pub schedule_scale: f64,
@@ -216,6 +223,12 @@ pub async fn run(
     };
     let standing = schedule.standing.clone();
     let scheduling = tokio::spawn(scheduler::run(runner.clone(), schedule, shutdown.clone()));
+    let pruning = tokio::spawn(retention::keep_pruned(
+        runner.pool.clone(),
+        config.retention_days,
+        Duration::from_secs(3_600),
+        shutdown.clone(),
+    ));
     let metrics = metrics::Metrics::default();
     let dispatcher = dispatch::Dispatcher {
         metrics: metrics.clone(),
@@ -255,6 +268,7 @@ pub async fn run(
     .await;
     shutdown.cancel();
     let _ = scheduling.await;
+    let _ = pruning.await;
     for task in [dispatching, translating].into_iter().flatten() {
         let _ = task.await;
     }

@@ -5,8 +5,8 @@
 //! server frees it when the leader's session ends — closed, dead (keepalives) or silent (it stops pinging and
 //! its idle session times out after three pings) — and followers retry every `election_interval`, so a
 //! replacement takes over within a few intervals. The leader pings its lock connection every interval with
-//! that interval as the timeout and steps down when a ping fails or is late; its runs in flight stop with it,
-//! and a run that would store after the lock is gone is fenced off in its transaction.
+//! about that interval as the timeout and steps down when a ping fails or is late; its runs in flight stop
+//! with it, and a run that would store after the lock is gone is fenced off in its transaction.
 
 use std::{
     hash::{BuildHasher, RandomState},
@@ -18,7 +18,7 @@ use contracts::{Timestamp, freshness::SourceId};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    leadership::{Leadership, Lock, Standing},
+    leadership::{self, Leadership, Lock, Standing},
     outcome::{ErrorClass, Outcome},
     runner::Runner,
     sources, store,
@@ -126,7 +126,7 @@ async fn lead(
             () = shutdown.cancelled() => break,
             () = tokio::time::sleep(schedule.election_interval) => {}
         }
-        if !lock.ping(schedule.election_interval).await {
+        if !lock.ping(leadership::ping_timeout(schedule.election_interval)).await {
             tracing::warn!("the leader lock connection failed or went silent; stepping down");
             break;
         }

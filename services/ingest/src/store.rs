@@ -284,10 +284,14 @@ async fn write_batch(
     if !batch.lots.is_empty() {
         let lot_ids: Vec<&str> = batch.lots.iter().map(|lot| lot.lot_id.as_str()).collect();
         let previous: Vec<(String, Option<i32>, String, String)> = sqlx::query_as(
-            "select distinct on (o.lot_id) o.lot_id, o.available, l.name_ko, l.park_id
-             from ingest.lot_observation o join reference.lot l using (lot_id)
-             where o.lot_id = any($1)
-             order by o.lot_id, o.observed_at desc",
+            // Per lot, newest first through the primary key: the cost is the batch's, not the history's.
+            "select l.lot_id, o.available, l.name_ko, l.park_id
+             from reference.lot l
+             cross join lateral (
+                 select available from ingest.lot_observation
+                 where lot_id = l.lot_id order by observed_at desc limit 1
+             ) o
+             where l.lot_id = any($1)",
         )
         .bind(&lot_ids)
         .fetch_all(&mut **tx)
@@ -351,8 +355,13 @@ async fn write_batch(
     if !batch.congestion.is_empty() {
         let park_ids: Vec<&str> = batch.congestion.iter().map(|row| row.park_id.as_str()).collect();
         let previous: Vec<(String, String)> = sqlx::query_as(
-            "select distinct on (park_id) park_id, level from ingest.congestion_observation
-             where park_id = any($1) order by park_id, observed_at desc",
+            "select p.park_id, o.level
+             from reference.park p
+             cross join lateral (
+                 select level from ingest.congestion_observation
+                 where park_id = p.park_id order by observed_at desc limit 1
+             ) o
+             where p.park_id = any($1)",
         )
         .bind(&park_ids)
         .fetch_all(&mut **tx)

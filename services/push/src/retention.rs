@@ -59,7 +59,7 @@ async fn delete_in_batches(pool: &PgPool, days: i32, delete: &'static str) -> sq
 
 /// Prunes every `every` until `shutdown` (every replica may; the deletes are idempotent).
 pub async fn keep_pruned(pool: PgPool, days: u32, every: Duration, shutdown: CancellationToken) {
-    loop {
+    server::every(every, &shutdown, || async {
         match prune(&pool, days).await {
             Ok(pruned) if pruned == Pruned::default() => {}
             Ok(pruned) => tracing::info!(
@@ -70,9 +70,6 @@ pub async fn keep_pruned(pool: PgPool, days: u32, every: Duration, shutdown: Can
             ),
             Err(error) => tracing::warn!(%error, "push retention prune failed"),
         }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
-        }
-    }
+    })
+    .await;
 }

@@ -20,8 +20,8 @@ use tests::link::Link;
 use tokio_util::sync::CancellationToken;
 
 /// The production ratio of election interval to the parking interval (30 s to 2 min), sped up.
-const SCALE: f64 = 1.0 / 40.0;
-const ELECTION: Duration = Duration::from_millis(750);
+const SCALE: f64 = 1.0 / 30.0;
+const ELECTION: Duration = Duration::from_secs(1);
 
 fn parking_interval() -> Duration {
     ingest::sources::interval(SourceId::ParkingPortal).unwrap().mul_f64(SCALE)

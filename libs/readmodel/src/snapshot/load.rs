@@ -235,13 +235,20 @@ struct CongestionQueryRow {
     population_max: Option<i32>,
 }
 
-/// The latest congestion reading of each park.
+/// The latest congestion reading of each park: per park, newest first through the primary key (park_id,
+/// observed_at), one row each, so the cost is the parks', not the history's.
 async fn load_congestion(tx: &mut Tx<'_>) -> Result<Vec<(String, CongestionRow)>, LoadError> {
     let rows: Vec<CongestionQueryRow> = sqlx::query_as(
-        "select distinct on (park_id) park_id, observed_at, fetched_at, level, message_ko,
-                population_min, population_max
-         from ingest.congestion_observation
-         order by park_id, observed_at desc",
+        "select p.park_id, o.observed_at, o.fetched_at, o.level, o.message_ko, o.population_min, o.population_max
+         from reference.park p
+         cross join lateral (
+             select observed_at, fetched_at, level, message_ko, population_min, population_max
+             from ingest.congestion_observation
+             where park_id = p.park_id
+             order by observed_at desc
+             limit 1
+         ) o
+         order by p.park_id",
     )
     .fetch_all(&mut **tx)
     .await?;
@@ -277,13 +284,22 @@ struct WeatherQueryRow {
     pm25: Option<i32>,
 }
 
-/// The latest weather reading of each park (city data's or KMA's, whichever observed last).
+/// The latest weather reading of each park (city data's or KMA's, whichever observed last), per park through
+/// the primary key like [`load_congestion`].
 async fn load_weather(tx: &mut Tx<'_>) -> Result<Vec<(String, WeatherRow)>, LoadError> {
     let rows: Vec<WeatherQueryRow> = sqlx::query_as(
-        "select distinct on (park_id) park_id, observed_at, fetched_at, source, temperature_c, precipitation,
-                sky, rain_chance_percent, pm10, pm25
-         from ingest.weather_observation
-         order by park_id, observed_at desc",
+        "select p.park_id, o.observed_at, o.fetched_at, o.source, o.temperature_c, o.precipitation, o.sky,
+                o.rain_chance_percent, o.pm10, o.pm25
+         from reference.park p
+         cross join lateral (
+             select observed_at, fetched_at, source, temperature_c, precipitation, sky, rain_chance_percent,
+                    pm10, pm25
+             from ingest.weather_observation
+             where park_id = p.park_id
+             order by observed_at desc
+             limit 1
+         ) o
+         order by p.park_id",
     )
     .fetch_all(&mut **tx)
     .await?;

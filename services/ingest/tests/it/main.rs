@@ -6,5 +6,6 @@ mod dispatch;
 mod faults;
 mod honesty;
 mod leader;
+mod retention;
 mod support;
 mod translations;
