@@ -1,17 +1,20 @@
 //! Per-client rate limiting for write routes: a token bucket per client address, in memory.
 //!
 //! Per process, so the effective limit scales with replicas; it exists to stop a misbehaving client from
-//! flooding registrations, not to meter anyone precisely.
+//! flooding registrations, not to meter anyone precisely. An IPv6 client is keyed by its /64 (one device or
+//! one home gets a whole /64, and rotates addresses within it), and a refusal says in `Retry-After` when the
+//! next token comes.
 
 use std::{
     collections::HashMap,
-    net::{IpAddr, SocketAddr},
+    net::{IpAddr, Ipv6Addr, SocketAddr},
     sync::Mutex,
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use axum::{
     extract::{ConnectInfo, Request, State},
+    http::{HeaderValue, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -41,7 +44,9 @@ impl RateLimiter {
         }
     }
 
-    fn allow(&self, client: Option<IpAddr>) -> bool {
+    /// Takes a token of `client`'s bucket, or says how long until the next one.
+    fn allow(&self, client: Option<IpAddr>) -> Result<(), Duration> {
+        let client = client.map(bucket_key);
         let now = Instant::now();
         let mut buckets = self.buckets.lock().expect("lock is never poisoned");
         if buckets.len() > 10_000 {
@@ -53,9 +58,9 @@ impl RateLimiter {
         *last = now;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
-            true
+            Ok(())
         } else {
-            false
+            Err(Duration::from_secs_f64((1.0 - *tokens) / self.per_second.max(f64::MIN_POSITIVE)))
         }
     }
 
@@ -79,10 +84,29 @@ impl RateLimiter {
 /// Middleware for write routes.
 pub async fn limit_writes(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let client = state.rate_limiter.client(&request);
-    if !state.rate_limiter.allow(client) {
-        return ApiError::RateLimited.into_response();
+    if let Err(wait) = state.rate_limiter.allow(client) {
+        let mut response = ApiError::RateLimited.into_response();
+        response.headers_mut().insert(header::RETRY_AFTER, retry_after(wait));
+        return response;
     }
     next.run(request).await
+}
+
+/// `Retry-After` in whole seconds, rounded up (never 0: the next token is not there yet).
+fn retry_after(wait: Duration) -> HeaderValue {
+    let seconds = wait.as_secs_f64().ceil().clamp(1.0, 86_400.0) as u64;
+    HeaderValue::from(seconds)
+}
+
+/// The bucket of an address: IPv4 as it is (an IPv4-mapped IPv6 address too), IPv6 by its /64.
+fn bucket_key(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1_u128 << 64) - 1))),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -94,8 +118,32 @@ mod tests {
         let limiter = RateLimiter::new(3, 1, false);
         let a = Some(IpAddr::from([10, 0, 0, 1]));
         let b = Some(IpAddr::from([10, 0, 0, 2]));
-        assert!((0..3).all(|_| limiter.allow(a)));
-        assert!(!limiter.allow(a));
-        assert!(limiter.allow(b));
+        assert!((0..3).all(|_| limiter.allow(a).is_ok()));
+        let wait = limiter.allow(a).unwrap_err();
+        // One token a minute: the next one is about a minute away.
+        assert!((Duration::from_secs(55)..=Duration::from_secs(60)).contains(&wait), "{wait:?}");
+        assert_eq!(retry_after(wait), HeaderValue::from(60_u64));
+        assert!(limiter.allow(b).is_ok());
+    }
+
+    #[test]
+    fn ipv6_clients_share_a_bucket_per_64_and_mapped_ipv4_is_ipv4() {
+        let limiter = RateLimiter::new(1, 1, false);
+        let first: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let same_64: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:fffe".parse().unwrap();
+        let next_64: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert!(limiter.allow(Some(first)).is_ok());
+        assert!(limiter.allow(Some(same_64)).is_err(), "a rotated address in the same /64");
+        assert!(limiter.allow(Some(next_64)).is_ok());
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert!(limiter.allow(Some(v4)).is_ok());
+        assert!(limiter.allow(Some(mapped)).is_err(), "the same IPv4 client");
+    }
+
+    #[test]
+    fn retry_after_is_whole_seconds_rounded_up() {
+        assert_eq!(retry_after(Duration::from_millis(10)), HeaderValue::from(1_u64));
+        assert_eq!(retry_after(Duration::from_millis(2_001)), HeaderValue::from(3_u64));
     }
 }
