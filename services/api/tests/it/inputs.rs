@@ -172,7 +172,8 @@ async fn oversized_bodies_and_write_floods_are_refused() {
         if response.status == StatusCode::TOO_MANY_REQUESTS {
             assert_eq!(response.body["error"]["code"], "rate_limited");
             // 20 a minute: the next token is about three seconds away.
-            let retry_after = response.headers.get("retry-after").expect("a 429 says when to retry");
+            let retry_after =
+                response.headers.get("retry-after").expect("a 429 says when to retry");
             let seconds: u64 = retry_after.to_str().unwrap().parse().unwrap();
             assert!((1..=3).contains(&seconds), "retry-after {seconds}");
             limited = true;
