@@ -57,19 +57,6 @@ impl Lock {
     /// Takes the lock if no one holds it, on a connection of its own set up to die with a silent leader.
     pub async fn try_acquire(pool: &PgPool, ping_every: Duration) -> sqlx::Result<Option<Lock>> {
         let mut connection = pool.acquire().await?.detach();
-        let idle = idle_session_timeout(ping_every).as_millis().to_string();
-        // Server-side keepalives and a TCP user timeout end the session on a dead peer within about 20 s
-        // whatever the cluster's defaults; the idle timeout ends it on a silent one (a proxy that still ACKs).
-        sqlx::query(
-            "select set_config('idle_session_timeout', $1, false),
-                    set_config('tcp_keepalives_idle', '5', false),
-                    set_config('tcp_keepalives_interval', '2', false),
-                    set_config('tcp_keepalives_count', '3', false),
-                    set_config('tcp_user_timeout', '15000', false)",
-        )
-        .bind(idle)
-        .execute(&mut connection)
-        .await?;
         let (locked, pid, backend_start): (bool, i32, OffsetDateTime) = sqlx::query_as(
             "select pg_try_advisory_lock($1), pg_backend_pid(),
                     (select backend_start from pg_stat_activity where pid = pg_backend_pid())",
@@ -81,6 +68,20 @@ impl Lock {
             let _ = connection.close().await;
             return Ok(None);
         }
+        // Only the session that holds the lock needs to die with a silent leader: server-side keepalives and
+        // a TCP user timeout end it on a dead peer within about 20 s whatever the cluster's defaults; the idle
+        // timeout ends it on a silent one (a proxy that still ACKs).
+        let idle = idle_session_timeout(ping_every).as_millis().to_string();
+        sqlx::query(
+            "select set_config('idle_session_timeout', $1, false),
+                    set_config('tcp_keepalives_idle', '5', false),
+                    set_config('tcp_keepalives_interval', '2', false),
+                    set_config('tcp_keepalives_count', '3', false),
+                    set_config('tcp_user_timeout', '15000', false)",
+        )
+        .bind(idle)
+        .execute(&mut connection)
+        .await?;
         let session = LockSession { pid, backend_start };
         Ok(Some(Lock {
             connection,
