@@ -1,5 +1,9 @@
 //! `cargo xtask bench api`: the api's hot path against nginx serving the same bytes, on this machine, in one
 //! run, with the same wrk settings; plus a fixed-rate latency run, the cold rebuild time and peak memory.
+//! Then what every iOS request looks like (`Accept-Encoding: gzip, deflate, br`) on the home summary and a
+//! park's detail: the api (brotli, compressed once per body) against nginx serving precompressed gzip
+//! (`gzip_static`), with the CPU each spends per request, and what the old per-request brotli at its default
+//! quality 11 costs, for the record.
 //!
 //! It needs `wrk`, `nginx` and `psql` (Debian: `apt-get install wrk nginx-light postgresql-client`) and a
 //! local PostgreSQL and Redis (`DATABASE_URL`, `REDIS_URL`; the local defaults otherwise). It creates and
@@ -19,6 +23,16 @@ use xshell::{Shell, cmd};
 
 const BENCH_DATABASE: &str = "hangang_bench";
 const PATH: &str = "/v2/home-summary";
+
+/// What iOS's URLSession sends on every request.
+const IOS_ACCEPT_ENCODING: &str = "gzip, deflate, br";
+/// The routes measured compressed, and the file nginx serves each from.
+const COMPRESSED_ROUTES: [(&str, &str); 2] =
+    [("/v2/home-summary", "home-summary.json"), ("/v2/parks/yeouido", "park.json")];
+/// The compressed runs' target: the api's throughput against nginx's precompressed files.
+const COMPRESSED_TARGET: f64 = 0.70;
+/// `/proc/<pid>/stat` counts CPU time in USER_HZ ticks, 100 a second on Linux.
+const TICKS_PER_SECOND: f64 = 100.0;
 
 /// wrk settings shared by both servers.
 const WRK_THREADS: &str = "2";
@@ -116,8 +130,19 @@ fn run_with_database(
     let (_, body) = get(api_port, PATH)?;
     let scratch = tempdir()?;
     std::fs::write(scratch.join("home-summary.json"), &body)?;
+    // The park detail as the api serves it hot, and each file's gzip beside it for `gzip_static`.
+    get(api_port, COMPRESSED_ROUTES[1].0)?;
+    let (status, park) = get(api_port, COMPRESSED_ROUTES[1].0)?;
+    if status != 200 {
+        bail!("{} answered {status}", COMPRESSED_ROUTES[1].0);
+    }
+    std::fs::write(scratch.join(COMPRESSED_ROUTES[1].1), &park)?;
+    for (_, file) in COMPRESSED_ROUTES {
+        let file = scratch.join(file);
+        cmd!(sh, "gzip -6 -k -n -f {file}").run()?;
+    }
     let nginx_port = free_port()?;
-    let _nginx = start_nginx(&scratch, nginx_port)?;
+    let nginx = start_nginx(&scratch, nginx_port)?;
     let nginx_url = format!("http://127.0.0.1:{nginx_port}{PATH}");
     wait_until_serving(nginx_port)?;
     let (_, nginx_body) = get(nginx_port, PATH)?;
@@ -126,8 +151,8 @@ fn run_with_database(
     }
 
     eprintln!("bench: wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{WRK_SECONDS}, nginx then api");
-    let nginx_wrk = wrk(sh, &nginx_url)?;
-    let api_wrk = wrk(sh, &api_url)?;
+    let nginx_wrk = wrk(sh, &nginx_url, None)?;
+    let api_wrk = wrk(sh, &api_url, None)?;
     eprintln!(
         "bench: fixed rate {FIXED_RATE} req/s for {FIXED_SECONDS}s over {FIXED_CONNECTIONS} connections"
     );
@@ -178,8 +203,155 @@ fn run_with_database(
     for (measure, nginx, api, note) in rows {
         println!("| {measure} | {nginx} | {api} | {note} |");
     }
+
+    let compressed = compressed_runs(sh, api.0.id(), api_port, nginx.0.id(), nginx_port, &body);
     std::fs::remove_dir_all(&scratch).ok();
+    compressed
+}
+
+/// The compressed half: each route with iOS's `Accept-Encoding` against nginx's precompressed file, then the
+/// cost of compressing per request at brotli's default quality, which the api paid before it kept bodies
+/// compressed at a bounded level.
+fn compressed_runs(
+    sh: &Shell,
+    api_pid: u32,
+    api_port: u16,
+    nginx_pid: u32,
+    nginx_port: u16,
+    home_summary: &[u8],
+) -> anyhow::Result<()> {
+    let accept = [("accept-encoding", IOS_ACCEPT_ENCODING)];
+    let mut rows = Vec::new();
+    let mut worst = f64::INFINITY;
+    for (route, _) in COMPRESSED_ROUTES {
+        let api_url = format!("http://127.0.0.1:{api_port}{route}");
+        let nginx_url = format!("http://127.0.0.1:{nginx_port}{route}");
+        let api_answer = tests::bench::get_blocking_with(&api_url, &accept)?;
+        let nginx_answer = tests::bench::get_blocking_with(&nginx_url, &accept)?;
+        if api_answer.content_encoding.as_deref() != Some("br") {
+            bail!("the api did not answer {route} in brotli: {:?}", api_answer.content_encoding);
+        }
+        if nginx_answer.content_encoding.as_deref() != Some("gzip") {
+            bail!("nginx did not serve {route} precompressed: {:?}", nginx_answer.content_encoding);
+        }
+        let header = format!("Accept-Encoding: {IOS_ACCEPT_ENCODING}");
+        let nginx_cpu = CpuMeter::start(&nginx_processes(nginx_pid)?)?;
+        let nginx_wrk = wrk(sh, &nginx_url, Some(&header))?;
+        let nginx_cpu = nginx_cpu.per_request(nginx_wrk.requests)?;
+        let api_cpu = CpuMeter::start(&[api_pid])?;
+        let api_wrk = wrk(sh, &api_url, Some(&header))?;
+        let api_cpu = api_cpu.per_request(api_wrk.requests)?;
+        let ratio = api_wrk.requests_per_second / nginx_wrk.requests_per_second;
+        worst = worst.min(ratio);
+        rows.push(format!(
+            "| {route} | {:.0} req/s, {} µs CPU/req, gzip {} B | {:.0} req/s, {} µs CPU/req, br {} B | {ratio:.2}× nginx (target ≥ {COMPRESSED_TARGET:.2}×) |",
+            nginx_wrk.requests_per_second,
+            micros(nginx_cpu),
+            nginx_answer.body.len(),
+            api_wrk.requests_per_second,
+            micros(api_cpu),
+            api_answer.body.len(),
+        ));
+    }
+    println!(
+        "\n`Accept-Encoding: {IOS_ACCEPT_ENCODING}` (wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{WRK_SECONDS}; CPU from /proc, all processes of each server)\n"
+    );
+    println!(
+        "| route | nginx (gzip_static) | api (kept brotli q{}) | ratio |",
+        api::encoding::BROTLI_QUALITY
+    );
+    println!("|---|---|---|---|");
+    for row in rows {
+        println!("{row}");
+    }
+
+    // For the record: compressing the home summary once, at the kept levels and at brotli's default.
+    let once = |compress: &dyn Fn(&[u8]) -> usize| -> (Duration, usize) {
+        let repeats = 20;
+        let started = Instant::now();
+        let mut size = 0;
+        for _ in 0..repeats {
+            size = compress(home_summary);
+        }
+        (started.elapsed() / repeats, size)
+    };
+    let (brotli_kept, brotli_kept_size) =
+        once(&|body| api::encoding::Coding::Brotli.encode(body).len());
+    let (gzip_kept, gzip_kept_size) = once(&|body| api::encoding::Coding::Gzip.encode(body).len());
+    let (brotli_default, brotli_default_size) = once(&|body| {
+        let mut out = Vec::new();
+        let params = brotli::enc::BrotliEncoderParams { quality: 11, ..Default::default() };
+        brotli::BrotliCompress(&mut &body[..], &mut out, &params).expect("compressing to a Vec");
+        out.len()
+    });
+    println!(
+        "\ncompressing the home summary ({} B) once: brotli q{} {} ({} B), gzip {} {} ({} B); brotli at its default q11, \
+         which a per-request compression layer paid on every request: {} ({} B)",
+        home_summary.len(),
+        api::encoding::BROTLI_QUALITY,
+        ms(brotli_kept),
+        brotli_kept_size,
+        api::encoding::GZIP_LEVEL,
+        ms(gzip_kept),
+        gzip_kept_size,
+        ms(brotli_default),
+        brotli_default_size,
+    );
+    if worst < COMPRESSED_TARGET {
+        bail!(
+            "a compressed route reached {worst:.2}× nginx, below the {COMPRESSED_TARGET:.2}× target"
+        );
+    }
     Ok(())
+}
+
+fn micros(duration: Duration) -> String {
+    format!("{:.1}", duration.as_secs_f64() * 1e6)
+}
+
+/// CPU time (user + system) that a set of processes spent between `start` and `per_request`.
+struct CpuMeter {
+    pids: Vec<u32>,
+    ticks: u64,
+}
+
+impl CpuMeter {
+    fn start(pids: &[u32]) -> anyhow::Result<CpuMeter> {
+        Ok(CpuMeter { pids: pids.to_vec(), ticks: cpu_ticks(pids)? })
+    }
+
+    fn per_request(self, requests: u64) -> anyhow::Result<Duration> {
+        let spent = cpu_ticks(&self.pids)?.saturating_sub(self.ticks);
+        Ok(Duration::from_secs_f64(spent as f64 / TICKS_PER_SECOND / requests.max(1) as f64))
+    }
+}
+
+/// `utime + stime` of each process, summed.
+fn cpu_ticks(pids: &[u32]) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for pid in pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        // The command name may hold spaces; the fields after it are space-separated.
+        let fields: Vec<&str> =
+            stat.rsplit_once(')').context("malformed /proc stat")?.1.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of stat(5), 12 and 13 after the name.
+        total += fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+    }
+    Ok(total)
+}
+
+/// nginx's master and its workers (which serve the requests).
+fn nginx_processes(master: u32) -> anyhow::Result<Vec<u32>> {
+    let mut pids = vec![master];
+    for entry in std::fs::read_dir("/proc")? {
+        let Ok(pid) = entry?.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let parent = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1));
+        if parent == Some(master.to_string().as_str()) {
+            pids.push(pid);
+        }
+    }
+    Ok(pids)
 }
 
 struct ChildGuard(Child);
@@ -226,8 +398,10 @@ fn start_nginx(dir: &Path, port: u16) -> anyhow::Result<ChildGuard> {
         "daemon off;\nworker_processes auto;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log warn;\n\
          events {{ worker_connections 1024; }}\n\
          http {{\n  access_log off;\n  client_body_temp_path {dir}/tmp;\n  proxy_temp_path {dir}/tmp;\n  fastcgi_temp_path {dir}/tmp;\n  uwsgi_temp_path {dir}/tmp;\n  scgi_temp_path {dir}/tmp;\n  keepalive_requests 1000000;\n\
-         \n  server {{\n    listen 127.0.0.1:{port};\n    location = {PATH} {{ default_type application/json; alias {dir}/home-summary.json; }}\n  }}\n}}\n",
-        dir = dir.display()
+         \n  server {{\n    listen 127.0.0.1:{port};\n    gzip_static on;\n    location = {PATH} {{ default_type application/json; alias {dir}/home-summary.json; }}\n    location = {park} {{ default_type application/json; alias {dir}/{park_file}; }}\n  }}\n}}\n",
+        dir = dir.display(),
+        park = COMPRESSED_ROUTES[1].0,
+        park_file = COMPRESSED_ROUTES[1].1,
     );
     std::fs::create_dir_all(dir.join("tmp"))?;
     let config_path = dir.join("nginx.conf");
@@ -244,15 +418,20 @@ fn start_nginx(dir: &Path, port: u16) -> anyhow::Result<ChildGuard> {
 }
 
 struct WrkResult {
+    requests: u64,
     requests_per_second: f64,
     p50: String,
     p99: String,
 }
 
-fn wrk(sh: &Shell, url: &str) -> anyhow::Result<WrkResult> {
-    let output =
-        cmd!(sh, "wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{WRK_SECONDS} --latency {url}")
-            .read()?;
+/// One wrk run, with an extra request `header` (`Name: value`) when given.
+fn wrk(sh: &Shell, url: &str, header: Option<&str>) -> anyhow::Result<WrkResult> {
+    let header: Vec<&str> = header.map(|header| vec!["-H", header]).unwrap_or_default();
+    let output = cmd!(
+        sh,
+        "wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{WRK_SECONDS} --latency {header...} {url}"
+    )
+    .read()?;
     let field = |prefix: &str| {
         output
             .lines()
@@ -262,7 +441,14 @@ fn wrk(sh: &Shell, url: &str) -> anyhow::Result<WrkResult> {
     if let Ok(errors) = field("Non-2xx or 3xx responses:") {
         bail!("{url} answered errors under load: {errors}");
     }
+    let requests = output
+        .lines()
+        .find_map(|line| line.trim().split_once(" requests in "))
+        .with_context(|| format!("wrk printed no request count:\n{output}"))?
+        .0
+        .parse()?;
     Ok(WrkResult {
+        requests,
         requests_per_second: field("Requests/sec:")?.parse()?,
         p50: field("50%")?,
         p99: field("99%")?,

@@ -8,12 +8,14 @@
 //!   `LISTEN` loop that drops hot copies when a writer commits.
 //! - `routes/`: handlers; [`router`] lists every route.
 //! - `error.rs`: the error envelope and the middleware that adds request ids and metrics.
-//! - `request.rs` / `respond.rs`: query parameters and language; pre-serialized bodies, ETags, cache headers.
+//! - `request.rs` / `respond.rs`: query parameters and language; pre-serialized bodies, ETags, cache headers;
+//!   `encoding.rs`: content codings at bounded levels (every body is compressed once and kept with it).
 //! - `validate.rs`: installation and preference input rules. `rate_limit.rs`: write-route limits.
 
 pub use server::clock;
 mod changes;
 pub mod config;
+pub mod encoding;
 pub mod error;
 pub mod metrics;
 pub mod rate_limit;
@@ -37,7 +39,7 @@ use axum::{
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_http::{compression::CompressionLayer, timeout::TimeoutLayer};
+use tower_http::timeout::TimeoutLayer;
 
 pub use config::Config;
 pub use state::{AppState, BodyKey};
@@ -81,7 +83,6 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
         .layer(middleware::from_fn_with_state(state.clone(), error::envelope))
-        .layer(CompressionLayer::new())
         .with_state(state)
 }
 

@@ -1,8 +1,12 @@
-//! Turning a rendered body into an HTTP response: pre-serialized bytes, a strong `ETag`, `304 Not Modified`
-//! for a matching `If-None-Match`, and a `Cache-Control` that never lets a client keep a body past the moment
-//! its freshness states would change.
+//! Turning a rendered body into an HTTP response: pre-serialized bytes, compressed once per content coding
+//! and kept with the body (a cached body is compressed once, not per request), a strong `ETag` per
+//! representation, `304 Not Modified` for a matching `If-None-Match`, and a `Cache-Control` that never lets a
+//! client keep a body past the moment its freshness states would change.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::{
+    hash::{DefaultHasher, Hash, Hasher},
+    sync::{Arc, OnceLock},
+};
 
 use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
@@ -12,25 +16,59 @@ use bytes::Bytes;
 use contracts::{Timestamp, freshness::ServedFrom};
 use serde::Serialize;
 
-/// A serialized body with its validators.
+use crate::encoding::{self, Coding};
+
+/// A serialized body with its validators. Clones share the compressed forms.
 #[derive(Clone, Debug)]
 pub struct Rendered {
     pub bytes: Bytes,
-    pub etag: HeaderValue,
+    /// The entity tag's opaque part, without quotes: each coding's tag adds its own suffix.
+    tag: Arc<str>,
     /// Until when a client or the in-process body cache may reuse it; `None` = do not reuse.
     pub reusable_until: Option<Timestamp>,
+    compressed: Arc<Compressed>,
+}
+
+/// The body in each content coding, made on first use.
+#[derive(Debug, Default)]
+struct Compressed {
+    gzip: OnceLock<Bytes>,
+    brotli: OnceLock<Bytes>,
 }
 
 impl Rendered {
     pub fn new(body: &impl Serialize, reusable_until: Option<Timestamp>) -> Rendered {
         let bytes = Bytes::from(serde_json::to_vec(body).expect("contract bodies serialize"));
+        Rendered::from_bytes(bytes, reusable_until)
+    }
+
+    /// A document served as it is (the OpenAPI documents), with the same validators and codings.
+    pub fn from_json_text(text: &str) -> Rendered {
+        Rendered::from_bytes(Bytes::copy_from_slice(text.as_bytes()), None)
+    }
+
+    fn from_bytes(bytes: Bytes, reusable_until: Option<Timestamp>) -> Rendered {
         // The hash only has to agree between replicas of one release (same binary, same fixed keys).
         let mut hasher = DefaultHasher::new();
         bytes.hash(&mut hasher);
-        let etag =
-            HeaderValue::from_str(&format!("\"{:016x}-{:x}\"", hasher.finish(), bytes.len()))
-                .expect("hex is a valid header value");
-        Rendered { bytes, etag, reusable_until }
+        let tag = format!("{:016x}-{:x}", hasher.finish(), bytes.len()).into();
+        Rendered { bytes, tag, reusable_until, compressed: Arc::default() }
+    }
+
+    /// The strong entity tag of the body in `coding`.
+    pub fn etag(&self, coding: Coding) -> HeaderValue {
+        HeaderValue::from_str(&format!("\"{}{}\"", self.tag, coding.etag_suffix()))
+            .expect("hex is a valid header value")
+    }
+
+    /// The body in `coding`, compressed on first use and kept.
+    pub fn body(&self, coding: Coding) -> Bytes {
+        let slot = match coding {
+            Coding::Identity => return self.bytes.clone(),
+            Coding::Gzip => &self.compressed.gzip,
+            Coding::Brotli => &self.compressed.brotli,
+        };
+        slot.get_or_init(|| coding.encode(&self.bytes)).clone()
     }
 
     /// `200` with the body, or `304` when the client already has it.
@@ -42,30 +80,36 @@ impl Rendered {
             }
             None => HeaderValue::from_static("no-cache"),
         };
-        let not_modified = request_headers
-            .get(header::IF_NONE_MATCH)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| {
-                value
-                    .split(',')
-                    .map(str::trim)
-                    .any(|tag| tag == "*" || tag.as_bytes() == self.etag.as_bytes())
-            });
-        let mut response = if not_modified {
+        let coding = encoding::negotiate(request_headers, self.bytes.len());
+        let etag = self.etag(coding);
+        let mut response = if if_none_match(request_headers, &etag) {
             StatusCode::NOT_MODIFIED.into_response()
         } else {
-            let mut response = self.bytes.clone().into_response();
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            let mut response = self.body(coding).into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            if let Some(content_encoding) = coding.header_value() {
+                headers.insert(header::CONTENT_ENCODING, content_encoding);
+            }
             response
         };
         let headers = response.headers_mut();
-        headers.insert(header::ETAG, self.etag.clone());
+        headers.insert(header::ETAG, etag);
         headers.insert(header::CACHE_CONTROL, cache_control);
         headers.insert(header::VARY, HeaderValue::from_static("accept-language, accept-encoding"));
         response
     }
+}
+
+/// Whether `If-None-Match` names `etag` (or is `*`), by the weak comparison RFC 9110 prescribes for it.
+fn if_none_match(request_headers: &HeaderMap, etag: &HeaderValue) -> bool {
+    request_headers.get_all(header::IF_NONE_MATCH).iter().any(|value| {
+        value.to_str().is_ok_and(|value| {
+            value.split(',').map(str::trim).any(|tag| {
+                tag == "*" || tag.strip_prefix("W/").unwrap_or(tag).as_bytes() == etag.as_bytes()
+            })
+        })
+    })
 }
 
 /// How long a body rendered from a snapshot stays correct: until the snapshot stops being hot or a freshness

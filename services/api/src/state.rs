@@ -23,11 +23,25 @@ use crate::{
     store::{Current, SnapshotStore},
 };
 
-/// Which pre-serialized body: a route and a language.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Which pre-serialized body: a route, a language and the park or lot it is about. Only bodies that rendered
+/// are kept, so the subjects are bounded by the reference data, whatever ids clients send.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct BodyKey {
     pub route: &'static str,
     pub lang: Lang,
+    pub subject: Option<Box<str>>,
+}
+
+impl BodyKey {
+    /// The body of a route without a subject.
+    pub fn route(route: &'static str, lang: Lang) -> BodyKey {
+        BodyKey { route, lang, subject: None }
+    }
+
+    /// The body of a route about one park or lot.
+    pub fn about(route: &'static str, lang: Lang, subject: &str) -> BodyKey {
+        BodyKey { route, lang, subject: Some(subject.into()) }
+    }
 }
 
 #[derive(Debug)]
@@ -103,23 +117,23 @@ impl AppState {
     }
 
     /// The pre-serialized body for `key`, rendered again only when the snapshot, its origin, or a freshness
-    /// state in it changed.
-    pub(crate) fn cached_body(
+    /// state in it changed. A render that fails (an unknown park) is returned and not kept.
+    pub(crate) fn cached_body<E>(
         &self,
         key: BodyKey,
         current: &Current,
         now: Timestamp,
-        render: impl FnOnce(Option<Timestamp>) -> Rendered,
-    ) -> Rendered {
+        render: impl FnOnce(Option<Timestamp>) -> Result<Rendered, E>,
+    ) -> Result<Rendered, E> {
         let cached = self.bodies.read().expect("lock is never poisoned").get(&key).cloned();
         if let Some(cached) = cached
             && Arc::ptr_eq(&cached.snapshot, &current.snapshot)
             && cached.served_from == current.served_from
             && cached.rendered.reusable_until.is_some_and(|until| now < until)
         {
-            return cached.rendered.clone();
+            return Ok(cached.rendered.clone());
         }
-        let rendered = render(self.reusable_until(current, now));
+        let rendered = render(self.reusable_until(current, now))?;
         if rendered.reusable_until.is_some() {
             let entry = Arc::new(CachedBody {
                 snapshot: current.snapshot.clone(),
@@ -128,6 +142,6 @@ impl AppState {
             });
             self.bodies.write().expect("lock is never poisoned").insert(key, entry);
         }
-        rendered
+        Ok(rendered)
     }
 }

@@ -5,12 +5,12 @@ use std::sync::LazyLock;
 use axum::{
     Json,
     extract::State,
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use serde_json::{Value, json};
 
-use crate::AppState;
+use crate::{AppState, respond::Rendered};
 
 /// The process is alive and its event loop answers.
 pub async fn healthz(State(state): State<AppState>) -> Json<Value> {
@@ -39,28 +39,24 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     server::metrics_response(&state.identity, &state.metrics.encode())
 }
 
-fn openapi_for(version: &str) -> String {
+fn openapi_for(version: &str) -> Rendered {
     let versions = contracts::catalogue::versions();
     let contract =
         versions.iter().find(|v| v.version == version).expect("served versions are catalogued");
-    serde_json::to_string(&contracts::openapi::document(contract)).expect("documents serialize")
+    Rendered::from_json_text(
+        &serde_json::to_string(&contracts::openapi::document(contract))
+            .expect("documents serialize"),
+    )
 }
 
-static OPENAPI_V1: LazyLock<String> = LazyLock::new(|| openapi_for("v1"));
-static OPENAPI_V2: LazyLock<String> = LazyLock::new(|| openapi_for("v2"));
+/// The documents, serialized and (on first request per coding) compressed once per process.
+static OPENAPI_V1: LazyLock<Rendered> = LazyLock::new(|| openapi_for("v1"));
+static OPENAPI_V2: LazyLock<Rendered> = LazyLock::new(|| openapi_for("v2"));
 
-fn json_text(text: &'static str) -> Response {
-    let mut response = text.into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
+pub async fn openapi_v1(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    OPENAPI_V1.respond(&headers, state.now())
 }
 
-pub async fn openapi_v1() -> Response {
-    json_text(OPENAPI_V1.as_str())
-}
-
-pub async fn openapi_v2() -> Response {
-    json_text(OPENAPI_V2.as_str())
+pub async fn openapi_v2(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    OPENAPI_V2.respond(&headers, state.now())
 }

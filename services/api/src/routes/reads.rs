@@ -1,5 +1,7 @@
 //! The read routes: home summary (v1 and v2), parks, park detail, forecasts, widgets and status. Each renders
-//! from the current snapshot with freshness assessed now; the hottest bodies are kept pre-serialized.
+//! from the current snapshot with freshness assessed now; every body about the whole snapshot or one park or
+//! lot is kept pre-serialized (and compressed) until it would change. The parking widget, whose lot list is
+//! the client's choice, and the status are rendered per request.
 
 use axum::{
     extract::{Path, State},
@@ -28,12 +30,12 @@ pub async fn get_home_summary(
     let current = state.current().await?;
     let now = state.now();
     let rendered =
-        state.cached_body(BodyKey { route: "/v2/home-summary", lang }, &current, now, |reuse| {
-            Rendered::new(
+        state.cached_body(BodyKey::route("/v2/home-summary", lang), &current, now, |reuse| {
+            Ok::<_, ApiError>(Rendered::new(
                 &render::home_summary(&current.snapshot, lang, now, current.served_from),
                 reuse,
-            )
-        });
+            ))
+        })?;
     Ok(rendered.respond(&headers, now))
 }
 
@@ -46,9 +48,12 @@ pub async fn get_home_summary_v1(
     let current = state.current().await?;
     let now = state.now();
     let rendered =
-        state.cached_body(BodyKey { route: "/v1/home-summary", lang }, &current, now, |reuse| {
-            Rendered::new(&render::home_summary_v1(&current.snapshot, lang, now), reuse)
-        });
+        state.cached_body(BodyKey::route("/v1/home-summary", lang), &current, now, |reuse| {
+            Ok::<_, ApiError>(Rendered::new(
+                &render::home_summary_v1(&current.snapshot, lang, now),
+                reuse,
+            ))
+        })?;
     Ok(rendered.respond(&headers, now))
 }
 
@@ -61,9 +66,12 @@ pub async fn get_parks(
     let current = state.current().await?;
     let now = state.now();
     let rendered =
-        state.cached_body(BodyKey { route: "/v2/parks", lang }, &current, now, |reuse| {
-            Rendered::new(&render::park_list(&current.snapshot, lang, current.served_from), reuse)
-        });
+        state.cached_body(BodyKey::route("/v2/parks", lang), &current, now, |reuse| {
+            Ok::<_, ApiError>(Rendered::new(
+                &render::park_list(&current.snapshot, lang, current.served_from),
+                reuse,
+            ))
+        })?;
     Ok(rendered.respond(&headers, now))
 }
 
@@ -76,9 +84,13 @@ pub async fn get_park(
     let lang = negotiate_lang(&query, &headers)?;
     let current = state.current().await?;
     let now = state.now();
-    let body = render::park_detail(&current.snapshot, &park_id, lang, now, current.served_from)
-        .ok_or_else(|| ApiError::NotFound(format!("no park `{park_id}`")))?;
-    Ok(Rendered::new(&body, state.reusable_until(&current, now)).respond(&headers, now))
+    let key = BodyKey::about("/v2/parks/{park_id}", lang, &park_id);
+    let rendered = state.cached_body(key, &current, now, |reuse| {
+        render::park_detail(&current.snapshot, &park_id, lang, now, current.served_from)
+            .map(|body| Rendered::new(&body, reuse))
+            .ok_or_else(|| ApiError::NotFound(format!("no park `{park_id}`")))
+    })?;
+    Ok(rendered.respond(&headers, now))
 }
 
 pub async fn get_park_forecast(
@@ -88,9 +100,14 @@ pub async fn get_park_forecast(
 ) -> Result<Response, ApiError> {
     let current = state.current().await?;
     let now = state.now();
-    let body = render::park_forecast(&current.snapshot, &park_id, now, current.served_from)
-        .ok_or_else(|| ApiError::NotFound(format!("no park `{park_id}`")))?;
-    Ok(Rendered::new(&body, state.reusable_until(&current, now)).respond(&headers, now))
+    // Forecast bodies are not localized: one per park.
+    let key = BodyKey::about("/v2/parks/{park_id}/forecast", Lang::Ko, &park_id);
+    let rendered = state.cached_body(key, &current, now, |reuse| {
+        render::park_forecast(&current.snapshot, &park_id, now, current.served_from)
+            .map(|body| Rendered::new(&body, reuse))
+            .ok_or_else(|| ApiError::NotFound(format!("no park `{park_id}`")))
+    })?;
+    Ok(rendered.respond(&headers, now))
 }
 
 pub async fn get_lot_forecast(
@@ -100,9 +117,13 @@ pub async fn get_lot_forecast(
 ) -> Result<Response, ApiError> {
     let current = state.current().await?;
     let now = state.now();
-    let body = render::lot_forecast(&current.snapshot, &lot_id, now, current.served_from)
-        .ok_or_else(|| ApiError::NotFound(format!("no lot `{lot_id}`")))?;
-    Ok(Rendered::new(&body, state.reusable_until(&current, now)).respond(&headers, now))
+    let key = BodyKey::about("/v2/lots/{lot_id}/forecast", Lang::Ko, &lot_id);
+    let rendered = state.cached_body(key, &current, now, |reuse| {
+        render::lot_forecast(&current.snapshot, &lot_id, now, current.served_from)
+            .map(|body| Rendered::new(&body, reuse))
+            .ok_or_else(|| ApiError::NotFound(format!("no lot `{lot_id}`")))
+    })?;
+    Ok(rendered.respond(&headers, now))
 }
 
 fn widget_lot_ids(query: &QueryParams) -> Result<Vec<String>, ApiError> {
@@ -143,9 +164,13 @@ pub async fn get_park_widget(
     let lang = negotiate_lang(&query, &headers)?;
     let current = state.current().await?;
     let now = state.now();
-    let body = render::park_widget(&current.snapshot, &park_id, lang, now, current.served_from)
-        .ok_or_else(|| ApiError::NotFound(format!("no park `{park_id}`")))?;
-    Ok(Rendered::new(&body, state.reusable_until(&current, now)).respond(&headers, now))
+    let key = BodyKey::about("/v2/widgets/park/{park_id}", lang, &park_id);
+    let rendered = state.cached_body(key, &current, now, |reuse| {
+        render::park_widget(&current.snapshot, &park_id, lang, now, current.served_from)
+            .map(|body| Rendered::new(&body, reuse))
+            .ok_or_else(|| ApiError::NotFound(format!("no park `{park_id}`")))
+    })?;
+    Ok(rendered.respond(&headers, now))
 }
 
 pub async fn get_status(

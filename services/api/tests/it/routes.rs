@@ -126,15 +126,47 @@ async fn etag_gives_304_and_bodies_compress_when_asked() {
     assert_eq!(third.status, StatusCode::NOT_MODIFIED);
     assert!(third.raw.is_empty());
 
-    let compressed =
+    // What iOS sends: brotli is chosen, and each coding is its own representation with its own ETag.
+    let ios = [("accept-encoding", "gzip, deflate, br")];
+    let brotli = app.request(Method::GET, "/v2/home-summary", &ios, None).await;
+    assert_eq!(brotli.headers["content-encoding"], "br");
+    assert!(brotli.raw.len() < again.raw.len() / 3, "{} vs {}", brotli.raw.len(), again.raw.len());
+    let brotli_etag = brotli.headers["etag"].to_str().unwrap().to_owned();
+    let gzip =
         app.request(Method::GET, "/v2/home-summary", &[("accept-encoding", "gzip")], None).await;
-    assert_eq!(compressed.headers["content-encoding"], "gzip");
-    assert!(
-        compressed.raw.len() < again.raw.len() / 3,
-        "{} vs {}",
-        compressed.raw.len(),
-        again.raw.len()
-    );
+    assert_eq!(gzip.headers["content-encoding"], "gzip");
+    let gzip_etag = gzip.headers["etag"].to_str().unwrap().to_owned();
+    assert!(gzip.raw.len() < again.raw.len() / 3, "{} vs {}", gzip.raw.len(), again.raw.len());
+    assert!(etag != brotli_etag && etag != gzip_etag && brotli_etag != gzip_etag);
+    // The kept compressed bytes are served again, and decode to the identity body.
+    let brotli_again = app.request(Method::GET, "/v2/home-summary", &ios, None).await;
+    assert_eq!(brotli_again.raw, brotli.raw);
+    let mut decoded = Vec::new();
+    std::io::Read::read_to_end(&mut brotli::Decompressor::new(&brotli.raw[..], 4096), &mut decoded)
+        .unwrap();
+    assert_eq!(decoded, again.raw);
+    // A validator is per representation: the brotli ETag revalidates brotli, not gzip.
+    let revalidated = app
+        .request(Method::GET, "/v2/home-summary", &[ios[0], ("if-none-match", &brotli_etag)], None)
+        .await;
+    assert_eq!(revalidated.status, StatusCode::NOT_MODIFIED);
+    let other_coding = app
+        .request(
+            Method::GET,
+            "/v2/home-summary",
+            &[("accept-encoding", "gzip"), ("if-none-match", &brotli_etag)],
+            None,
+        )
+        .await;
+    assert_eq!(other_coding.status, StatusCode::OK);
+    assert_eq!(other_coding.headers["etag"].to_str().unwrap(), gzip_etag);
+    // Park detail is kept too (so compressed once): the same bytes and ETag on the next request.
+    let park = app.request(Method::GET, "/v2/parks/yeouido", &ios, None).await;
+    let park_again = app.request(Method::GET, "/v2/parks/yeouido", &ios, None).await;
+    assert_eq!(park.status, StatusCode::OK);
+    assert_eq!(park.headers["etag"], park_again.headers["etag"]);
+    assert_eq!(park.raw, park_again.raw);
+    assert_eq!(app.get("/v2/parks/nowhere").await.status, StatusCode::NOT_FOUND);
     app.cleanup().await;
 }
 
