@@ -63,7 +63,8 @@ fn main() -> anyhow::Result<()> {
     eprintln!("bench: building the release binaries");
     cmd!(sh, "cargo build --release --locked --bin hangang-api --bin hangang-ingest --bin hangang-forecast --bin hangang-push").run()?;
     let bin = tests::bench::release_dir()?;
-    let api_env = [("TRUST_FORWARDED_FOR", "true")];
+    // The load generator stands in for the ingress: it names each simulated device in X-Forwarded-For.
+    let api_env = [("TRUSTED_PROXIES", "127.0.0.1/32")];
     let mut system = system::start(
         sh,
         &bin,

@@ -131,7 +131,7 @@ async fn main() -> anyhow::Result<()> {
         http_addr: api_addr,
         hot_cache_ttl_seconds: 300,
         push_grpc_url: None,
-        trust_forwarded_for: false,
+        write_limits: api::rate_limit::WriteLimits::default(),
         http: api::serve::HttpLimits::default(),
         database: db::DatabaseSettings {
             database_url: settings::DATABASE_URL.parse_url(&database.url)?,

@@ -181,7 +181,7 @@ impl Sandbox {
             http_addr: api_http,
             hot_cache_ttl_seconds: 15,
             push_grpc_url: Some(push_url.clone()),
-            trust_forwarded_for: false,
+            write_limits: api::rate_limit::WriteLimits::default(),
             http: api::serve::HttpLimits::default(),
             database: db::DatabaseSettings {
                 database_url: settings::DATABASE_URL.parse_url(&database.url)?,

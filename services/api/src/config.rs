@@ -23,10 +23,8 @@ pub struct Config {
     #[arg(long, env = "PUSH_GRPC_URL")]
     pub push_grpc_url: Option<String>,
 
-    /// Use the first `X-Forwarded-For` address as the client for rate limiting (only behind a trusted
-    /// ingress).
-    #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
-    pub trust_forwarded_for: bool,
+    #[command(flatten)]
+    pub write_limits: crate::rate_limit::WriteLimits,
 
     #[command(flatten)]
     pub http: crate::serve::HttpLimits,

@@ -10,10 +10,12 @@
 //! - `error.rs`: the error envelope and the middleware that adds request ids and metrics.
 //! - `request.rs` / `respond.rs`: query parameters and language; pre-serialized bodies, ETags, cache headers;
 //!   `encoding.rs`: content codings at bounded levels (every body is compressed once and kept with it).
-//! - `validate.rs`: installation and preference input rules. `rate_limit.rs`: write-route limits.
+//! - `validate.rs`: installation and preference input rules. `rate_limit.rs`: write-route limits per client,
+//!   per installation and for registrations; `client_address.rs`: the client behind trusted proxies.
 
 pub use server::clock;
 mod changes;
+pub mod client_address;
 pub mod config;
 pub mod encoding;
 pub mod error;

@@ -80,8 +80,7 @@ impl AppState {
             ops_retention_days: config.common.ops_retention_days,
             hot_ttl_seconds: hot_ttl.as_secs() as i64,
             bodies: Arc::default(),
-            // 20 writes at once per client, then 20 a minute.
-            rate_limiter: Arc::new(RateLimiter::new(20, 20, config.trust_forwarded_for)),
+            rate_limiter: Arc::new(RateLimiter::new(&config.write_limits)),
             push: config.push_grpc_url.as_deref().and_then(|url| {
                 let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
                     .map_err(|error| tracing::error!(%error, "PUSH_GRPC_URL is not a URL; installations are unavailable"))

@@ -40,7 +40,7 @@ pub fn config(database_url: &str, redis_url: &str, prefix: &str, hot_ttl: u64) -
         http_addr: "127.0.0.1:0".parse().unwrap(),
         hot_cache_ttl_seconds: hot_ttl,
         push_grpc_url: None,
-        trust_forwarded_for: false,
+        write_limits: api::rate_limit::WriteLimits::default(),
         http: api::serve::HttpLimits::default(),
         database: db::DatabaseSettings {
             database_url: settings::DATABASE_URL.parse_url(database_url).unwrap(),
@@ -74,6 +74,15 @@ impl TestApp {
         let cache = cache::Cache::connect(&config.redis).unwrap();
         let state = AppState::new(&config, database.pool.clone(), cache, clock.clone());
         TestApp { state, clock, database, config }
+    }
+
+    /// This app with other write limits (and trusted proxies).
+    pub fn with_write_limits(mut self, limits: api::rate_limit::WriteLimits) -> TestApp {
+        self.config.write_limits = limits;
+        let cache = cache::Cache::connect(&self.config.redis).unwrap();
+        self.state =
+            AppState::new(&self.config, self.database.pool.clone(), cache, self.clock.clone());
+        self
     }
 
     /// Another api process on the same database and Redis namespace, sharing the clock.

@@ -89,3 +89,53 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
     );
     shutdown.cancel();
 }
+
+/// How many of `count` registrations, each with `forwarded_for(n)` as its `X-Forwarded-For`, are refused by
+/// a rate limit.
+async fn registrations_refused(
+    addr: std::net::SocketAddr,
+    count: usize,
+    forwarded_for: impl Fn(usize) -> String,
+) -> usize {
+    let client = reqwest::Client::new();
+    let mut refused = 0;
+    for n in 0..count {
+        let response = client
+            .post(format!("http://{addr}/v2/installations"))
+            .header("x-forwarded-for", forwarded_for(n))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            refused += 1;
+        }
+    }
+    refused
+}
+
+#[tokio::test]
+async fn forwarded_for_is_believed_only_from_trusted_proxies_and_only_its_rightmost_untrusted_entry()
+ {
+    // No trusted proxy: a client inventing X-Forwarded-For addresses is still one client (20 a minute).
+    let (addr, shutdown, _app) = serve(TestApp::spawn().await, limits(10_000, 64)).await;
+    assert_eq!(registrations_refused(addr, 25, |n| format!("198.51.100.{n}")).await, 5);
+    shutdown.cancel();
+
+    // Behind a trusted proxy (this test's loopback peer), each address the proxy saw is its own client...
+    let trusted = api::rate_limit::WriteLimits {
+        proxies: api::client_address::TrustedProxies {
+            trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
+            trusted_proxy_hops: 0,
+        },
+        ..Default::default()
+    };
+    let app = TestApp::spawn().await.with_write_limits(trusted);
+    let (addr, shutdown, _app) = serve(app, limits(10_000, 64)).await;
+    assert_eq!(registrations_refused(addr, 25, |n| format!("198.51.100.{n}")).await, 0);
+    // ...and what a client writes to the left of the proxy's entry does not make it someone else.
+    let spoofing = |n| format!("10.9.9.{n}, 203.0.113.7");
+    assert_eq!(registrations_refused(addr, 25, spoofing).await, 5);
+    shutdown.cancel();
+}
