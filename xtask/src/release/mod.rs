@@ -14,6 +14,9 @@
 //! - [`pipeline`]: `cargo xtask release` / `rollback`.
 
 mod binaries;
+mod firewall;
+#[cfg(test)]
+mod git_fixture;
 pub mod pipeline;
 #[cfg(test)]
 mod tests;

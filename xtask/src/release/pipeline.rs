@@ -25,7 +25,7 @@ use xshell::{Shell, cmd};
 use oci::{image, registry};
 use supply_chain::{advisories, provenance, sbom, signing};
 
-use super::ReleaseMeta;
+use super::{ReleaseMeta, firewall};
 use crate::{
     checks,
     deploy::{self, DeployRepository, EnvironmentFiles, ReleaseEntry},
@@ -170,14 +170,12 @@ fn mode(sh: &Shell, options: &Options) -> anyhow::Result<Mode> {
     if options.dry_run {
         return Ok(Mode::VerifyOnly("--dry-run".to_owned()));
     }
-    let branch = current_branch(sh)?;
-    if branch != PROTECTED_BRANCH && !options.allow_branch {
-        return Ok(Mode::VerifyOnly(format!(
-            "branch `{branch}` is not the protected `{PROTECTED_BRANCH}`, and only `{PROTECTED_BRANCH}` changes the \
-             desired state"
-        )));
+    if !options.allow_branch
+        && let Some(why) = off_protected_branch(sh)?
+    {
+        return Ok(Mode::VerifyOnly(why));
     }
-    check_clean(sh)?;
+    firewall::check_clean(sh)?;
     let (Some(registry), Some(deploy_repo), Some(_)) =
         (&options.registry, &options.deploy_repo, &options.signing_key)
     else {
@@ -189,23 +187,17 @@ fn mode(sh: &Shell, options: &Options) -> anyhow::Result<Mode> {
     })
 }
 
-fn check_clean(sh: &Shell) -> anyhow::Result<()> {
-    if !cmd!(sh, "git status --porcelain --untracked-files=no").quiet().read()?.is_empty() {
-        bail!("the working tree has uncommitted changes: a release must be exactly its commit");
-    }
-    Ok(())
-}
-
-/// The branch being released: CI's variables first (CI checks out a detached HEAD), then git's.
-fn current_branch(sh: &Shell) -> anyhow::Result<String> {
-    for variable in ["RELEASE_BRANCH", "CI_COMMIT_BRANCH", "GITHUB_REF_NAME"] {
-        if let Ok(branch) = std::env::var(variable)
-            && !branch.is_empty()
-        {
-            return Ok(branch);
-        }
-    }
-    Ok(cmd!(sh, "git rev-parse --abbrev-ref HEAD").quiet().read()?)
+/// Why HEAD may not change the desired state, if it may not: it is not in the protected branch's history as
+/// fetched just now ([`firewall::protected_branch`]; no environment variable is believed).
+fn off_protected_branch(sh: &Shell) -> anyhow::Result<Option<String>> {
+    Ok(match firewall::protected_branch(sh, PROTECTED_BRANCH)? {
+        firewall::Containment::Contained { .. } => None,
+        firewall::Containment::NotContained { head, reference } => Some(format!(
+            "HEAD {} is not contained in `{reference}` (fetched just now), and only commits on the protected \
+             `{PROTECTED_BRANCH}` change the desired state",
+            &head[..12.min(head.len())]
+        )),
+    })
 }
 
 /// `<commit date>.<commit time>-<12 hex>` in UTC: sortable by commit time, the same for the same commit, so
@@ -1079,11 +1071,11 @@ pub struct LiftHoldOptions {
 }
 
 fn protected_branch_only(sh: &Shell, what: &str, allow_branch: bool) -> anyhow::Result<()> {
-    let branch = current_branch(sh)?;
-    if branch != PROTECTED_BRANCH && !allow_branch {
-        bail!(
-            "{what} is written only from `{PROTECTED_BRANCH}` (this is `{branch}`; --allow-branch for tests)"
-        );
+    if allow_branch {
+        return Ok(());
+    }
+    if let Some(why) = off_protected_branch(sh)? {
+        bail!("{what} is written only from `{PROTECTED_BRANCH}`: {why} (--allow-branch for tests)");
     }
     Ok(())
 }
@@ -1130,4 +1122,57 @@ pub fn lift_hold(sh: &Shell, options: &LiftHoldOptions) -> anyhow::Result<()> {
         None => println!("{} is not held", options.environment),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{super::git_fixture::*, *};
+
+    fn publishing_options(dir: &Path) -> Options {
+        Options {
+            dry_run: false,
+            registry: Some("127.0.0.1:5000/team/hangangjari".to_owned()),
+            deploy_repo: Some(dir.join("deploy.git").display().to_string()),
+            signing_key: Some(dir.join("cosign.key")),
+            allow_branch: false,
+            max_advisory_age_days: advisories::DEFAULT_MAX_AGE_DAYS,
+            checks_report: None,
+            run_checks: false,
+            skip_checks: None,
+        }
+    }
+
+    /// The decision that gates the push and the desired-state commit (both run only in `Mode::Publish`): a
+    /// branch named `main` whose HEAD the remote's `main` never accepted stays verify-only, whatever CI's
+    /// variables claim; the remote's own `main` publishes.
+    #[test]
+    fn a_commit_off_the_fetched_protected_branch_is_never_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let sh = origin_and_clone(dir.path());
+        for variable in ["RELEASE_BRANCH", "CI_COMMIT_BRANCH", "GITHUB_REF_NAME"] {
+            sh.set_var(variable, PROTECTED_BRANCH);
+        }
+        let options = publishing_options(dir.path());
+        assert!(matches!(mode(&sh, &options).unwrap(), Mode::Publish { .. }));
+
+        let head = commit(&sh, "never reached origin/main");
+        match mode(&sh, &options).unwrap() {
+            Mode::VerifyOnly(why) => {
+                assert!(why.contains(&format!("HEAD {}", &head[..12])), "{why}");
+                assert!(why.contains("not contained in `refs/remotes/origin/main`"), "{why}");
+            }
+            Mode::Publish { .. } => {
+                panic!("a commit the remote's main does not contain would publish")
+            }
+        }
+        let error = protected_branch_only(&sh, "a rollback", false).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("a rollback is written only from `main`"),
+            "{error:#}"
+        );
+
+        // --allow-branch (tests of the release path) is the one way past it.
+        let allowed = Options { allow_branch: true, ..options };
+        assert!(matches!(mode(&sh, &allowed).unwrap(), Mode::Publish { .. }));
+    }
 }
