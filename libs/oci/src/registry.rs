@@ -88,7 +88,18 @@ impl Registry {
         }
     }
 
-    /// The repository `name` is pushed to.
+    /// `host[:port][/prefix]`: how every image reference of this registry begins, path prefix included
+    /// (`127.0.0.1:5000/team/hangangjari`), so references, signatures and provenance name the repositories the
+    /// push writes.
+    pub fn reference_prefix(&self) -> String {
+        if self.prefix.is_empty() {
+            self.host()
+        } else {
+            format!("{}/{}", self.host(), self.prefix)
+        }
+    }
+
+    /// The repository `name` is pushed to, on the registry (with the path prefix, without the host).
     pub fn repository(&self, name: &str) -> String {
         if self.prefix.is_empty() { name.to_owned() } else { format!("{}/{name}", self.prefix) }
     }
@@ -283,10 +294,14 @@ mod tests {
             ("http://127.0.0.1:5000/", "127.0.0.1:5000".to_owned())
         );
         assert_eq!(registry.repository("hangang-api"), "hangang-api");
+        assert_eq!(registry.reference_prefix(), "127.0.0.1:5000");
 
         let registry = Registry::parse("https://registry.example/team/").unwrap();
         assert_eq!(registry.host(), "registry.example");
         assert_eq!(registry.repository("hangang-api"), "team/hangang-api");
+        assert_eq!(registry.reference_prefix(), "registry.example/team");
+        let registry = Registry::parse("127.0.0.1:5000/team/hangangjari").unwrap();
+        assert_eq!(registry.reference_prefix(), "127.0.0.1:5000/team/hangangjari");
 
         assert!(Registry::parse("http://registry.example").is_err(), "plain http off loopback");
         assert!(Registry::parse("https://user:secret@registry.example").is_err());

@@ -330,7 +330,7 @@ pub fn run(sh: &Shell, options: &Options) -> anyhow::Result<()> {
 
     match &mode {
         Mode::Publish { registry, .. } => steps.run("push", || {
-            push(registry, &mut built)?;
+            push(registry, &mut built.images, &built.meta.release_id)?;
             Ok((
                 (),
                 format!(
@@ -496,22 +496,24 @@ fn context<'a>(sh: &'a Shell, options: &'a Options, mode: &Mode) -> anyhow::Resu
     let target = super::binaries::Metadata::load(sh)?.target_directory;
     let out = target.join("release").join(&meta.release_id);
     std::fs::create_dir_all(&out)?;
-    let repository_prefix = match mode {
-        Mode::Publish { registry, .. } => registry.host(),
-        // No registry named: references under a reserved domain, so nothing rendered could be pulled.
-        Mode::VerifyOnly(_) => {
-            options.registry.as_deref().map(registry::Registry::parse).transpose()?.map_or_else(
-                || "registry.invalid/hangangjari".to_owned(),
-                |registry| registry.host(),
-            )
-        }
-    };
+    let repository_prefix = repository_prefix(mode, options)?;
     println!("release {} of commit {} → {}", meta.release_id, meta.commit, out.display());
     if let Mode::VerifyOnly(why) = mode {
         println!("release: checks and builds only: {why}");
     }
     let created = meta.created()?;
     Ok(Build { sh, options, meta, out, repository_prefix, started_on, created })
+}
+
+/// Where the images will be pulled from: the registry with its path prefix (`host:port/team/hangangjari`), so
+/// the manifests, the signatures' `docker-reference` and the provenance's subjects name the repositories the
+/// push writes to; `registry.invalid/…` when no registry is named, so nothing rendered could be pulled.
+fn repository_prefix(mode: &Mode, options: &Options) -> anyhow::Result<String> {
+    Ok(match (mode, &options.registry) {
+        (Mode::Publish { registry, .. }, _) => registry.reference_prefix(),
+        (Mode::VerifyOnly(_), Some(spec)) => registry::Registry::parse(spec)?.reference_prefix(),
+        (Mode::VerifyOnly(_), None) => "registry.invalid/hangangjari".to_owned(),
+    })
 }
 
 /// The offline advisory scan, kept as `advisories.txt`; fails on a vulnerability nobody reviewed.
@@ -799,12 +801,16 @@ fn render_manifests(
     Ok((environments, detail))
 }
 
-fn push(registry: &registry::Registry, built: &mut Built) -> anyhow::Result<()> {
+/// Pushes every image under the release's tag, then its signature, SBOM and attestation tags.
+fn push(
+    registry: &registry::Registry,
+    images: &mut super::Images,
+    release_id: &str,
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    for service in &mut built.images.services {
+    for service in &mut images.services {
         let layout = image::Layout::open(&service.layout)?;
-        let pushed =
-            runtime.block_on(registry.push(&layout, &built.meta.release_id, service.binary))?;
+        let pushed = runtime.block_on(registry.push(&layout, release_id, service.binary))?;
         anyhow::ensure!(
             pushed.digest == service.index,
             "{} was stored as {}, its index is {}",
@@ -1126,7 +1132,16 @@ pub fn lift_hold(sh: &Shell, options: &LiftHoldOptions) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{super::git_fixture::*, *};
+    use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
+
+    use super::{
+        super::{
+            SERVICES, ServiceImage,
+            git_fixture::*,
+            tests::{LocalRegistry, PRETEND_BINARY, meta},
+        },
+        *,
+    };
 
     fn publishing_options(dir: &Path) -> Options {
         Options {
@@ -1174,5 +1189,158 @@ mod tests {
         // --allow-branch (tests of the release path) is the one way past it.
         let allowed = Options { allow_branch: true, ..options };
         assert!(matches!(mode(&sh, &allowed).unwrap(), Mode::Publish { .. }));
+    }
+
+    /// Every service's image of a pretend binary, assembled as a release would, in `dir/<service>`.
+    fn pretend_images(dir: &Path) -> super::super::Images {
+        let meta = meta();
+        std::fs::create_dir_all(dir).unwrap();
+        let binary = dir.join("pretend-binary");
+        std::fs::write(&binary, PRETEND_BINARY).unwrap();
+        let base = oci::layer::base(meta.source_date_epoch).unwrap();
+        let services = SERVICES
+            .iter()
+            .map(|service| {
+                let layout = dir.join(service.package);
+                let written =
+                    super::super::assemble(service.binary, &binary, &meta, &base, &layout).unwrap();
+                ServiceImage {
+                    service: service.package,
+                    binary: service.binary,
+                    binary_size: PRETEND_BINARY.len() as u64,
+                    binary_digest: super::super::Digest::of(PRETEND_BINARY),
+                    index: written.index.digest.clone(),
+                    manifest: written.manifest.digest.clone(),
+                    config: written.config.digest.clone(),
+                    layers: written.layers.iter().map(|layer| layer.digest.clone()).collect(),
+                    image_size: written.size(),
+                    layout,
+                    assemble_ms: 0,
+                    pushed: None,
+                }
+            })
+            .collect();
+        super::super::Images {
+            release_id: meta.release_id.clone(),
+            commit: meta.commit.clone(),
+            source_date_epoch: meta.source_date_epoch,
+            build_seconds: 0.0,
+            base_layer: base.digest,
+            services,
+        }
+    }
+
+    /// A registry URL with a path prefix (`host:port/team/hangangjari`): the push writes
+    /// `team/hangangjari/<image>` on the registry, and the rendered manifests, the signature's claim and the
+    /// provenance's subject, read back from the registry, name exactly that repository.
+    #[test]
+    fn a_registry_path_prefix_reaches_every_reference() {
+        let work = tempfile::tempdir().unwrap();
+        let local = LocalRegistry::start(work.path());
+        let spec = format!("http://{}/team/hangangjari", local.address);
+        let options = Options { registry: Some(spec.clone()), ..publishing_options(work.path()) };
+        let mode = Mode::Publish {
+            registry: registry::Registry::parse(&spec).unwrap(),
+            deploy_repo: spec,
+        };
+        let meta = meta();
+        let sh = Shell::new().unwrap();
+        let ctx = Build {
+            sh: &sh,
+            options: &options,
+            meta: meta.clone(),
+            out: work.path().join("out"),
+            repository_prefix: repository_prefix(&mode, &options).unwrap(),
+            started_on: jiff::Timestamp::now(),
+            created: meta.created().unwrap(),
+        };
+        std::fs::create_dir_all(&ctx.out).unwrap();
+        let mut images = pretend_images(&work.path().join("images"));
+
+        let key = signing::ReleaseKey::throwaway();
+        let checks = Checks::Skipped("a test of registry path prefixes".to_owned());
+        let lock_digest = "0".repeat(64);
+        let supply_chain = SupplyChain {
+            key: &key,
+            toolchain: "rustc (test)",
+            lock_digest: &lock_digest,
+            checks: &checks,
+        };
+        let scan = advisories::ScanReport {
+            snapshot: advisories::Snapshot {
+                source: "https://github.com/rustsec/advisory-db".to_owned(),
+                commit: "0".repeat(40),
+                committed_at: "2026-11-01T00:00:00Z".to_owned(),
+            },
+            age_days: 0,
+            advisories: 0,
+            packages: 0,
+            vulnerable: Vec::new(),
+            ignored: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let sboms: Sboms = SERVICES
+            .iter()
+            .map(|service| (service.binary, (b"{}".to_vec(), b"{}".to_vec(), 0)))
+            .collect();
+        sign_and_attest(&ctx, &images, &scan, &sboms, &supply_chain).unwrap();
+        let Mode::Publish { registry, .. } = &mode else { unreachable!("built as Publish") };
+        push(registry, &mut images, &meta.release_id)
+            .unwrap_or_else(|error| panic!("{error:#}\nregistry log:\n{}", local.log()));
+
+        let api = &images.services[0];
+        let repository = format!("{}/team/hangangjari/hangang-api", local.address);
+        let reference = format!("{repository}:{}@{}", meta.release_id, api.index);
+        assert_eq!(api.pushed.as_ref().unwrap().reference, reference);
+
+        // What the registry holds, under the prefix: the signature's claim and the provenance's subjects.
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let get = |path: String| {
+            let url = format!("http://{}/v2/team/hangangjari/hangang-api/{path}", local.address);
+            runtime.block_on(async {
+                let response = reqwest::Client::new()
+                    .get(&url)
+                    .header("accept", image::MEDIA_TYPE_MANIFEST)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(response.status().is_success(), "GET {url}: {}", response.status());
+                response.bytes().await.unwrap().to_vec()
+            })
+        };
+        let [signature_tag, _, attestation_tag] = artifact_tags(api.index.as_str());
+        let first_layer = |tag: &str| -> Vec<u8> {
+            let manifest: serde_json::Value =
+                serde_json::from_slice(&get(format!("manifests/{tag}"))).unwrap();
+            get(format!("blobs/{}", manifest["layers"][0]["digest"].as_str().unwrap()))
+        };
+        let claim: serde_json::Value =
+            serde_json::from_slice(&first_layer(&signature_tag)).unwrap();
+        assert_eq!(claim["critical"]["identity"]["docker-reference"], repository.as_str());
+        assert_eq!(claim["critical"]["image"]["docker-manifest-digest"], api.index.as_str());
+        let envelope: serde_json::Value =
+            serde_json::from_slice(&first_layer(&attestation_tag)).unwrap();
+        let statement: serde_json::Value =
+            serde_json::from_slice(&BASE64.decode(envelope["payload"].as_str().unwrap()).unwrap())
+                .unwrap();
+        let subjects: Vec<&str> = statement["subject"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|subject| subject["name"].as_str().unwrap())
+            .collect();
+        assert!(subjects.contains(&repository.as_str()), "{subjects:?}");
+
+        // The desired state pins the same reference, and the manifests check passes with it.
+        let release_images = pinned_images(&ctx, &images, &deploy::state::EarlierBuilds::default());
+        assert_eq!(release_images.images["hangang-api"].reference(), reference);
+        let (environments, _) = render_manifests(&ctx, &release_images).unwrap();
+        for environment in &environments {
+            assert!(
+                environment.manifests.contains(&format!("image: {reference}")),
+                "{} does not pin {reference}",
+                environment.environment
+            );
+        }
     }
 }

@@ -22,9 +22,9 @@ use oci::{
 use super::{IMAGE_USER, ReleaseMeta, assemble};
 
 /// What the tests put in place of a service binary: assembly never looks inside it.
-const PRETEND_BINARY: &[u8] = b"#!/bin/sh\necho pretend hangang-api\n";
+pub(super) const PRETEND_BINARY: &[u8] = b"#!/bin/sh\necho pretend hangang-api\n";
 
-fn meta() -> ReleaseMeta {
+pub(super) fn meta() -> ReleaseMeta {
     ReleaseMeta {
         release_id: "2026.11.27-1".to_owned(),
         commit: "c974e611bd51d9b122fadf2e8bb3b5a73def019f".to_owned(),
@@ -35,7 +35,7 @@ fn meta() -> ReleaseMeta {
 
 /// Writes the pretend binary under `dir` with the given mode and mtime, assembles its image into
 /// `dir/layout` and checks the layout.
-fn assemble_in(dir: &Path, mode: u32, mtime: SystemTime) -> (Written, PathBuf) {
+pub(super) fn assemble_in(dir: &Path, mode: u32, mtime: SystemTime) -> (Written, PathBuf) {
     let meta = meta();
     let binary = dir.join("input/hangang-api");
     std::fs::create_dir_all(binary.parent().unwrap()).unwrap();
@@ -158,14 +158,14 @@ fn fsck_finds_corrupt_missing_and_stray_blobs() {
 
 /// Debian's `docker-registry` on a free loopback port, with its storage in a temporary directory; killed on
 /// drop.
-struct LocalRegistry {
+pub(super) struct LocalRegistry {
     child: Child,
-    address: String,
+    pub(super) address: String,
     log: PathBuf,
 }
 
 impl LocalRegistry {
-    fn start(dir: &Path) -> LocalRegistry {
+    pub(super) fn start(dir: &Path) -> LocalRegistry {
         // Bind, read the port, release it: a small race with other processes, acceptable in a test.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let address = format!("127.0.0.1:{port}");
@@ -202,7 +202,7 @@ impl LocalRegistry {
         registry
     }
 
-    fn log(&self) -> String {
+    pub(super) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
