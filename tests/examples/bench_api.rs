@@ -93,9 +93,11 @@ fn run_with_database(
     };
 
     let api_port = free_port()?;
+    let admin_port = free_port()?;
     let api = ChildGuard(
         Command::new(binary)
             .env("HTTP_ADDR", format!("127.0.0.1:{api_port}"))
+            .env("ADMIN_ADDR", format!("127.0.0.1:{admin_port}"))
             .env("DATABASE_URL", database_url)
             .env("REDIS_URL", redis_url)
             .env("REDIS_KEY_PREFIX", "bench:")
@@ -122,7 +124,7 @@ fn run_with_database(
         cold.push(started.elapsed());
     }
     cold.sort();
-    let rebuild = metric_average(api_port, "hangang_api_snapshot_rebuild_duration_seconds")?;
+    let rebuild = metric_average(admin_port, "hangang_api_snapshot_rebuild_duration_seconds")?;
 
     // The body nginx will serve: exactly what the api serves from its hot cache.
     // The first request after the cold runs may still be `live`; the second is the hot-cache body.

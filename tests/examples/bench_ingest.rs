@@ -125,10 +125,15 @@ async fn main() -> anyhow::Result<()> {
         redis_timeout_ms: 150,
         redis_key_prefix: format!("{}:", database.name),
     };
-    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let api_addr = api_listener.local_addr()?;
+    let api_listeners = api::Listeners {
+        http: tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+        admin: tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+    };
+    let api_addr = api_listeners.http.local_addr()?;
+    let admin_addr = api_listeners.admin.local_addr()?;
     let config = api::Config {
         http_addr: api_addr,
+        admin: settings::AdminSettings { admin_addr },
         hot_cache_ttl_seconds: 300,
         push_grpc_url: None,
         write_limits: api::rate_limit::WriteLimits::default(),
@@ -152,7 +157,7 @@ async fn main() -> anyhow::Result<()> {
         cache::Cache::connect(&redis)?,
         api::clock::Clock::System,
     );
-    let api_task = tokio::spawn(api::run(state, api_listener, shutdown.clone()));
+    let api_task = tokio::spawn(api::run(state, api_listeners, shutdown.clone()));
     let client = reqwest::Client::new();
     let url = format!("http://{api_addr}/v2/parks/yeouido");
     let available = |body: &serde_json::Value| {

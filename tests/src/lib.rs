@@ -29,6 +29,8 @@ pub const ENVIRONMENT: &str = "sandbox";
 #[derive(Debug)]
 pub struct Sandbox {
     pub api_http: SocketAddr,
+    /// The api's admin listener: `/healthz` with the release, `/readyz`, `/metrics`.
+    pub api_admin: SocketAddr,
     pub workers: Vec<Worker>,
     /// The replay upstream's world: change it to change what the collectors see.
     pub world: replay::World,
@@ -164,8 +166,12 @@ impl Sandbox {
         // Forecast listens before ingest starts: ingest asks it to refresh after each parking cycle.
         let forecast_listeners = worker_listeners().await?;
         let forecast_url = format!("http://{}", forecast_listeners.grpc.local_addr()?);
-        let api_listener = TcpListener::bind(loopback()).await?;
-        let api_http = api_listener.local_addr()?;
+        let api_listeners = api::Listeners {
+            http: TcpListener::bind(loopback()).await?,
+            admin: TcpListener::bind(loopback()).await?,
+        };
+        let api_http = api_listeners.http.local_addr()?;
+        let api_admin = api_listeners.admin.local_addr()?;
         let redis_url = match &private_redis {
             Some(private) => format!("redis://127.0.0.1:{}", private.port),
             None => {
@@ -179,6 +185,7 @@ impl Sandbox {
         };
         let api_config = api::Config {
             http_addr: api_http,
+            admin: AdminSettings { admin_addr: api_admin },
             hot_cache_ttl_seconds: 15,
             push_grpc_url: Some(push_url.clone()),
             write_limits: api::rate_limit::WriteLimits::default(),
@@ -207,7 +214,7 @@ impl Sandbox {
             cache::Cache::connect(&redis)?,
             clock.clone(),
         );
-        tasks.push(tokio::spawn(api::run(api_state, api_listener, shutdown.clone())));
+        tasks.push(tokio::spawn(api::run(api_state, api_listeners, shutdown.clone())));
 
         let admin = |addr| AdminSettings { admin_addr: addr };
 
@@ -320,6 +327,7 @@ impl Sandbox {
 
         Ok(Sandbox {
             api_http,
+            api_admin,
             workers,
             world,
             apns,

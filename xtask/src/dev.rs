@@ -14,8 +14,8 @@ use std::{io::IsTerminal, time::Duration};
 
 use anyhow::bail;
 use local_servers::system::{
-    self, API_ADDR, Children, DAY_SPEED, FORECAST_ADMIN, FORECAST_GRPC, INGEST_ADMIN, INGEST_GRPC,
-    Options, PUSH_ADMIN, PUSH_GRPC,
+    self, API_ADDR, API_ADMIN, Children, DAY_SPEED, FORECAST_ADMIN, FORECAST_GRPC, INGEST_ADMIN,
+    INGEST_GRPC, Options, PUSH_ADMIN, PUSH_GRPC,
 };
 use xshell::{Shell, cmd};
 
@@ -37,7 +37,7 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
     let header = [
         "Hangangjari · cargo xtask dev · Ctrl-C stops everything".to_owned(),
         format!(
-            "api       http://{API_ADDR}/v2/home-summary?lang=en   (also /v2/status, /metrics)"
+            "api       http://{API_ADDR}/v2/home-summary?lang=en   (also /v2/status; /metrics on {API_ADMIN})"
         ),
         format!(
             "upstream  {} (replayed; a day passes every {} minutes) · APNs sink in this process",
@@ -85,7 +85,7 @@ pub fn run(sh: &Shell) -> anyhow::Result<()> {
 
 /// Where each service answers `/readyz`.
 const READINESS: [(&str, &str); 4] = [
-    ("hangang-api", API_ADDR),
+    ("hangang-api", API_ADMIN),
     ("hangang-ingest", INGEST_ADMIN),
     ("hangang-forecast", FORECAST_ADMIN),
     ("hangang-push", PUSH_ADMIN),

@@ -19,6 +19,8 @@ use xshell::{Shell, cmd};
 /// How many simulated seconds pass per real second in the replay upstream.
 pub const DAY_SPEED: i64 = 60;
 pub const API_ADDR: &str = "127.0.0.1:8080";
+/// The api's admin listener (`/healthz` with the release, `/readyz`, `/metrics`).
+pub const API_ADMIN: &str = "127.0.0.1:9090";
 // The workers' fixed local addresses. The gRPC ports sit below Linux's ephemeral range (32768-60999), where a
 // listener can find its port already taken by some outgoing connection's local end.
 pub const INGEST_GRPC: &str = "127.0.0.1:15051";
@@ -229,6 +231,7 @@ pub fn start(
     spawn("hangang-api", &|c| {
         c.envs(options.api_env.iter().copied())
             .env("HTTP_ADDR", API_ADDR)
+            .env("ADMIN_ADDR", API_ADMIN)
             .env("REDIS_URL", &redis_url)
             .env("REDIS_KEY_PREFIX", "dev:")
             .env("PUSH_GRPC_URL", format!("http://{PUSH_GRPC}"));

@@ -9,9 +9,14 @@ use settings::CommonSettings;
 /// Everything `hangang-api serve` needs, from the command line or environment.
 #[derive(Clone, Debug, clap::Args)]
 pub struct Config {
-    /// Listen address of the app-facing HTTP API (also serves `/healthz`, `/readyz` and `/metrics`).
+    /// Listen address of the app-facing HTTP API (the contract's routes, the OpenAPI documents and a bare
+    /// `/healthz`).
     #[arg(long, env = "HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,
+
+    /// Where `/healthz` (with the release), `/readyz` and `/metrics` are served: not routed by the Ingress.
+    #[command(flatten)]
+    pub admin: settings::AdminSettings,
 
     /// How long a snapshot read from PostgreSQL is reused (in memory and in Redis) before it is read again.
     /// Freshness states are recomputed on every response regardless.

@@ -51,7 +51,8 @@ const BODY_LIMIT: usize = 16 * 1024;
 /// Longest a request may take before it is answered `503`.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The full HTTP router.
+/// The app-facing router: the contract's routes, the OpenAPI documents and a bare `/healthz`. This is the
+/// only port the Ingress reaches; the operational routes are on [`admin_router`].
 pub fn router(state: AppState) -> Router {
     use routes::{installations, ops, reads};
     let writes = Router::new()
@@ -78,9 +79,7 @@ pub fn router(state: AppState) -> Router {
         .merge(writes)
         .route("/openapi/v1.json", get(ops::openapi_v1))
         .route("/openapi/v2.json", get(ops::openapi_v2))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
+        .route("/healthz", get(ops::alive))
         .fallback(|| async { StatusCode::NOT_FOUND })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
@@ -88,14 +87,35 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` is cancelled, letting in-flight requests finish.
+/// The admin router, on its own listener that only the kubelet, Prometheus and the smoke Job reach:
+/// `/healthz` with the release, `/readyz` with its dependencies, `/metrics`.
+pub fn admin_router(state: AppState) -> Router {
+    use routes::ops;
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
+        .with_state(state)
+}
+
+/// The api's two listeners: the app's (`HTTP_ADDR`) and the admin one (`ADMIN_ADDR`).
+#[derive(Debug)]
+pub struct Listeners {
+    pub http: TcpListener,
+    pub admin: TcpListener,
+}
+
+/// Serves the API and its admin routes until `shutdown` is cancelled, letting in-flight requests finish.
 pub async fn run(
     state: AppState,
-    listener: TcpListener,
+    listeners: Listeners,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let Listeners { http: listener, admin } = listeners;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "api listening");
+    let admin_addr = admin.local_addr()?;
+    tracing::info!(%addr, %admin_addr, "api listening");
     // In the background: a start that cannot be recorded is logged and serves anyway.
     drop(state.identity.record_start(state.store.db(), state.now(), state.ops_retention_days));
     // Subscribe before serving, so no change committed after the first answer can be missed. PostgreSQL being
@@ -119,8 +139,14 @@ pub async fn run(
         shutdown.clone(),
     ));
     let limits = state.http_limits.clone();
+    let admin = {
+        let (router, limits, shutdown) =
+            (admin_router(state.clone()), limits.clone(), shutdown.clone());
+        tokio::spawn(async move { serve::serve(admin, router, &limits, shutdown).await })
+    };
     serve::serve(listener, router(state), &limits, shutdown.clone()).await;
     shutdown.cancel();
+    let _ = admin.await;
     let _ = changes.await;
     Ok(())
 }

@@ -56,8 +56,11 @@ async fn serve(config: api::Config) -> anyhow::Result<()> {
     let db = db::connect(&config.database)?;
     let cache = cache::Cache::connect(&config.redis).context("REDIS_URL is not usable")?;
     let state = api::AppState::new(&config, db, cache, api::clock::Clock::System);
-    let listener = server::bind(config.http_addr, "HTTP_ADDR").await?;
-    api::run(state, listener, server::shutdown_on_signal()).await
+    let listeners = api::Listeners {
+        http: server::bind(config.http_addr, "HTTP_ADDR").await?,
+        admin: server::bind(config.admin.admin_addr, "ADMIN_ADDR").await?,
+    };
+    api::run(state, listeners, server::shutdown_on_signal()).await
 }
 
 async fn migrate(config: MigrateConfig) -> anyhow::Result<()> {

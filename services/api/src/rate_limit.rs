@@ -142,11 +142,7 @@ impl<K: Hash + Eq + Clone> BucketTable<K> {
         taken
     }
 
-    fn victim<'a>(
-        &self,
-        set: &'a mut Set<K>,
-        now: Instant,
-    ) -> &'a mut Option<(K, Bucket)> {
+    fn victim<'a>(&self, set: &'a mut Set<K>, now: Instant) -> &'a mut Option<(K, Bucket)> {
         let refilled = |slot: &Option<(K, Bucket)>| {
             slot.as_ref().is_none_or(|(_, bucket)| {
                 let mut bucket = *bucket;

@@ -21,6 +21,10 @@ pub struct SmokeConfig {
     #[arg(long, env = "SMOKE_API_URL", default_value = "http://hangang-api:8080")]
     pub api_url: String,
 
+    /// Base URL of the api's admin listener, where `/healthz` reports its release.
+    #[arg(long, env = "SMOKE_API_ADMIN_URL", default_value = "http://hangang-api:9090")]
+    pub api_admin_url: String,
+
     /// A worker's admin base URL as `name=url` (e.g. `push=http://hangang-push:9090`); repeat for each worker.
     #[arg(long = "worker-url", value_parser = parse_worker)]
     pub workers: Vec<Worker>,
@@ -203,7 +207,7 @@ pub async fn run(config: &SmokeConfig) -> anyhow::Result<Report> {
 pub async fn check_once(client: &reqwest::Client, config: &SmokeConfig) -> Report {
     let api = config.api_url.trim_end_matches('/');
     let mut report = Report::default();
-    let mut targets = vec![("api", api)];
+    let mut targets = vec![("api", config.api_admin_url.trim_end_matches('/'))];
     targets.extend(config.workers.iter().map(|worker| (worker.name.as_str(), worker.url.as_str())));
     for (service, base) in targets {
         let started = Instant::now();

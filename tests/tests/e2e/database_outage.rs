@@ -40,7 +40,7 @@ async fn an_unreachable_database_serves_the_last_good_build_as_stale_fallback() 
     let lot = app::yeouido_2(&park);
     assert_eq!(lot["available"], 321, "the last good build, not a guess: {lot}");
     assert_eq!(lot["freshness"]["state"], "stale", "twenty minutes old is not fresh: {lot}");
-    let ready = get_json(sandbox.api_http, "/readyz").await?;
+    let ready = get_json(sandbox.api_admin, "/readyz").await?;
     assert_eq!(ready["database"], false, "{ready}");
 
     sandbox.restore_api_database();

@@ -46,7 +46,7 @@ async fn a_refresh_warms_the_home_summary_before_anyone_asks() -> anyhow::Result
     // No data request comes from this test: any snapshot the api builds is the forecast service's warming.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let (_, metrics) = get(sandbox.api_http, "/metrics").await?;
+        let (_, metrics) = get(sandbox.api_admin, "/metrics").await?;
         let built = metrics
             .lines()
             .filter(|line| {

@@ -12,7 +12,14 @@ use tonic_health::pb::{
 async fn every_service_is_live_ready_and_reports_the_release() -> anyhow::Result<()> {
     let sandbox = Sandbox::start().await?;
 
-    let mut http_targets = vec![("api", sandbox.api_http)];
+    // The app port answers liveness bare and nothing operational: that is the admin listener's.
+    let (status, body) = http_get(sandbox.api_http, "/healthz").await?;
+    assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 200 OK", r#"{"status":"ok"}"#));
+    for path in ["/readyz", "/metrics"] {
+        let (status, _) = http_get(sandbox.api_http, path).await?;
+        assert_eq!(status, "HTTP/1.1 404 Not Found", "api {path} on the app port");
+    }
+    let mut http_targets = vec![("api", sandbox.api_admin)];
     http_targets.extend(sandbox.workers.iter().map(|worker| (worker.name, worker.admin)));
     for (service, addr) in http_targets {
         for path in ["/healthz", "/readyz"] {

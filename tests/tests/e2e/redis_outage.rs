@@ -35,7 +35,7 @@ async fn the_api_rides_out_a_redis_outage_and_refills_it() -> anyhow::Result<()>
         let (status, body) = get(sandbox.api_http, path).await?;
         assert_eq!(status, "HTTP/1.1 200 OK", "{path} without Redis: {body}");
     }
-    let ready = get_json(sandbox.api_http, "/readyz").await?;
+    let ready = get_json(sandbox.api_admin, "/readyz").await?;
     assert_eq!(
         (ready["status"].as_str(), ready["redis"].as_bool()),
         (Some("ok"), Some(false)),
@@ -54,7 +54,7 @@ async fn the_api_rides_out_a_redis_outage_and_refills_it() -> anyhow::Result<()>
         anyhow::ensure!(Instant::now() < deadline, "Redis was never refilled");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let ready = get_json(sandbox.api_http, "/readyz").await?;
+    let ready = get_json(sandbox.api_admin, "/readyz").await?;
     assert_eq!(ready["redis"], true, "{ready}");
     sandbox.stop().await
 }

@@ -8,6 +8,7 @@ use tests::{ENVIRONMENT, RELEASE_ID, Sandbox};
 fn config(sandbox: &Sandbox, expected_release: &str, deadline_seconds: u64) -> SmokeConfig {
     SmokeConfig {
         api_url: format!("http://{}", sandbox.api_http),
+        api_admin_url: format!("http://{}", sandbox.api_admin),
         workers: sandbox
             .workers
             .iter()

@@ -1,4 +1,5 @@
-//! Operational routes: liveness, readiness, Prometheus metrics and the OpenAPI documents.
+//! Operational routes: liveness on both listeners (bare on the app's), readiness and Prometheus metrics on the
+//! admin listener, and the OpenAPI documents on the app's.
 
 use std::sync::LazyLock;
 
@@ -12,7 +13,12 @@ use serde_json::{Value, json};
 
 use crate::{AppState, respond::Rendered};
 
-/// The process is alive and its event loop answers.
+/// The app port's liveness: the process answers, and nothing about what it runs.
+pub async fn alive() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// The process is alive and its event loop answers, with its release (admin listener).
 pub async fn healthz(State(state): State<AppState>) -> Json<Value> {
     Json(state.identity.health_body())
 }

@@ -38,6 +38,7 @@ fn redis_url() -> String {
 pub fn config(database_url: &str, redis_url: &str, prefix: &str, hot_ttl: u64) -> Config {
     Config {
         http_addr: "127.0.0.1:0".parse().unwrap(),
+        admin: settings::AdminSettings { admin_addr: "127.0.0.1:0".parse().unwrap() },
         hot_cache_ttl_seconds: hot_ttl,
         push_grpc_url: None,
         write_limits: api::rate_limit::WriteLimits::default(),
@@ -103,6 +104,11 @@ impl TestApp {
 
     pub async fn get(&self, path: &str) -> TestResponse {
         self.request(Method::GET, path, &[], None).await
+    }
+
+    /// A GET on the admin listener's routes.
+    pub async fn admin(&self, path: &str) -> TestResponse {
+        admin_get(&self.state, path).await
     }
 
     pub async fn execute(&self, sql: &str) {
@@ -214,8 +220,33 @@ impl TestApp {
     }
 }
 
+/// A request to the app router of `state`.
 pub async fn request_to(
     state: &AppState,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> TestResponse {
+    send_to(api::router(state.clone()), method, path, headers, body).await
+}
+
+/// A GET to the admin router of `state`.
+pub async fn admin_get(state: &AppState, path: &str) -> TestResponse {
+    send_to(api::admin_router(state.clone()), Method::GET, path, &[], None).await
+}
+
+/// The api's two listeners on loopback ports, with their base URLs.
+pub async fn loopback_listeners() -> (api::Listeners, String, String) {
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", http.local_addr().unwrap());
+    let admin_base = format!("http://{}", admin.local_addr().unwrap());
+    (api::Listeners { http, admin }, base, admin_base)
+}
+
+async fn send_to(
+    router: axum::Router,
     method: Method,
     path: &str,
     headers: &[(&str, &str)],
@@ -227,7 +258,7 @@ pub async fn request_to(
     }
     let request =
         builder.body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned()))).unwrap();
-    let response = api::router(state.clone()).oneshot(request).await.unwrap();
+    let response = router.oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
     let raw = axum::body::to_bytes(response.into_body(), 1 << 24).await.unwrap().to_vec();

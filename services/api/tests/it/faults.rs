@@ -3,7 +3,7 @@
 
 use axum::http::{Method, StatusCode};
 
-use crate::app::{TestApp, request_to};
+use crate::app::{TestApp, admin_get, request_to};
 
 /// Nothing listens here: connecting fails at once.
 const REDIS_DOWN: &str = "redis://127.0.0.1:1";
@@ -19,7 +19,7 @@ async fn redis_down_serves_from_postgres() {
     assert_eq!(second.status, StatusCode::OK);
     assert_eq!(second.body["served_from"], "hot_cache", "the in-process copy still works");
 
-    let ready = app.get("/readyz").await;
+    let ready = app.admin("/readyz").await;
     assert_eq!(ready.status, StatusCode::OK, "Redis alone never makes the api unready");
     assert_eq!(ready.body["redis"], false);
     assert_eq!(ready.body["database"], true);
@@ -49,7 +49,7 @@ async fn postgres_down_serves_the_last_good_build_with_honest_freshness() {
     assert_eq!(from_redis.status, StatusCode::OK);
     assert_eq!(from_redis.body["served_from"], "stale_fallback");
 
-    let ready = request_to(&replica, Method::GET, "/readyz", &[], None).await;
+    let ready = admin_get(&replica, "/readyz").await;
     assert_eq!(ready.status, StatusCode::OK, "it can serve: {}", ready.body);
     assert_eq!(ready.body["database"], false);
     app.cleanup().await;
@@ -63,7 +63,7 @@ async fn both_down_without_an_earlier_build_is_a_503_envelope() {
     assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.body["error"]["code"], "unavailable");
     assert!(response.body["error"]["request_id"].as_str().is_some_and(|id| !id.is_empty()));
-    assert_eq!(app.get("/readyz").await.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(app.admin("/readyz").await.status, StatusCode::SERVICE_UNAVAILABLE);
     app.cleanup().await;
 }
 

@@ -17,10 +17,10 @@ async fn serve(
     limits: api::serve::HttpLimits,
 ) -> (std::net::SocketAddr, CancellationToken, TestApp) {
     app.state.http_limits = limits;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let (listeners, _, _) = crate::app::loopback_listeners().await;
+    let addr = listeners.http.local_addr().unwrap();
     let shutdown = CancellationToken::new();
-    tokio::spawn(api::run(app.state.clone(), listener, shutdown.clone()));
+    tokio::spawn(api::run(app.state.clone(), listeners, shutdown.clone()));
     (addr, shutdown, app)
 }
 
