@@ -4,14 +4,15 @@
 //! propagation, so one trace follows a request across services. The resource names the release
 //! (`service.version`) and the environment (`deployment.environment`), so dashboards can overlay releases.
 //!
-//! [`extract_parent`] and [`inject_current`] move the trace context in and out of HTTP/gRPC headers;
+//! [`extract_parent`] and [`inject_current`] move the trace context in and out of HTTP/gRPC headers between
+//! our services; [`link_remote`] links the api's request spans to a client's trace instead of continuing it;
 //! [`current_traceparent`] and [`set_parent_traceparent`] carry it through a stored row (an outbox), so work
 //! done later by another task still belongs to the trace that queued it.
 
 use opentelemetry::{
     Context, KeyValue,
     propagation::{Extractor, Injector, TextMapPropagator},
-    trace::TracerProvider as _,
+    trace::{TraceContextExt as _, TracerProvider as _},
 };
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use settings::{CommonSettings, LogFormat};
@@ -203,6 +204,17 @@ pub fn extract_parent(span: &tracing::Span, headers: &http::HeaderMap) {
     let _ = span.set_parent(parent);
 }
 
+/// Links `span` to the W3C `traceparent` in `headers`, if any, without continuing it: for requests from
+/// outside (the app), whose trace ids and sampling flags are the client's to choose. The span starts a trace
+/// of this system's own, with its own sampling decision, and the client's trace stays one link away.
+pub fn link_remote(span: &tracing::Span, headers: &http::HeaderMap) {
+    let remote: Context = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+    let remote = remote.span().span_context().clone();
+    if remote.is_valid() {
+        span.add_link(remote);
+    }
+}
+
 /// Writes the current span's W3C trace context into `headers` (outgoing requests).
 pub fn inject_current(headers: &mut http::HeaderMap) {
     let context = tracing::Span::current().context();
@@ -233,7 +245,6 @@ mod tests {
         sync::{Arc, Mutex},
     };
 
-    use opentelemetry::trace::TraceContextExt;
     use opentelemetry_sdk::trace::InMemorySpanExporter;
 
     use super::*;
@@ -338,6 +349,44 @@ mod tests {
         assert_eq!(spans[0].parent_span_id.to_string(), "00f067aa0ba902b7");
         let traceparent = outgoing["traceparent"].to_str().unwrap();
         assert!(traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{traceparent}");
+    }
+
+    #[test]
+    fn a_clients_traceparent_is_a_link_and_not_the_parent() {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+        let subscriber = tracing_subscriber::registry().with(otel_layer("test", &provider));
+        let mut incoming = http::HeaderMap::new();
+        incoming.insert(
+            "traceparent",
+            http::HeaderValue::from_static(
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("http request");
+            link_remote(&span, &incoming);
+            drop(span);
+            // Garbage is no link at all.
+            let mut garbage = http::HeaderMap::new();
+            garbage.insert("traceparent", http::HeaderValue::from_static("00-zz-yy-01"));
+            let span = tracing::info_span!("garbage");
+            link_remote(&span, &garbage);
+        });
+        provider.force_flush().unwrap();
+        let spans = exporter.get_finished_spans().unwrap();
+        let request = spans.iter().find(|span| span.name == "http request").unwrap();
+        assert_ne!(request.span_context.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(request.parent_span_id, opentelemetry::trace::SpanId::INVALID);
+        let links = &request.links.links;
+        assert_eq!(links.len(), 1);
+        assert_eq!(
+            links[0].span_context.trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert_eq!(links[0].span_context.span_id().to_string(), "00f067aa0ba902b7");
+        let garbage = spans.iter().find(|span| span.name == "garbage").unwrap();
+        assert!(garbage.links.links.is_empty());
     }
 
     #[test]

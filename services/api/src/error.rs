@@ -170,7 +170,9 @@ pub async fn envelope(State(state): State<AppState>, mut request: Request, next:
         request_id = %request_id,
         http.status = tracing::field::Empty,
     );
-    telemetry::extract_parent(&span, request.headers());
+    // A request's traceparent is the caller's to choose (the app, or anyone): linked, never continued, so
+    // no client picks our trace ids or sampling.
+    telemetry::link_remote(&span, request.headers());
 
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status();

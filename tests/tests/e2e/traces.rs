@@ -1,6 +1,7 @@
 //! One trace across services: an app request follows from the api into push over gRPC, and an ingest cycle
-//! follows through its outbox into forecast and push, through push's outbox to the alert's send to APNs, and
-//! on into the api the forecast warms; recorded by an in-memory OpenTelemetry exporter.
+//! follows through its outbox into forecast and push and through push's outbox to the alert's send to APNs;
+//! the api the forecast warms links to it (the api continues no caller's trace). Recorded by an in-memory
+//! OpenTelemetry exporter.
 
 use std::time::{Duration, Instant};
 
@@ -54,6 +55,32 @@ async fn wait_for_shared_trace(
     }
 }
 
+/// Waits until a span satisfying `linked` has its own trace and a link into the trace of one satisfying
+/// `origin`.
+async fn wait_for_linked_trace(
+    exporter: &InMemorySpanExporter,
+    what: &str,
+    linked: impl Fn(&SpanData) -> bool,
+    origin: impl Fn(&SpanData) -> bool,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let spans = exporter.get_finished_spans()?;
+        let found = spans.iter().filter(|span| linked(span)).any(|span| {
+            spans.iter().filter(|other| origin(other)).any(|origin| {
+                let trace = origin.span_context.trace_id();
+                span.span_context.trace_id() != trace
+                    && span.links.links.iter().any(|link| link.span_context.trace_id() == trace)
+            })
+        });
+        if found {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{what}: no link into the origin's trace");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn one_trace_follows_a_request_and_an_ingest_cycle_across_services() -> anyhow::Result<()> {
     let exporter = InMemorySpanExporter::default();
@@ -75,14 +102,17 @@ async fn one_trace_follows_a_request_and_an_ingest_cycle_across_services() -> an
     let parking_cycle = |span: &SpanData| {
         span.name == "collect" && attribute(span, "source").as_deref() == Some("parking_portal")
     };
-    let calls: [(&str, SpanTest); 4] = [
+    let calls: [(&str, SpanTest); 3] = [
         ("forecast's Refresh", |span| is_call(span, "/Refresh")),
         ("push's SubmitFacts", |span| is_call(span, "/SubmitFacts")),
         ("the alert's send to APNs", |span| span.name == "apns send"),
-        ("the api's warmed home summary", |span| is_request(span, "/v2/home-summary")),
     ];
     for (called, call) in calls {
         wait_for_shared_trace(&exporter, "a parking cycle", called, call, parking_cycle).await?;
     }
+    // The api is the edge: the warming request's trace context is linked, not continued (as a client's is).
+    let warmed = |span: &SpanData| is_request(span, "/v2/home-summary");
+    wait_for_linked_trace(&exporter, "the api's warmed home summary", warmed, parking_cycle)
+        .await?;
     sandbox.stop().await
 }
