@@ -6,16 +6,26 @@
 //! The registry's `Docker-Content-Digest` must equal the sha256 of the bytes sent: a registry that rewrote a
 //! manifest would otherwise hand the cluster something other than what was built. Upload `Location`s must stay
 //! on the registry's origin (ggcr refuses redirects to other hosts for the same reason: a registry should not
-//! steer our bytes elsewhere). No authentication yet: the registries we push to are loopback or
-//! network-restricted; plain http is accepted on loopback only.
+//! steer our bytes elsewhere). Plain http is accepted on loopback only.
+//!
+//! Every request goes through [`Registry::send`]: a `401` is answered once as its `WWW-Authenticate` challenge
+//! asks ([`crate::auth`]: Basic, or a token from the Bearer realm scoped to pull and push the repository),
+//! and the request is sent again with the answer, which is kept for the repository's later requests. A token
+//! that expires mid-push is refreshed the same way.
 
-use std::{collections::BTreeSet, net::IpAddr, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::IpAddr,
+    sync::Mutex,
+    time::Duration,
+};
 
 use anyhow::Context;
-use reqwest::{StatusCode, Url, header};
+use reqwest::{RequestBuilder, Response, StatusCode, Url, header, header::HeaderValue};
 use serde::Serialize;
 
 use super::{
+    auth::{AuthError, Challenge, Credentials, TokenAnswer, sensitive},
     digest::Digest,
     image::{Descriptor, Index, Layout, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, Manifest},
 };
@@ -26,7 +36,14 @@ pub struct Registry {
     origin: Url,
     prefix: String,
     http: reqwest::Client,
+    credentials: Option<Credentials>,
+    /// The `Authorization` each repository's requests carry once a challenge was answered (`""`: Basic, for
+    /// every repository). Values are marked sensitive, so `Debug` shows none.
+    authorizations: Mutex<BTreeMap<String, HeaderValue>>,
 }
+
+/// The key of a Basic answer in [`Registry::authorizations`]: one login for the whole registry.
+const EVERY_REPOSITORY: &str = "";
 
 /// What a push did.
 #[derive(Debug, Clone, Serialize)]
@@ -48,12 +65,7 @@ impl Registry {
         let mut url =
             Url::parse(&with_scheme).with_context(|| format!("invalid registry `{spec}`"))?;
         let host = url.host_str().with_context(|| format!("registry `{spec}` has no host"))?;
-        let loopback = host == "localhost"
-            || host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
+        let loopback = is_loopback(host);
         if !spec.contains("://") && loopback {
             url = Url::parse(&format!("http://{spec}"))?;
         }
@@ -76,7 +88,19 @@ impl Registry {
             // Redirects are judged by hand (see `location`), never followed blindly.
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        Ok(Registry { origin: url, prefix, http })
+        Ok(Registry {
+            origin: url,
+            prefix,
+            http,
+            credentials: None,
+            authorizations: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// The credentials to answer challenges with (without them, only anonymous tokens are asked for).
+    pub fn with_credentials(mut self, credentials: Option<Credentials>) -> Registry {
+        self.credentials = credentials;
+        self
     }
 
     /// `host[:port]`, as image references spell the registry.
@@ -148,9 +172,7 @@ impl Registry {
     async fn blob_exists(&self, repository: &str, digest: &Digest) -> anyhow::Result<bool> {
         let url = self.url(&format!("/v2/{repository}/blobs/{digest}"))?;
         let response = self
-            .http
-            .head(url.clone())
-            .send()
+            .send(repository, self.http.head(url.clone()))
             .await
             .with_context(|| format!("blob {digest}: HEAD {url} failed"))?;
         match response.status() {
@@ -170,10 +192,7 @@ impl Registry {
     ) -> anyhow::Result<()> {
         let start = self.url(&format!("/v2/{repository}/blobs/uploads/"))?;
         let response = self
-            .http
-            .post(start.clone())
-            .header(header::CONTENT_LENGTH, 0)
-            .send()
+            .send(repository, self.http.post(start.clone()).header(header::CONTENT_LENGTH, 0))
             .await
             .with_context(|| format!("blob {digest}: POST {start} failed"))?;
         if response.status() != StatusCode::ACCEPTED {
@@ -187,13 +206,14 @@ impl Registry {
         location.query_pairs_mut().append_pair("digest", digest.as_str());
 
         let size = bytes.len();
-        let response = self
+        let upload = self
             .http
             .put(location.clone())
             .header(header::CONTENT_TYPE, "application/octet-stream")
             .header(header::CONTENT_LENGTH, size)
-            .body(bytes)
-            .send()
+            .body(bytes);
+        let response = self
+            .send(repository, upload)
             .await
             .with_context(|| format!("blob {digest} ({size} bytes): PUT failed"))?;
         let status = response.status();
@@ -221,12 +241,13 @@ impl Registry {
     ) -> anyhow::Result<Digest> {
         let url = self.url(&format!("/v2/{repository}/manifests/{reference}"))?;
         let sent = Digest::of(&bytes);
-        let response = self
+        let request = self
             .http
             .put(url.clone())
             .header(header::CONTENT_TYPE, &descriptor.media_type)
-            .body(bytes)
-            .send()
+            .body(bytes);
+        let response = self
+            .send(repository, request)
             .await
             .with_context(|| format!("manifest {sent}: PUT {url} failed"))?;
         let status = response.status();
@@ -242,6 +263,164 @@ impl Registry {
             "manifest {sent}: PUT {url}: the registry reports {reported} for the bytes sent"
         );
         Ok(reported)
+    }
+
+    /// Sends `request` for `repository` with what earlier challenges were answered with; a `401` is answered
+    /// (once) and the request sent again. Only a `401` after answering is an authentication failure.
+    async fn send(&self, repository: &str, request: RequestBuilder) -> anyhow::Result<Response> {
+        // Every body here is bytes in memory, so a request can always be sent twice.
+        let again = request.try_clone().context("a request that cannot be resent")?;
+        let response = self.authorized(repository, request).send().await?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        let challenge = self.challenge(&response)?;
+        self.answer(repository, &challenge).await?;
+        let response = self.authorized(repository, again).send().await?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        let registry = self.host();
+        let scheme = challenge.scheme();
+        Err(match &self.credentials {
+            None => AuthError::Required { registry, scheme },
+            Some(credentials) => AuthError::Refused {
+                registry,
+                username: credentials.username().to_owned(),
+                scheme,
+                detail: format!("401 after authenticating: {}", body_excerpt(response).await),
+            },
+        }
+        .into())
+    }
+
+    fn authorized(&self, repository: &str, request: RequestBuilder) -> RequestBuilder {
+        let authorizations =
+            self.authorizations.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match authorizations.get(repository).or_else(|| authorizations.get(EVERY_REPOSITORY)) {
+            Some(value) => request.header(header::AUTHORIZATION, value.clone()),
+            None => request,
+        }
+    }
+
+    /// The challenge of a `401`, preferring Bearer when a registry offers both.
+    fn challenge(&self, response: &Response) -> anyhow::Result<Challenge> {
+        let values: Vec<&str> = response
+            .headers()
+            .get_all(header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .collect();
+        let challenges: Vec<Challenge> =
+            values.iter().filter_map(|v| Challenge::parse(v)).collect();
+        let bearer = challenges.iter().find(|c| matches!(c, Challenge::Bearer { .. }));
+        match bearer.or(challenges.first()) {
+            Some(challenge) => Ok(challenge.clone()),
+            None => {
+                Err(AuthError::Unanswerable { registry: self.host(), header: values.join(", ") }
+                    .into())
+            }
+        }
+    }
+
+    /// Answers `challenge` for `repository` and keeps the answer for its next requests.
+    async fn answer(&self, repository: &str, challenge: &Challenge) -> anyhow::Result<()> {
+        let (key, value) = match challenge {
+            Challenge::Basic => {
+                let credentials = self.credentials.as_ref().ok_or_else(|| AuthError::Required {
+                    registry: self.host(),
+                    scheme: challenge.scheme(),
+                })?;
+                (EVERY_REPOSITORY, credentials.basic_authorization())
+            }
+            Challenge::Bearer { realm, service, scope } => {
+                let token =
+                    self.token(repository, realm, service.as_deref(), scope.as_deref()).await?;
+                let value = sensitive(&format!("Bearer {token}")).map_err(|_| {
+                    anyhow::anyhow!(
+                        "registry {}: the token service sent a token that is not header text",
+                        self.host()
+                    )
+                })?;
+                (repository, value)
+            }
+        };
+        self.authorizations
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(key.to_owned(), value);
+        Ok(())
+    }
+
+    /// A token from the Bearer `realm` for what the challenge named and for pushing `repository` (asked for
+    /// up front, so the first `HEAD`'s pull-only challenge does not cost a second token), with the
+    /// credentials as Basic auth when there are any.
+    async fn token(
+        &self,
+        repository: &str,
+        realm: &str,
+        service: Option<&str>,
+        scope: Option<&str>,
+    ) -> anyhow::Result<String> {
+        let registry = self.host();
+        let mut url = Url::parse(realm).with_context(|| {
+            format!("registry {registry}: the token realm `{realm}` is not a URL")
+        })?;
+        let realm_host = url.host_str().unwrap_or_default();
+        anyhow::ensure!(
+            url.scheme() == "https" || (url.scheme() == "http" && is_loopback(realm_host)),
+            "registry {registry}: the token realm {realm} is not https (credentials go there)"
+        );
+        let push_scope = format!("repository:{repository}:pull,push");
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(service) = service {
+                query.append_pair("service", service);
+            }
+            if let Some(scope) = scope.filter(|scope| *scope != push_scope) {
+                query.append_pair("scope", scope);
+            }
+            query.append_pair("scope", &push_scope);
+        }
+        let mut request = self.http.get(url.clone());
+        if let Some(credentials) = &self.credentials {
+            request = request.header(header::AUTHORIZATION, credentials.basic_authorization());
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("registry {registry}: the token service {realm} failed"))?;
+        let status = response.status();
+        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            let detail =
+                format!("the token service answered {status}: {}", body_excerpt(response).await);
+            return Err(match &self.credentials {
+                None => AuthError::Required { registry, scheme: "Bearer" },
+                Some(credentials) => AuthError::Refused {
+                    registry,
+                    username: credentials.username().to_owned(),
+                    scheme: "Bearer",
+                    detail,
+                },
+            }
+            .into());
+        }
+        if !status.is_success() {
+            let body = body_excerpt(response).await;
+            return Err(AuthError::TokenService {
+                registry,
+                realm: realm.to_owned(),
+                status,
+                body,
+            }
+            .into());
+        }
+        let answer: TokenAnswer = response.json().await.with_context(|| {
+            format!("registry {registry}: the token service {realm} sent no JSON")
+        })?;
+        answer.into_token().with_context(|| {
+            format!("registry {registry}: the token service {realm} sent neither `token` nor `access_token`")
+        })
     }
 
     fn url(&self, path: &str) -> anyhow::Result<Url> {
@@ -263,6 +442,15 @@ impl Registry {
         );
         Ok(url)
     }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn reported_digest(response: &reqwest::Response) -> anyhow::Result<Option<Digest>> {

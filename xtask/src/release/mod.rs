@@ -142,6 +142,25 @@ pub struct Images {
     pub services: Vec<ServiceImage>,
 }
 
+/// The registry `spec` names, with the credentials this environment has for it ([`oci::auth`]:
+/// `REGISTRY_USERNAME`/`REGISTRY_PASSWORD`, else the docker config); says where they came from, never what
+/// they are.
+pub fn connect_registry(spec: &str) -> anyhow::Result<registry::Registry> {
+    let registry = registry::Registry::parse(spec)?;
+    let host = registry.host();
+    let found = oci::auth::Credentials::from_environment(&host)
+        .with_context(|| format!("cannot read the credentials for registry {host}"))?;
+    match &found {
+        Some(found) => eprintln!(
+            "registry {host}: pushing as `{}` (credentials from {})",
+            found.credentials.username(),
+            found.source
+        ),
+        None => eprintln!("registry {host}: no credentials found, pushing anonymously"),
+    }
+    Ok(registry.with_credentials(found.map(|found| found.credentials)))
+}
+
 /// Builds the four binaries, writes and checks one layout per service under `out_dir`, pushes them to
 /// `registry` when given, and records the result in `out_dir/images.json`.
 pub fn images(
@@ -152,7 +171,7 @@ pub fn images(
 ) -> anyhow::Result<Images> {
     image::check_tag(&meta.release_id)?;
     // Parse the registry before the long build, so a typo fails in a second.
-    let registry = registry.map(registry::Registry::parse).transpose()?;
+    let registry = registry.map(connect_registry).transpose()?;
     let metadata = binaries::Metadata::load(sh)?;
     let (built, build_duration) = binaries::build(sh, &metadata, &SERVICES, &out_dir.join("bin"))?;
 

@@ -182,7 +182,7 @@ fn mode(sh: &Shell, options: &Options) -> anyhow::Result<Mode> {
         bail!("publishing needs --registry, --deploy-repo and --signing-key (or --dry-run)");
     };
     Ok(Mode::Publish {
-        registry: registry::Registry::parse(registry)?,
+        registry: super::connect_registry(registry)?,
         deploy_repo: deploy_repo.clone(),
     })
 }

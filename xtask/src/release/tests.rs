@@ -1,6 +1,7 @@
 //! End-to-end checks of the image path: reproducibility across directories and file metadata, `fsck`, and a
-//! push to Debian's `docker-registry` read back by `skopeo` and `umoci` (independent readers), plus the
-//! error answers of an in-process fake registry.
+//! push to Debian's `docker-registry` read back by `skopeo` and `umoci` (independent readers), pushes to a
+//! `docker-registry` that wants Basic credentials (htpasswd) or Bearer tokens (a token service beside it),
+//! plus the error answers of an in-process fake registry.
 
 use std::{
     collections::BTreeMap,
@@ -13,7 +14,9 @@ use std::{
 
 use xshell::{Shell, cmd};
 
+use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use oci::{
+    auth::{AuthError, Credentials},
     image::{Layout, MEDIA_TYPE_INDEX, Written},
     layer,
     registry::Registry,
@@ -166,6 +169,12 @@ pub(super) struct LocalRegistry {
 
 impl LocalRegistry {
     pub(super) fn start(dir: &Path) -> LocalRegistry {
+        LocalRegistry::start_with(dir, "")
+    }
+
+    /// The registry with `auth` (the `auth:` section of its configuration, YAML) in force.
+    pub(super) fn start_with(dir: &Path, auth: &str) -> LocalRegistry {
+        require_tools(&["docker-registry"]);
         // Bind, read the port, release it: a small race with other processes, acceptable in a test.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let address = format!("127.0.0.1:{port}");
@@ -175,7 +184,7 @@ impl LocalRegistry {
             format!(
                 "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n\
                  storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-                 http:\n  addr: {address}\n",
+                 http:\n  addr: {address}\n{auth}",
                 dir.join("storage").display()
             ),
         )
@@ -189,7 +198,7 @@ impl LocalRegistry {
             .stdout(log_file.try_clone().unwrap())
             .stderr(log_file)
             .spawn()
-            .expect("docker-registry is installed (checked above)");
+            .expect("docker-registry is installed (checked by require_tools)");
         let mut registry = LocalRegistry { child, address, log };
         let started = Instant::now();
         while TcpStream::connect(&registry.address).is_err() {
@@ -214,18 +223,26 @@ impl Drop for LocalRegistry {
     }
 }
 
+/// Fails the test, naming the package, when a tool it drives is not installed.
+fn require_tools(tools: &[&str]) {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for tool in tools {
+        let package = match *tool {
+            "htpasswd" => "apache2-utils",
+            other => other,
+        };
+        assert!(
+            std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()),
+            "{tool} is missing: apt-get install -y --no-install-recommends {package} (.ci/run does this)"
+        );
+    }
+}
+
 /// Pushes a layout to a real registry, twice, and reads the result back with two independent clients.
 #[test]
 fn push_to_docker_registry_then_read_back_with_skopeo_and_umoci() {
     let sh = Shell::new().unwrap();
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for tool in ["docker-registry", "skopeo", "umoci"] {
-        assert!(
-            std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()),
-            "{tool} is missing: apt-get install -y --no-install-recommends docker-registry skopeo umoci \
-             (.ci/run does this)"
-        );
-    }
+    require_tools(&["docker-registry", "skopeo", "umoci"]);
     let work = tempfile::tempdir().unwrap();
     let (written, layout_dir) = assemble_in(work.path(), 0o755, SystemTime::now());
     let local = LocalRegistry::start(work.path());
@@ -377,4 +394,310 @@ async fn push_errors_name_the_blob_and_the_answer() {
     let error = push(fake::start(fake::Behaviour::RewritesManifests).await).await;
     assert!(error.contains(&format!("manifest {}", written.manifest.digest)), "{error}");
     assert!(error.contains("the registry reports"), "{error}");
+}
+
+/// The authentication error a push ended with, wherever in its context chain.
+fn auth_error(error: &anyhow::Error) -> &AuthError {
+    error
+        .downcast_ref::<AuthError>()
+        .unwrap_or_else(|| panic!("not an authentication error: {error:#}"))
+}
+
+/// docker-registry with htpasswd (bcrypt) auth answers every request `401` with a Basic challenge: a push with
+/// the credentials a `docker login` would have left in config.json succeeds; without credentials, or with a
+/// wrong password, it fails saying which registry wants what, and never prints the password.
+#[test]
+fn push_to_a_registry_that_wants_basic_credentials() {
+    require_tools(&["docker-registry", "htpasswd", "skopeo"]);
+    let sh = Shell::new().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let password = "correct horse battery staple";
+    let entry = cmd!(sh, "htpasswd -nbB minji {password}").read().unwrap();
+    let htpasswd = work.path().join("htpasswd");
+    std::fs::write(&htpasswd, format!("{entry}\n")).unwrap();
+    let local = LocalRegistry::start_with(
+        work.path(),
+        &format!(
+            "auth:\n  htpasswd:\n    realm: hangangjari-test\n    path: {}\n",
+            htpasswd.display()
+        ),
+    );
+    let (written, layout_dir) = assemble_in(work.path(), 0o755, SystemTime::now());
+    let layout = Layout::open(&layout_dir).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let spec = format!("{}/team", local.address);
+    let tag = "2026.11.27-1";
+
+    let docker_config = work.path().join("docker");
+    std::fs::create_dir_all(&docker_config).unwrap();
+    std::fs::write(
+        docker_config.join("config.json"),
+        serde_json::json!({"auths": {&local.address: {"auth": BASE64.encode(format!("minji:{password}"))}}})
+            .to_string(),
+    )
+    .unwrap();
+    let docker_config = docker_config.display().to_string();
+    let found = Credentials::lookup(&local.address, |name| {
+        (name == "DOCKER_CONFIG").then(|| docker_config.clone())
+    })
+    .unwrap()
+    .expect("the docker config has an entry for the registry");
+    let registry = Registry::parse(&spec).unwrap().with_credentials(Some(found.credentials));
+    assert!(!format!("{registry:?}").contains(password), "{registry:?}");
+    let pushed = runtime
+        .block_on(registry.push(&layout, tag, "hangang-api"))
+        .unwrap_or_else(|error| panic!("{error:#}\nregistry log:\n{}", local.log()));
+    assert_eq!(pushed.digest, written.index.digest);
+    assert!(!format!("{registry:?}").contains(&BASE64.encode(format!("minji:{password}"))));
+
+    // The registry really wants the login: skopeo reads the image with it and is refused without it.
+    let remote = format!("docker://{}/team/hangang-api:{tag}", local.address);
+    let login = format!("minji:{password}");
+    let raw = cmd!(sh, "skopeo inspect --raw --tls-verify=false --creds {login} {remote}")
+        .read()
+        .unwrap();
+    assert_eq!(super::Digest::of(raw.as_bytes()), written.index.digest);
+    assert!(
+        cmd!(sh, "skopeo inspect --raw --tls-verify=false --no-creds {remote}")
+            .quiet()
+            .ignore_stderr()
+            .read()
+            .is_err()
+    );
+
+    let anonymous = Registry::parse(&spec).unwrap();
+    let error = runtime.block_on(anonymous.push(&layout, tag, "hangang-api")).unwrap_err();
+    assert!(
+        matches!(auth_error(&error), AuthError::Required { registry, scheme: "Basic" } if *registry == local.address),
+        "{error:#}"
+    );
+    let message = format!("{error:#}");
+    assert!(
+        message.contains(&format!("registry {} requires authentication", local.address)),
+        "{message}"
+    );
+    assert!(message.contains("REGISTRY_USERNAME and REGISTRY_PASSWORD"), "{message}");
+
+    let wrong = Registry::parse(&spec)
+        .unwrap()
+        .with_credentials(Some(Credentials::new("minji", "not-the-password")));
+    let error = runtime.block_on(wrong.push(&layout, tag, "hangang-api")).unwrap_err();
+    assert!(
+        matches!(auth_error(&error), AuthError::Refused { username, .. } if username == "minji"),
+        "{error:#}"
+    );
+    assert!(!format!("{error:#} {error:?}").contains("not-the-password"), "{error:#}");
+}
+
+mod token_service {
+    //! The token half of the distribution spec's Bearer flow, as GHCR, Harbor or Docker Hub run it beside
+    //! their registry: `GET /token?service=…&scope=…` with Basic credentials answers a JWT that
+    //! docker-registry (`auth: token`) verifies against the certificate it is configured to trust. Signed
+    //! with openssl (RS256), so the test needs no JWT library.
+
+    use std::{
+        path::{Path, PathBuf},
+        process::Command,
+        sync::{Arc, Mutex},
+        time::{SystemTime, UNIX_EPOCH},
+    };
+
+    use axum::{
+        Json, Router,
+        extract::{RawQuery, State},
+        http::{HeaderMap, StatusCode},
+        response::{IntoResponse, Response},
+        routing::get,
+    };
+    use base64::{
+        Engine as _,
+        engine::general_purpose::{STANDARD as BASE64, URL_SAFE_NO_PAD as BASE64URL},
+    };
+
+    pub const SERVICE: &str = "hangangjari-test-registry";
+    pub const ISSUER: &str = "hangangjari-test-issuer";
+
+    /// One token request: the scopes asked for, and whether credentials came along.
+    pub type Request = (Vec<String>, bool);
+
+    /// Every token request the service answered, in order.
+    #[derive(Clone, Debug, Default)]
+    pub struct Requests(pub Arc<Mutex<Vec<Request>>>);
+
+    #[derive(Clone)]
+    struct Service {
+        key: PathBuf,
+        certificate_der: Vec<u8>,
+        authorization: String,
+        requests: Requests,
+    }
+
+    /// A signing key and its self-signed certificate in `dir` (`token.key`, `token.crt`, the registry's
+    /// `rootcertbundle`).
+    pub fn key_and_certificate(dir: &Path) -> PathBuf {
+        let (key, certificate) = (dir.join("token.key"), dir.join("token.crt"));
+        let status = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+            .args(["-subj", "/CN=hangangjari-test-token-issuer", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&certificate)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "openssl could not make the token key");
+        certificate
+    }
+
+    /// Serves the token endpoint for `username:password` on a loopback port; returns its realm URL.
+    pub async fn start(dir: &Path, username: &str, password: &str, requests: Requests) -> String {
+        let der = Command::new("openssl")
+            .args(["x509", "-outform", "DER", "-in"])
+            .arg(dir.join("token.crt"))
+            .output()
+            .unwrap();
+        assert!(der.status.success());
+        let service = Service {
+            key: dir.join("token.key"),
+            certificate_der: der.stdout,
+            authorization: format!("Basic {}", BASE64.encode(format!("{username}:{password}"))),
+            requests,
+        };
+        let app = Router::new().route("/token", get(token)).with_state(service);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{address}/token")
+    }
+
+    async fn token(
+        State(service): State<Service>,
+        RawQuery(query): RawQuery,
+        headers: HeaderMap,
+    ) -> Response {
+        let query = query.unwrap_or_default();
+        let pairs: Vec<(String, String)> = reqwest::Url::parse(&format!("http://x/?{query}"))
+            .unwrap()
+            .query_pairs()
+            .map(|(key, value)| (key.into_owned(), value.into_owned()))
+            .collect();
+        let scopes: Vec<String> = pairs
+            .iter()
+            .filter(|(key, _)| key == "scope")
+            .map(|(_, value)| value.clone())
+            .collect();
+        let sent = headers.get("authorization").and_then(|value| value.to_str().ok());
+        service.requests.0.lock().unwrap().push((scopes.clone(), sent.is_some()));
+        if sent != Some(service.authorization.as_str()) {
+            return (StatusCode::UNAUTHORIZED, r#"{"details":"incorrect username or password"}"#)
+                .into_response();
+        }
+        if !pairs.iter().any(|(key, value)| key == "service" && value == SERVICE) {
+            return (StatusCode::BAD_REQUEST, "unknown service").into_response();
+        }
+        let jwt = tokio::task::spawn_blocking(move || sign(&service, &scopes)).await.unwrap();
+        // OAuth2's field name, which the spec allows instead of `token`.
+        Json(serde_json::json!({"access_token": jwt, "expires_in": 300})).into_response()
+    }
+
+    /// A JWT granting every requested `repository:<name>:<actions>` scope.
+    fn sign(service: &Service, scopes: &[String]) -> String {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let access: Vec<serde_json::Value> = scopes
+            .iter()
+            .filter_map(|scope| {
+                let mut parts = scope.splitn(3, ':');
+                let (kind, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
+                Some(serde_json::json!({"type": kind, "name": name,
+                                         "actions": actions.split(',').collect::<Vec<_>>()}))
+            })
+            .collect();
+        let header = serde_json::json!({"typ": "JWT", "alg": "RS256",
+                                         "x5c": [BASE64.encode(&service.certificate_der)]});
+        let claims = serde_json::json!({"iss": ISSUER, "sub": "minji", "aud": SERVICE,
+                                         "exp": now + 300, "nbf": now - 10, "iat": now - 10,
+                                         "jti": format!("{now}-{}", access.len()), "access": access});
+        let signing_input = format!(
+            "{}.{}",
+            BASE64URL.encode(header.to_string()),
+            BASE64URL.encode(claims.to_string())
+        );
+        let mut openssl = Command::new("openssl")
+            .args(["dgst", "-sha256", "-sign"])
+            .arg(&service.key)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        openssl.stdin.take().unwrap().write_all(signing_input.as_bytes()).unwrap();
+        let signature = openssl.wait_with_output().unwrap();
+        assert!(signature.status.success(), "openssl could not sign the token");
+        format!("{signing_input}.{}", BASE64URL.encode(signature.stdout))
+    }
+}
+
+/// docker-registry with token auth challenges `Bearer realm=…,service=…,scope=…`: the push fetches a token
+/// from the realm with its credentials (asking for pull and push on the repository it writes, path prefix
+/// included), keeps it for that repository and succeeds; anonymous, the token service refuses and the push
+/// says authentication is required.
+#[tokio::test]
+async fn push_through_the_bearer_token_flow() {
+    require_tools(&["docker-registry", "openssl"]);
+    let work = tempfile::tempdir().unwrap();
+    let certificate = token_service::key_and_certificate(work.path());
+    let requests = token_service::Requests::default();
+    let realm = token_service::start(work.path(), "minji", "s3cret", requests.clone()).await;
+    let local = LocalRegistry::start_with(
+        work.path(),
+        &format!(
+            "auth:\n  token:\n    realm: {realm}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+            token_service::SERVICE,
+            token_service::ISSUER,
+            certificate.display()
+        ),
+    );
+    let (written, layout_dir) = assemble_in(work.path(), 0o755, SystemTime::now());
+    let layout = Layout::open(&layout_dir).unwrap();
+    let spec = format!("{}/team/hangangjari", local.address);
+
+    let registry =
+        Registry::parse(&spec).unwrap().with_credentials(Some(Credentials::new("minji", "s3cret")));
+    let pushed = registry
+        .push(&layout, "2026.11.27-1", "hangang-api")
+        .await
+        .unwrap_or_else(|error| panic!("{error:#}\nregistry log:\n{}", local.log()));
+    assert_eq!(pushed.digest, written.index.digest);
+    assert_eq!(
+        pushed.reference,
+        format!(
+            "{}/team/hangangjari/hangang-api:2026.11.27-1@{}",
+            local.address, written.index.digest
+        )
+    );
+    let asked = requests.0.lock().unwrap().clone();
+    assert_eq!(
+        asked,
+        // The first HEAD's challenge names pull only; the push scope is asked for with it, so one token
+        // serves every request of the push.
+        vec![(
+            vec![
+                "repository:team/hangangjari/hangang-api:pull".to_owned(),
+                "repository:team/hangangjari/hangang-api:pull,push".to_owned()
+            ],
+            true
+        )]
+    );
+
+    let anonymous = Registry::parse(&spec).unwrap();
+    let error = anonymous.push(&layout, "2026.11.27-1", "hangang-api").await.unwrap_err();
+    assert!(
+        matches!(auth_error(&error), AuthError::Required { registry, scheme: "Bearer" } if *registry == local.address),
+        "{error:#}"
+    );
+    assert!(
+        format!("{error:#}")
+            .contains(&format!("registry {} requires authentication", local.address)),
+        "{error:#}"
+    );
 }
