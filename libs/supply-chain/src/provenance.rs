@@ -6,6 +6,9 @@ use serde_json::{Value, json};
 /// The build type we own and document (README, "Releases"): `cargo xtask release` on one machine.
 pub const BUILD_TYPE: &str = "https://hangangjari.app/slsa/cargo-xtask-release/v1";
 
+/// The statement's predicate type, which the cluster's image verification policy requires.
+pub const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";
+
 /// One built image.
 #[derive(Clone, Debug)]
 pub struct Subject {
@@ -58,7 +61,7 @@ impl Provenance {
         json!({
             "_type": "https://in-toto.io/Statement/v1",
             "subject": subjects,
-            "predicateType": "https://slsa.dev/provenance/v1",
+            "predicateType": PREDICATE_TYPE,
             "predicate": {
                 "buildDefinition": {
                     "buildType": BUILD_TYPE,

@@ -8,6 +8,7 @@ mod object;
 mod policy;
 mod render;
 mod schema;
+pub mod verification;
 mod waves;
 
 use std::{collections::BTreeMap, time::Instant};
@@ -72,6 +73,9 @@ pub struct ReleaseImages {
     pub images: BTreeMap<String, PinnedImage>,
     /// The `User` of the images' config (`65532:65532`), which pods must run as.
     pub image_user: String,
+    /// The public key (PEM) the release signed the images with, which the cluster's image verification
+    /// policy must name.
+    pub public_key: String,
 }
 
 impl ReleaseImages {
@@ -89,8 +93,9 @@ impl ReleaseImages {
 
     /// Validation-only pins for CI, where no image has been built: the digests are the SHA-256 of a
     /// description of what they stand for, the repository is under the reserved `.invalid` domain and the tag
-    /// says `unreleased`, so nothing rendered this way could ever be pulled or mistaken for a release.
-    pub fn unreleased(commit: &str) -> Self {
+    /// says `unreleased`, so nothing rendered this way could ever be pulled or mistaken for a release. The key
+    /// is `public_key`: in CI the one the committed policy trusts ([`verification::trusted_key`]).
+    pub fn unreleased(commit: &str, public_key: String) -> Self {
         let release_id = format!("unreleased-{commit}");
         let images = SERVICE_IMAGES
             .iter()
@@ -106,7 +111,7 @@ impl ReleaseImages {
                 ((*name).to_owned(), pinned)
             })
             .collect();
-        ReleaseImages { release_id, images, image_user: "65532:65532".to_owned() }
+        ReleaseImages { release_id, images, image_user: "65532:65532".to_owned(), public_key }
     }
 }
 
@@ -158,7 +163,7 @@ pub fn run(sh: &xshell::Shell) -> anyhow::Result<()> {
     let commit = xshell::cmd!(sh, "git rev-parse --short=12 HEAD")
         .read()
         .context("cannot read the current commit")?;
-    let release = ReleaseImages::unreleased(&commit);
+    let release = ReleaseImages::unreleased(&commit, verification::trusted_key()?);
     let out_dir = crate::target_dir().join("manifests");
     println!(
         "rendering and checking kustomize overlays for {} into {}",

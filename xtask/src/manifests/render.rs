@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize as _;
 use serde_json::Value;
 
-use super::ReleaseImages;
+use super::{ReleaseImages, verification};
 
 /// One environment rendered for a release.
 #[derive(Debug)]
@@ -38,9 +38,15 @@ pub fn render(
         .with_context(|| format!("no overlay for `{environment}` at {}", overlay.display()))?;
     let out_dir = out_dir.canonicalize()?;
     let relative = relative_path(&out_dir, &overlay);
+    let policy = crate::project_root().join(verification::POLICY_DIR).canonicalize()?;
+    let layers = Layers {
+        overlay: relative,
+        policy: relative_path(&out_dir, &policy),
+        namespace: overlay_namespace(&overlay)?,
+    };
 
     let kustomization_path = out_dir.join("kustomization.yaml");
-    std::fs::write(&kustomization_path, release_kustomization(&relative, release, environment))
+    std::fs::write(&kustomization_path, release_kustomization(&layers, release, environment))
         .with_context(|| format!("cannot write {}", kustomization_path.display()))?;
     let manifests = kubectl_kustomize(&out_dir)?;
     let manifests_path = out_dir.join("manifests.yaml");
@@ -48,6 +54,28 @@ pub fn render(
     let objects = parse_stream(&manifests)
         .with_context(|| format!("kubectl kustomize produced invalid YAML for {environment}"))?;
     Ok(Rendered { kustomization_path, manifests_path, objects })
+}
+
+/// What a release's kustomization stands on: the overlay, the image verification policy beside it (outside,
+/// so the overlay's `namespace:` does not stamp the cluster-scoped policy), and the overlay's namespace, which
+/// the policy guards.
+struct Layers {
+    overlay: String,
+    policy: String,
+    namespace: String,
+}
+
+/// The `namespace:` an overlay puts its objects in.
+fn overlay_namespace(overlay: &Path) -> anyhow::Result<String> {
+    let path = overlay.join("kustomization.yaml");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let kustomization = Value::deserialize(serde_norway::Deserializer::from_str(&text))
+        .with_context(|| format!("{} is not YAML", path.display()))?;
+    kustomization["namespace"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("{} sets no namespace", path.display()))
 }
 
 /// Renders `kustomize/argocd` (the Argo CD project and Applications).
@@ -73,9 +101,9 @@ pub const RELEASE_ANNOTATION: &str = "app.hangangjari/release-id";
 /// The kustomization layered over an overlay: image pins; per workload the release and commit of its image
 /// (`RELEASE_ID`, `SOURCE_COMMIT`, `app.kubernetes.io/version`), which change only when its image does; the
 /// desired release as an annotation beside the pod template; what the smoke check must see each service
-/// answer; the environment's name. Written as text because its shape is fixed and a reviewer of the deploy
-/// repository reads it.
-fn release_kustomization(overlay: &str, release: &ReleaseImages, environment: &str) -> String {
+/// answer; the environment's name; the image verification policy as this environment's, with the release's
+/// key. Written as text because its shape is fixed and a reviewer of the deploy repository reads it.
+fn release_kustomization(layers: &Layers, release: &ReleaseImages, environment: &str) -> String {
     let mut text = String::new();
     let _ = writeln!(
         text,
@@ -83,7 +111,7 @@ fn release_kustomization(overlay: &str, release: &ReleaseImages, environment: &s
         release.release_id
     );
     text.push_str("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n");
-    let _ = writeln!(text, "resources:\n  - {overlay}");
+    let _ = writeln!(text, "resources:\n  - {}\n  - {}", layers.overlay, layers.policy);
     text.push_str("images:\n");
     for (name, image) in &release.images {
         let _ = writeln!(
@@ -93,6 +121,11 @@ fn release_kustomization(overlay: &str, release: &ReleaseImages, environment: &s
         );
     }
     text.push_str("patches:\n");
+    text.push_str(&verification::release_patch(
+        environment,
+        &layers.namespace,
+        &release.public_key,
+    ));
     let _ = writeln!(
         text,
         "  - patch: |-\n      apiVersion: v1\n      kind: ConfigMap\n      metadata:\n        name: hangang-config\n      \

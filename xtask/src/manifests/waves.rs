@@ -45,6 +45,12 @@ pub fn expected(object: &Object<'_>) -> Option<(Placement, &'static str)> {
     if matches!(object.kind(), "ServiceAccount" | "ConfigMap" | "NetworkPolicy") {
         return Some((resource(-3), "accounts, configuration and network policies come first"));
     }
+    if object.kind() == "ClusterPolicy" {
+        return Some((
+            resource(-3),
+            "image verification is in force before any pod of the release is admitted",
+        ));
+    }
     Some(match object.component() {
         "hangang-postgres" | "hangang-redis" => {
             (resource(-2), "the data stores must be up before the migration hook runs")

@@ -176,15 +176,34 @@ fn mode(sh: &Shell, options: &Options) -> anyhow::Result<Mode> {
         return Ok(Mode::VerifyOnly(why));
     }
     firewall::check_clean(sh)?;
-    let (Some(registry), Some(deploy_repo), Some(_)) =
+    let (Some(registry), Some(deploy_repo), Some(signing_key)) =
         (&options.registry, &options.deploy_repo, &options.signing_key)
     else {
         bail!("publishing needs --registry, --deploy-repo and --signing-key (or --dry-run)");
     };
+    if !options.allow_branch {
+        require_trusted_key(&signing::ReleaseKey::load(signing_key)?.public_pem()?)?;
+    }
     Ok(Mode::Publish {
         registry: super::connect_registry(registry)?,
         deploy_repo: deploy_repo.clone(),
     })
+}
+
+/// A release that publishes signs with the key the cluster's image verification policy trusts, or Kyverno would
+/// refuse every pod it deploys. Only tests of the release path (`--allow-branch`) sign with a key of their
+/// own; the policy they render names that key instead.
+fn require_trusted_key(public_key: &str) -> anyhow::Result<()> {
+    use manifests::verification::{POLICY_FILE, fingerprint, same_key, trusted_key};
+    let trusted = trusted_key()?;
+    anyhow::ensure!(
+        same_key(&trusted, public_key),
+        "the signing key ({}) is not the one the cluster trusts ({}, in {POLICY_FILE}): every pod of this \
+         release would be refused; sign with the key whose public half is there, or change both together",
+        fingerprint(public_key),
+        fingerprint(&trusted)
+    );
+    Ok(())
 }
 
 /// Why HEAD may not change the desired state, if it may not: it is not in the protected branch's history as
@@ -470,7 +489,7 @@ fn build(
     let (attachments, provenance) = steps.run("signatures and provenance", || {
         sign_and_attest(&ctx, &images, &scan, &sboms, &supply_chain)
     })?;
-    let release_images = pinned_images(&ctx, &images, earlier);
+    let release_images = pinned_images(&ctx, &images, earlier, key.public_pem()?);
     let environments = steps.run("manifests", || render_manifests(&ctx, &release_images))?;
     Ok(Built {
         meta: ctx.meta,
@@ -715,7 +734,13 @@ fn sign_and_attest(
         let cyclonedx_type = "application/vnd.cyclonedx+json";
         attach(&layout, &sbom_tag, created, cyclonedx_type, cyclonedx, BTreeMap::new())?;
         let dsse_type = "application/vnd.dsse.envelope.v1+json";
-        attach(&layout, &attestation_tag, created, dsse_type, &envelope, BTreeMap::new())?;
+        // As cosign writes an attestation layer: the signature is inside the envelope (the annotation stays
+        // empty), and the predicate type is on the layer, where verifiers (Kyverno) look before decoding it.
+        let attestation_annotations = BTreeMap::from([
+            (signing::SIGNATURE_ANNOTATION.to_owned(), String::new()),
+            ("predicateType".to_owned(), provenance::PREDICATE_TYPE.to_owned()),
+        ]);
+        attach(&layout, &attestation_tag, created, dsse_type, &envelope, attestation_annotations)?;
         layout.fsck().with_context(|| {
             format!("the layout of {} is inconsistent after signing", service.binary)
         })?;
@@ -756,6 +781,7 @@ fn pinned_images(
     ctx: &Build<'_>,
     images: &super::Images,
     earlier: &deploy::state::EarlierBuilds,
+    public_key: String,
 ) -> ReleaseImages {
     ReleaseImages {
         release_id: ctx.meta.release_id.clone(),
@@ -775,6 +801,7 @@ fn pinned_images(
             })
             .collect(),
         image_user: super::IMAGE_USER.to_owned(),
+        public_key,
     }
 }
 
@@ -1157,9 +1184,22 @@ mod tests {
         }
     }
 
+    /// A P-256 key made by openssl (as an operator would), in `dir/cosign.key`.
+    fn signing_key(dir: &Path) -> PathBuf {
+        let path = dir.join("cosign.key");
+        let sh = Shell::new().unwrap();
+        cmd!(sh, "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out {path}")
+            .quiet()
+            .ignore_stderr()
+            .run()
+            .unwrap();
+        path
+    }
+
     /// The decision that gates the push and the desired-state commit (both run only in `Mode::Publish`): a
     /// branch named `main` whose HEAD the remote's `main` never accepted stays verify-only, whatever CI's
-    /// variables claim; the remote's own `main` publishes.
+    /// variables claim, before any key or registry is looked at; the remote's own `main` goes on to the
+    /// publishing checks, where a signing key the cluster does not trust is refused.
     #[test]
     fn a_commit_off_the_fetched_protected_branch_is_never_published() {
         let dir = tempfile::tempdir().unwrap();
@@ -1167,8 +1207,13 @@ mod tests {
         for variable in ["RELEASE_BRANCH", "CI_COMMIT_BRANCH", "GITHUB_REF_NAME"] {
             sh.set_var(variable, PROTECTED_BRANCH);
         }
-        let options = publishing_options(dir.path());
-        assert!(matches!(mode(&sh, &options).unwrap(), Mode::Publish { .. }));
+        let options = Options {
+            signing_key: Some(signing_key(dir.path())),
+            ..publishing_options(dir.path())
+        };
+        let error = format!("{:#}", mode(&sh, &options).unwrap_err());
+        assert!(error.contains("is not the one the cluster trusts"), "{error}");
+        assert!(error.contains(manifests::verification::POLICY_FILE), "{error}");
 
         let head = commit(&sh, "never reached origin/main");
         match mode(&sh, &options).unwrap() {
@@ -1186,7 +1231,7 @@ mod tests {
             "{error:#}"
         );
 
-        // --allow-branch (tests of the release path) is the one way past it.
+        // --allow-branch (tests of the release path) is the one way past both.
         let allowed = Options { allow_branch: true, ..options };
         assert!(matches!(mode(&sh, &allowed).unwrap(), Mode::Publish { .. }));
     }
@@ -1318,6 +1363,12 @@ mod tests {
             serde_json::from_slice(&first_layer(&signature_tag)).unwrap();
         assert_eq!(claim["critical"]["identity"]["docker-reference"], repository.as_str());
         assert_eq!(claim["critical"]["image"]["docker-manifest-digest"], api.index.as_str());
+        let attestation: serde_json::Value =
+            serde_json::from_slice(&get(format!("manifests/{attestation_tag}"))).unwrap();
+        assert_eq!(
+            attestation["layers"][0]["annotations"]["predicateType"],
+            provenance::PREDICATE_TYPE
+        );
         let envelope: serde_json::Value =
             serde_json::from_slice(&first_layer(&attestation_tag)).unwrap();
         let statement: serde_json::Value =
@@ -1330,9 +1381,15 @@ mod tests {
             .map(|subject| subject["name"].as_str().unwrap())
             .collect();
         assert!(subjects.contains(&repository.as_str()), "{subjects:?}");
+        assert_eq!(statement["predicateType"], provenance::PREDICATE_TYPE);
 
         // The desired state pins the same reference, and the manifests check passes with it.
-        let release_images = pinned_images(&ctx, &images, &deploy::state::EarlierBuilds::default());
+        let release_images = pinned_images(
+            &ctx,
+            &images,
+            &deploy::state::EarlierBuilds::default(),
+            key.public_pem().unwrap(),
+        );
         assert_eq!(release_images.images["hangang-api"].reference(), reference);
         let (environments, _) = render_manifests(&ctx, &release_images).unwrap();
         for environment in &environments {

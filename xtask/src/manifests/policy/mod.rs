@@ -8,6 +8,7 @@
 mod rules;
 #[cfg(test)]
 mod tests;
+mod verification;
 
 use std::fmt;
 
@@ -75,15 +76,18 @@ pub fn check(objects: &[Value], release: &ReleaseImages, environment: &str) -> V
         }
     }
     rules::network_policies(&objects, &mut findings);
+    verification::image_verification(&objects, release, environment, &mut findings);
     findings.0
 }
 
 /// The Argo CD objects: every Application deploys from the deploy repository's environment directory, within
-/// the project, and production never syncs by itself.
+/// the project, and production never syncs by itself; the project lets the environments own their image
+/// verification policies.
 pub fn check_argocd(objects: &[Value]) -> Vec<Violation> {
     let mut findings = Findings::default();
     for object in objects.iter().map(Object::new) {
         rules::argocd_application(&object, &mut findings);
+        rules::argocd_project(&object, &mut findings);
     }
     findings.0
 }

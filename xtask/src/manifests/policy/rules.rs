@@ -569,3 +569,24 @@ pub fn argocd_application(object: &Object<'_>, findings: &mut Findings) {
         );
     }
 }
+
+/// The AppProject must let the Applications own the cluster-scoped objects they carry: their Namespace and
+/// their image verification ClusterPolicy (without it, Argo CD refuses the whole sync).
+pub fn argocd_project(object: &Object<'_>, findings: &mut Findings) {
+    if object.kind() != "AppProject" {
+        return;
+    }
+    let allowed = object.value()["spec"]["clusterResourceWhitelist"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for (group, kind) in [("", "Namespace"), ("kyverno.io", "ClusterPolicy")] {
+        if !allowed.iter().any(|entry| entry["group"] == group && entry["kind"] == kind) {
+            findings.add(
+                object,
+                "argocd-cluster-resources",
+                format!("clusterResourceWhitelist lacks {group}/{kind}, so a sync carrying it is refused"),
+            );
+        }
+    }
+}

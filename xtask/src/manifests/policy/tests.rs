@@ -6,10 +6,10 @@ use std::sync::OnceLock;
 use serde_json::{Value, json};
 
 use super::{check, check_argocd};
-use crate::manifests::{ReleaseImages, render};
+use crate::manifests::{ReleaseImages, render, verification::trusted_key};
 
 fn release() -> ReleaseImages {
-    ReleaseImages::unreleased("0123456789ab")
+    ReleaseImages::unreleased("0123456789ab", trusted_key().unwrap())
 }
 
 /// The production overlay rendered once for the release above (needs kubectl, as CI has).
@@ -125,14 +125,16 @@ fn production_has_the_expected_objects_in_the_expected_waves() {
         ("Deployment/hangang-forecast", plain(1)),
         ("Deployment/hangang-push", plain(1)),
         ("Job/hangang-smoke", hook("PostSync", 0)),
+        ("ClusterPolicy/hangangjari-production-verify-images", plain(-3)),
     ];
     for (id, placement) in expected {
         assert_eq!(place(id), placement, "{id}");
     }
     // And nothing else: 5 ServiceAccounts, 1 ConfigMap (no release ConfigMap: a release's identity is in the
     // pod templates of the workloads whose image it changes), 9 NetworkPolicies, 6 Services, 5 Deployments, a
-    // StatefulSet, 2 Jobs, the api's PodDisruptionBudget, HorizontalPodAutoscaler and Ingress.
-    assert_eq!(placements.len(), 32, "{placements:#?}");
+    // StatefulSet, 2 Jobs, the api's PodDisruptionBudget, HorizontalPodAutoscaler and Ingress, and the image
+    // verification ClusterPolicy.
+    assert_eq!(placements.len(), 33, "{placements:#?}");
 }
 
 #[test]
@@ -250,7 +252,7 @@ fn an_unpinned_image_is_named() {
 
 #[test]
 fn an_image_of_another_release_is_named() {
-    let other = ReleaseImages::unreleased("ba9876543210");
+    let other = ReleaseImages::unreleased("ba9876543210", trusted_key().unwrap());
     let stale = other.images["hangang-forecast"].reference();
     let objects = with("Deployment/hangang-forecast", |forecast| {
         set(forecast, &format!("{CONTAINER}/image"), json!(stale))
@@ -286,7 +288,7 @@ fn every_service_container_must_report_its_images_release() {
 
 /// A release whose build of every worker is byte-identical to `earlier`'s pins `earlier`'s worker images.
 fn api_only(earlier: &ReleaseImages, commit: &str) -> ReleaseImages {
-    let mut next = ReleaseImages::unreleased(commit);
+    let mut next = ReleaseImages::unreleased(commit, trusted_key().unwrap());
     for (name, image) in &earlier.images {
         if name != "hangang-api" {
             next.images.insert(name.clone(), image.clone());
@@ -342,12 +344,22 @@ fn every_service_container_knows_its_commit_and_environment() {
     assert_eq!(fired(&objects), ["Deployment/hangang-ingest [release-id]"]);
     // Production's manifests checked as if they were staging's: every container names the wrong environment.
     let as_staging = check(&production(), &release(), "staging");
-    assert_eq!(as_staging.len(), 6, "{as_staging:?}");
+    let (identity, others): (Vec<_>, Vec<_>) =
+        as_staging.iter().partition(|violation| violation.rule == "release-id");
+    assert_eq!(identity.len(), 6, "{as_staging:?}");
     assert!(
-        as_staging.iter().all(|violation| violation
+        identity.iter().all(|violation| violation
             .message
             .contains("DEPLOYMENT_ENVIRONMENT resolves to `production`, expected `staging`")),
         "{as_staging:?}"
+    );
+    // Nor is staging's own image verification policy there.
+    assert_eq!(
+        others.iter().map(|violation| violation.to_string()).collect::<Vec<_>>(),
+        [
+            "ClusterPolicy/hangangjari-staging-verify-images: [image-verification] missing: nothing verifies \
+          the release's signatures when a pod is admitted"
+        ]
     );
 }
 
@@ -487,4 +499,144 @@ fn production_syncs_only_the_promoted_branch_and_staging_follows_main() {
         let fired: Vec<_> = check_argocd(&objects).iter().map(|violation| violation.rule).collect();
         assert_eq!(fired, ["argocd-tracked-ref"], "{application} on {revision}");
     }
+}
+
+const POLICY: &str = "ClusterPolicy/hangangjari-production-verify-images";
+const VERIFY: &str = "/spec/rules/0/verifyImages/0";
+
+/// The messages of the image verification rule, in order.
+fn verification_messages(objects: &[Value], release: &ReleaseImages) -> Vec<String> {
+    check(objects, release, "production")
+        .into_iter()
+        .filter(|violation| violation.rule == "image-verification")
+        .map(|violation| format!("{}: {}", violation.object, violation.message))
+        .collect()
+}
+
+#[test]
+fn the_rendered_policy_names_the_release_key_for_its_namespace() {
+    let objects = production();
+    let policy = objects
+        .iter()
+        .find(|object| {
+            format!("ClusterPolicy/{}", object["metadata"]["name"].as_str().unwrap()) == POLICY
+        })
+        .expect("production renders its image verification policy");
+    assert!(policy["metadata"]["namespace"].is_null(), "a cluster-scoped policy got a namespace");
+    assert_eq!(
+        policy["spec"]["rules"][0]["match"]["any"][0]["resources"]["namespaces"],
+        json!(["hangangjari"])
+    );
+    for pointer in crate::manifests::verification::KEY_POINTERS {
+        assert_eq!(policy.pointer(pointer).unwrap().as_str().unwrap(), trusted_key().unwrap());
+    }
+
+    // A release signed with another key (a test of the release path) renders a policy that names that key,
+    // and it passes; checked against the committed key instead, it fails, naming both.
+    let other_key = supply_chain::signing::ReleaseKey::throwaway().public_pem().unwrap();
+    let other = ReleaseImages { public_key: other_key.clone(), ..release() };
+    let dir = std::env::temp_dir().join(format!("hangang-manifests-key-{}", std::process::id()));
+    let rendered = render::render("production", &other, &dir).unwrap().objects;
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(verification_messages(&rendered, &other).is_empty());
+    let messages = verification_messages(&rendered, &release());
+    let fingerprint = crate::manifests::verification::fingerprint;
+    let expected = |what: &str| {
+        format!(
+            "{POLICY}: rule 0 verifyImages[0] {what}: names key {}, but the release signs with {}",
+            fingerprint(&other_key),
+            fingerprint(&trusted_key().unwrap())
+        )
+    };
+    assert_eq!(messages, [expected("signature"), expected("provenance")]);
+}
+
+#[test]
+fn a_missing_or_wrong_key_fails_the_manifests_check() {
+    let key = format!("{VERIFY}/attestors/0/entries/0/keys/publicKeys");
+    let objects = with(POLICY, |policy| remove(policy, &key));
+    assert_eq!(
+        verification_messages(&objects, &release()),
+        [format!("{POLICY}: rule 0 verifyImages[0] signature: an attestor names no public key")]
+    );
+    let wrong = supply_chain::signing::ReleaseKey::throwaway().public_pem().unwrap();
+    let objects = with(POLICY, |policy| set(policy, &key, json!(wrong)));
+    let messages = verification_messages(&objects, &release());
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(messages[0].contains("signature: names key sha256:"), "{messages:?}");
+
+    let objects: Vec<Value> =
+        production().into_iter().filter(|object| object["kind"] != "ClusterPolicy").collect();
+    assert_eq!(
+        verification_messages(&objects, &release()),
+        [format!(
+            "{POLICY}: missing: nothing verifies the release's signatures when a pod is admitted"
+        )]
+    );
+}
+
+#[test]
+fn the_policy_must_enforce_cover_every_image_and_check_the_provenance() {
+    let objects =
+        with(POLICY, |policy| set(policy, &format!("{VERIFY}/failureAction"), json!("Audit")));
+    assert_eq!(
+        verification_messages(&objects, &release()),
+        [format!("{POLICY}: rule 0 verifyImages[0]: failureAction is not Enforce (only audits)")]
+    );
+
+    let objects = with(POLICY, |policy| {
+        set(policy, &format!("{VERIFY}/imageReferences"), json!(["*/hangang-api:*"]))
+    });
+    let uncovered = verification_messages(&objects, &release());
+    // The three workers' images are no longer covered; the api's (and its Jobs', which run it) still are.
+    for worker in ["ingest", "forecast", "push"] {
+        let named = format!(
+            "Deployment/hangang-{worker}'s image registry.invalid/hangangjari/hangang-{worker}:"
+        );
+        assert!(uncovered.iter().any(|message| message.contains(&named)), "{uncovered:?}");
+    }
+    assert_eq!(uncovered.len(), 3, "{uncovered:?}");
+    assert!(uncovered.iter().all(|message| message.contains("is not covered")), "{uncovered:?}");
+
+    // A policy for another namespace guards nothing here.
+    let objects = with(POLICY, |policy| {
+        set(
+            policy,
+            "/spec/rules/0/match/any/0/resources/namespaces",
+            json!(["hangangjari-staging"]),
+        )
+    });
+    assert_eq!(verification_messages(&objects, &release()).len(), 6);
+
+    let objects =
+        with(POLICY, |policy| remove(policy, &format!("{VERIFY}/attestations/0/conditions")));
+    let messages = verification_messages(&objects, &release());
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(
+        messages[0].contains("provenance: no condition requires buildDefinition.buildType"),
+        "{messages:?}"
+    );
+
+    let objects = with(POLICY, |policy| {
+        set(policy, &format!("{VERIFY}/attestors/0/entries/0/keys/rekor/ignoreTlog"), json!(false))
+    });
+    let messages = verification_messages(&objects, &release());
+    assert!(messages[0].contains("rekor.ignoreTlog must be true"), "{messages:?}");
+}
+
+#[test]
+fn the_argocd_project_lets_the_environments_own_their_policies() {
+    let mut objects = render::render_argocd().unwrap();
+    assert!(check_argocd(&objects).is_empty());
+    let project = objects.iter_mut().find(|object| object["kind"] == "AppProject").unwrap();
+    project["spec"]["clusterResourceWhitelist"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|entry| entry["kind"] != "ClusterPolicy");
+    let fired: Vec<String> = check_argocd(&objects).iter().map(ToString::to_string).collect();
+    assert_eq!(
+        fired,
+        ["AppProject/hangangjari: [argocd-cluster-resources] clusterResourceWhitelist lacks \
+          kyverno.io/ClusterPolicy, so a sync carrying it is refused"]
+    );
 }
