@@ -16,6 +16,7 @@ use crate::{
     checks::{self, Report, Source},
     codegen, contracts, manifests, migrations,
     stages::Stages,
+    workflows,
 };
 
 /// Runs every stage and writes the report, whether or not they pass; returns the report's path.
@@ -23,7 +24,7 @@ pub fn run(sh: &Shell) -> anyhow::Result<std::path::PathBuf> {
     let started = Instant::now();
     let started_at = jiff::Timestamp::now();
     let source = Source::of_checkout(sh)?;
-    let mut stages = Stages::new("ci", 8);
+    let mut stages = Stages::new("ci", 9);
     let outcome = run_stages(sh, &mut stages);
     let toolchain = cmd!(sh, "rustc -V").quiet().read()?;
     let report = Report::new(source, toolchain, started_at, &stages.records);
@@ -48,6 +49,7 @@ fn run_stages(sh: &Shell, stages: &mut Stages) -> anyhow::Result<()> {
     stages.run("migration kinds", || Ok(((), migrations::check(&crate::project_root())?)))?;
     stages.check("contracts", contracts::run)?;
     stages.check("manifests", || manifests::run(sh))?;
+    stages.run("workflow lint", || Ok(((), workflows::check(sh)?)))?;
     // Tests need PostgreSQL and Redis; default to the local servers `.ci/run` starts.
     let _database = sh.push_env(
         "DATABASE_URL",

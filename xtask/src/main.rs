@@ -33,6 +33,7 @@ mod migrations;
 mod promote;
 mod release;
 mod stages;
+mod workflows;
 mod workspace;
 
 use std::path::PathBuf;
@@ -51,7 +52,8 @@ struct Cli {
 enum Command {
     /// Run the whole system locally: replay upstream, migrated database, the four services.
     Dev,
-    /// Run every CI check in order: fmt, clippy (warnings denied), tests, codegen drift, contracts.
+    /// Run every CI check in order: fmt, clippy (warnings denied), codegen drift, migrations, contracts,
+    /// manifests, the workflow lint (actionlint and the release rules), tests.
     Ci,
     /// Check the API and gRPC contracts against every released baseline, and the localization keys.
     Contracts,
