@@ -65,6 +65,10 @@ pub enum Fault {
     ShortPage,
     /// Cultural events: pages after the first report a `list_total_count` off by this much.
     TotalDrift(i32),
+    /// The notice board with its table inside this many nested `<div>`s.
+    Nested(u32),
+    /// The notice board with this many more rows (numbered announcements that name no park).
+    ManyRows(u32),
 }
 
 /// One parking lot as the portal lists it.
@@ -120,7 +124,12 @@ pub struct WorldState {
     /// By `AREA_NM`.
     pub areas: BTreeMap<String, Area>,
     pub events: Vec<CulturalEvent>,
+    /// `ORG_LINK` by event title, written as organisers write it (`https://…`, `javascript:…`, `sms:…`);
+    /// blank for the others, as for most real rows.
+    pub event_links: BTreeMap<String, String>,
     pub notices: Vec<BoardEntry>,
+    /// The `href` of board entries by id, as the board writes it; the others link `/notices/view?id=…`.
+    pub notice_links: BTreeMap<u32, String>,
     /// Faults set by a test or operator; kept when the day advances.
     pub faults: BTreeMap<Endpoint, Fault>,
     /// Faults the day script plays (the portal's failing hour); replaced when the day advances.
@@ -253,7 +262,14 @@ async fn answer(fault: Option<Fault>, content_type: &'static str, body: String) 
             ([(header::CONTENT_TYPE, content_type)], body).into_response()
         }
         // Shaped by the source's own renderer (`render::Shape`); here the answer is already shaped.
-        Some(Fault::NoData | Fault::EmptyRows | Fault::ShortPage | Fault::TotalDrift(_)) => {
+        Some(
+            Fault::NoData
+            | Fault::EmptyRows
+            | Fault::ShortPage
+            | Fault::TotalDrift(_)
+            | Fault::Nested(_)
+            | Fault::ManyRows(_),
+        ) => {
             ([(header::CONTENT_TYPE, content_type)], body).into_response()
         }
     }
@@ -307,5 +323,6 @@ async fn kma(State(world): State<World>, RawQuery(query): RawQuery) -> Response 
 
 async fn notice_board(State(world): State<World>) -> Response {
     let (state, fault) = world.snapshot(Endpoint::Notices);
-    answer(fault, "text/html; charset=utf-8", render::notice_board(&state)).await
+    let body = render::notice_board(&state, fault.as_ref());
+    answer(fault, "text/html; charset=utf-8", body).await
 }

@@ -135,8 +135,9 @@ pub fn cultural_events(
     let rows: Vec<Value> = page
         .into_iter()
         .map(|event| {
+            let link = state.event_links.get(&event.title).map_or("", String::as_str);
             json!({"CODENAME": "축제-문화/예술", "GUNAME": "", "TITLE": event.title, "DATE": format!("{}~{}", event.starts_on, event.ends_on),
-                   "PLACE": event.place, "ORG_LINK": "", "STRTDATE": format!("{} 00:00:00.0", event.starts_on),
+                   "PLACE": event.place, "ORG_LINK": link, "STRTDATE": format!("{} 00:00:00.0", event.starts_on),
                    "END_DATE": format!("{} 00:00:00.0", event.ends_on), "LAT": "", "LOT": "",
                    "IS_FREE": if event.free { "무료" } else { "유료" }, "HMPG_ADDR": ""})
         })
@@ -173,22 +174,37 @@ pub fn kma(state: &WorldState, nx: &str, ny: &str) -> String {
     .to_string()
 }
 
-pub fn notice_board(state: &WorldState) -> String {
-    let rows: String = state
+pub fn notice_board(state: &WorldState, fault: Option<&Fault>) -> String {
+    let row = |id: u32, href: &str, title: &str, date: &str| {
+        format!(
+            "<tr><td>{id}</td><td class=\"subject\"><a href=\"{}\">{}</a></td><td>{date}</td><td>0</td></tr>\n",
+            href.replace('"', "&quot;"),
+            escape(title),
+        )
+    };
+    let mut rows: String = state
         .notices
         .iter()
         .map(|entry| {
-            format!(
-                "<tr><td>{id}</td><td class=\"subject\"><a href=\"/notices/view?id={id}\">{}</a></td><td>{}</td><td>0</td></tr>\n",
-                escape(&entry.title),
-                entry.date,
-                id = entry.id
-            )
+            let href = state.notice_links.get(&entry.id).cloned();
+            let href = href.unwrap_or_else(|| format!("/notices/view?id={}", entry.id));
+            row(entry.id, &href, &entry.title, &entry.date)
         })
         .collect();
+    if let Some(Fault::ManyRows(extra)) = fault {
+        for n in 0..*extra {
+            rows.push_str(&row(9_000_000 + n, "/notices/view", &format!("공고 {n}"), "2026-01-01"));
+        }
+    }
+    let depth = match fault {
+        Some(Fault::Nested(depth)) => *depth as usize,
+        _ => 0,
+    };
     format!(
-        "<!DOCTYPE html>\n<html lang=\"ko\"><head><meta charset=\"utf-8\"><title>공지사항</title></head><body>\n\
+        "<!DOCTYPE html>\n<html lang=\"ko\"><head><meta charset=\"utf-8\"><title>공지사항</title></head><body>\n{}\
          <table class=\"board-list\"><thead><tr><th>번호</th><th>제목</th><th>작성일</th><th>조회</th></tr></thead>\
-         <tbody>\n{rows}</tbody></table></body></html>\n"
+         <tbody>\n{rows}</tbody></table>{}</body></html>\n",
+        "<div>".repeat(depth),
+        "</div>".repeat(depth),
     )
 }

@@ -3,6 +3,7 @@
 //!
 //! Quirks: `RESULT.CODE` keys (see [`crate::seoul`]); blocks as list, object or nested under their own name;
 //! numbers as strings; times in KST without offset; congestion levels in Korean, anything else is drift.
+//! Free text is capped ([`crate::text`]) and an event's link kept only when it is https ([`crate::link`]).
 
 use contracts::{
     Timestamp,
@@ -11,7 +12,7 @@ use contracts::{
 use serde_json::Value;
 
 use crate::seoul::{self, Answer, block, count, number, text};
-use crate::{kst, outcome::Failure};
+use crate::{kst, link::Link, outcome::Failure, text as caps};
 
 /// What one area's reading carried. Every part is optional: a park may have no weather block.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -58,7 +59,10 @@ pub struct AreaEvent {
     pub starts_on: jiff::civil::Date,
     pub ends_on: jiff::civil::Date,
     pub free: Option<bool>,
-    pub url: Option<String>,
+    /// The event's page, if it is an https link.
+    pub link: Link,
+    /// The organiser marked it cancelled (`crate::events::marked_cancelled`, read on the whole title).
+    pub cancelled: bool,
 }
 
 /// Seoul's four congestion levels; anything else fails loudly as drift.
@@ -98,7 +102,8 @@ pub fn parse(body: &[u8], area: &str) -> Result<Option<Reading>, Failure> {
         reading.congestion = Some(Congestion {
             observed_at,
             level: level(&level_text)?,
-            message_ko: text(live.get("AREA_CONGEST_MSG")),
+            message_ko: text(live.get("AREA_CONGEST_MSG"))
+                .map(|message| caps::cap(message, caps::MESSAGE_CHARS)),
             population_min: count(live.get("AREA_PPLTN_MIN")),
             population_max: count(live.get("AREA_PPLTN_MAX")),
         });
@@ -167,12 +172,13 @@ fn parse_event(event: &Value) -> Option<AreaEvent> {
     let period = text(event.get("EVENT_PERIOD"))?;
     let (start, end) = period.split_once('~').unwrap_or((&period, &period));
     Some(AreaEvent {
-        title_ko: title,
-        place_ko: text(event.get("EVENT_PLACE")),
+        cancelled: crate::events::marked_cancelled(&title),
+        title_ko: caps::cap(title, caps::TITLE_CHARS),
+        place_ko: text(event.get("EVENT_PLACE")).map(|place| caps::cap(place, caps::NAME_CHARS)),
         starts_on: kst::parse_date(start)?,
         ends_on: kst::parse_date(end)?,
         free: text(event.get("PAY_YN")).map(|paid| paid != "Y" && paid != "유료"),
-        url: text(event.get("URL")),
+        link: Link::read(event.get("URL").and_then(Value::as_str)),
     })
 }
 
@@ -203,6 +209,30 @@ mod tests {
         assert_eq!(weather.rain_chance_percent, Some(20));
         assert_eq!(reading.events.len(), 1);
         assert_eq!(reading.events[0].ends_on.to_string(), "2026-06-30");
+    }
+
+    #[test]
+    fn an_area_event_link_is_kept_only_when_it_is_https_and_text_is_capped() {
+        let with_url = |url: &str| {
+            let body = String::from_utf8_lossy(YEOUIDO)
+                .replace("https://example.org/events/summer", url)
+                .replace(
+                    "\"AREA_CONGEST_MSG\":\"",
+                    &format!("\"AREA_CONGEST_MSG\":\"{}", "붐빔 ".repeat(400)),
+                );
+            parse(body.as_bytes(), "여의도한강공원").unwrap().unwrap()
+        };
+        let safe = with_url("https://example.org/festival");
+        assert_eq!(
+            safe.events[0].link.url().map(|url| url.as_str()),
+            Some("https://example.org/festival")
+        );
+        assert_eq!(with_url("http://example.org/festival").events[0].link.url(), None);
+        let message = safe.congestion.unwrap().message_ko.unwrap();
+        assert_eq!(message.chars().count(), caps::MESSAGE_CHARS);
+        let unsafe_link = with_url("javascript:alert(1)");
+        assert_eq!(unsafe_link.events.len(), 1, "the event stays");
+        assert_eq!(unsafe_link.events[0].link.dropped().map(|why| why.label()), Some("javascript"));
     }
 
     #[test]

@@ -3,13 +3,14 @@
 //! The service has no stable id, so an event's id is derived from its content (title, place, start date), the
 //! way public clients do; the same event collected again keeps its id. An event is matched to a park when its
 //! place names the park (`여의도한강공원`, `여의도 한강공원`, `반포 한강`) or its coordinates lie within
-//! [`MATCH_RADIUS_METERS`] of the park centre.
+//! [`MATCH_RADIUS_METERS`] of the park centre. Titles and places are capped ([`crate::text`]); the link is the
+//! first https one of `ORG_LINK` and `HMPG_ADDR` ([`crate::link`]), anything else is dropped.
 
 use jiff::civil::Date;
 use serde_json::Value;
 
 use crate::seoul::{self, Answer, number, text};
-use crate::{kst, outcome::Failure};
+use crate::{kst, link::Link, outcome::Failure, text as caps};
 
 /// How close an event's coordinates must be to a park centre to belong to it.
 pub const MATCH_RADIUS_METERS: f64 = 1_200.0;
@@ -22,7 +23,8 @@ pub struct CulturalEvent {
     pub starts_on: Date,
     pub ends_on: Date,
     pub free: Option<bool>,
-    pub url: Option<String>,
+    /// The organiser's page, if it is an https link.
+    pub link: Link,
     pub location: Option<(f64, f64)>,
     /// The organiser marked it cancelled: a bracketed tag such as `[취소]` or `(행사 취소)` (see
     /// [`marked_cancelled`]).
@@ -84,13 +86,16 @@ pub fn parse_page(body: &[u8]) -> Result<Option<Page>, Failure> {
             _ => None,
         };
         events.push(CulturalEvent {
+            // Read on the whole title: a marker at the end of an over-long one still counts.
             cancelled: marked_cancelled(&title),
-            title_ko: title,
-            place_ko: text(row.get("PLACE")),
+            title_ko: caps::cap(title, caps::TITLE_CHARS),
+            place_ko: text(row.get("PLACE")).map(|place| caps::cap(place, caps::NAME_CHARS)),
             starts_on,
             ends_on,
             free: text(row.get("IS_FREE")).map(|free| free == "무료"),
-            url: text(row.get("ORG_LINK")).or_else(|| text(row.get("HMPG_ADDR"))),
+            link: Link::first_of(
+                ["ORG_LINK", "HMPG_ADDR"].map(|field| row.get(field).and_then(Value::as_str)),
+            ),
             location,
         });
     }
@@ -315,6 +320,50 @@ mod tests {
         // By name, by "short name + 한강", by coordinates (swapped LAT/LOT), and one elsewhere in Seoul.
         assert_eq!(matched, vec![Some("yeouido"), Some("banpo"), Some("yeouido"), None]);
         assert!(page.rows[1].cancelled);
+        let link = |row: usize| page.rows[row].link.url().map(|url| url.as_str().to_owned());
+        assert_eq!(link(0).as_deref(), Some("https://example.org/events/summer"));
+        assert_eq!(link(1).as_deref(), Some("https://example.org/events/moonlight"), "HMPG_ADDR");
+        assert_eq!(page.rows[2].link, Link::Absent);
+    }
+
+    #[test]
+    fn links_other_than_https_are_dropped_and_the_event_stays() {
+        let body = String::from_utf8_lossy(PAGE)
+            .replace("https://example.org/events/summer", "javascript:alert(document.cookie)")
+            .replace("https://example.org/events/moonlight", "sms:01012345678");
+        let page = parse_page(body.as_bytes()).unwrap().unwrap();
+        assert_eq!(page.rows.len(), 4, "every event is still listed");
+        let dropped: Vec<Option<&str>> =
+            page.rows.iter().map(|row| row.link.dropped().map(|why| why.label())).collect();
+        assert_eq!(dropped, vec![Some("javascript"), Some("sms"), None, None]);
+        assert!(page.rows.iter().all(|row| row.link.url().is_none()));
+        // A safe link in the second field is taken over an unsafe first one.
+        let body = String::from_utf8_lossy(PAGE).replace(
+            r#""ORG_LINK":"","STRTDATE":"2026-06-14"#,
+            r#""ORG_LINK":"http://example.org/plain","STRTDATE":"2026-06-14"#,
+        );
+        let page = parse_page(body.as_bytes()).unwrap().unwrap();
+        assert_eq!(
+            page.rows[1].link.url().map(|url| url.as_str()),
+            Some("https://example.org/events/moonlight")
+        );
+    }
+
+    #[test]
+    fn over_long_titles_and_places_are_capped() {
+        let title = format!("[취소] {}", "한강 여름축제 ".repeat(100));
+        let body = String::from_utf8_lossy(PAGE)
+            .replace("[취소] 달빛무지개분수 음악회", &title)
+            .replace("반포 한강 달빛광장", &"반포 한강 달빛광장 ".repeat(50));
+        let page = parse_page(body.as_bytes()).unwrap().unwrap();
+        let row = &page.rows[1];
+        assert!(
+            (caps::TITLE_CHARS - 2..=caps::TITLE_CHARS).contains(&row.title_ko.chars().count())
+        );
+        assert!(row.title_ko.starts_with("[취소] 한강 여름축제") && row.title_ko.ends_with('…'));
+        assert!(row.cancelled);
+        assert!(row.place_ko.as_ref().unwrap().chars().count() <= caps::NAME_CHARS);
+        assert_eq!(page.rows[0].title_ko, "한강 여름축제", "real titles are untouched");
     }
 
     #[test]

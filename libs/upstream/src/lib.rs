@@ -7,10 +7,13 @@ pub mod citydata;
 pub mod events;
 pub mod kma;
 pub mod kst;
+pub mod link;
+pub mod markup;
 pub mod notices;
 pub mod outcome;
 pub mod parking_portal;
 pub mod seoul;
+pub mod text;
 
 /// A stable id from content: `prefix` + the first 16 hex digits of the SHA-256 of `key`.
 pub fn content_id(prefix: &str, key: &str) -> String {

@@ -8,20 +8,43 @@
 //! A title is only ever a hint. The classifier is deliberately conservative about closures: an advisory
 //! ("호우 대비 안전수칙 안내"), a forecast or a completed repair is not one, a lifted closure ("전면 통제 해제")
 //! ends one instead of announcing it, and only the rules marked reliable may close a park in the app or alert.
+//!
+//! The page is the board's to write, so it is bounded before it is believed: elements may nest at most
+//! [`MAX_DEPTH`] levels (measured by `crate::markup` before the tree is built, since building it is quadratic
+//! in depth) and the page may hold at most [`MAX_ENTRIES`] rows and list items; a page beyond either is a
+//! failure of class `too_large`, never a partial list (which would read as notices that ended). Titles are
+//! capped ([`crate::text`]); a notice's link is kept only when it is https ([`crate::link`]), which the
+//! `javascript:goView(…)` links many boards use are not. The parser is synchronous and can take tens of
+//! milliseconds on a large page: callers run it off the async runtime.
 
 use contracts::{Timestamp, v2::NoticeKind};
 use scraper::{ElementRef, Html, Selector};
 
 use crate::{
     kst,
-    outcome::{Failure, excerpt},
+    link::{self, Link},
+    markup,
+    outcome::{ErrorClass, Failure, excerpt},
+    text as caps,
 };
+
+/// How deeply the board's elements may nest (real boards: 20 to 40 levels).
+pub const MAX_DEPTH: usize = 256;
+
+/// How many rows and list items (candidate entries, menus included) the board page may hold (real boards:
+/// a few dozen notices and a few hundred menu items).
+pub const MAX_ENTRIES: usize = 2_000;
 
 /// One notice as the board shows it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BoardNotice {
+    /// Stable across collections: derived from the whole title, the link as the board wrote it and the date
+    /// (see [`parse_board`]).
+    pub notice_id: String,
+    /// Capped to [`caps::TITLE_CHARS`].
     pub title_ko: String,
-    pub url: Option<String>,
+    /// The notice's page, if it is an https link.
+    pub link: Link,
     pub posted_at: Timestamp,
     /// `None`: applies to every park.
     pub park_id: Option<String>,
@@ -186,27 +209,41 @@ pub fn parse_board(
     if !html.trim_start().starts_with('<') {
         return Err(Failure::unexpected(format!("not HTML: {}", excerpt(html.as_bytes()))));
     }
+    if let Err(too_deep) = markup::nesting_depth(html, MAX_DEPTH) {
+        return Err(Failure::new(ErrorClass::TooLarge, format!("notice board: {too_deep}")));
+    }
     let document = Html::parse_document(html);
     let entries = Selector::parse("tr, li").expect("static selector");
     let links = Selector::parse("a").expect("static selector");
+    let candidates = document.select(&entries).count();
+    if candidates > MAX_ENTRIES {
+        return Err(Failure::new(
+            ErrorClass::TooLarge,
+            format!("notice board: {candidates} rows and list items (at most {MAX_ENTRIES})"),
+        ));
+    }
     let mut seen_entries = 0;
     let mut notices = Vec::new();
     for entry in document.select(&entries) {
-        let Some(link) = entry.select(&links).next() else { continue };
-        let title = text_of(link);
+        let Some(anchor) = entry.select(&links).next() else { continue };
+        let title = text_of(anchor);
         let Some(date) = find_date(&text_of(entry)) else { continue };
         if title.is_empty() {
             continue;
         }
         seen_entries += 1;
         let Ok(park_id) = park_of(&title, parks) else { continue };
-        let url = link.value().attr("href").map(|href| resolve(base_url, href));
+        let href = anchor.value().attr("href");
         let posted_at =
             kst::parse_datetime(&format!("{date} 00:00")).expect("a valid date at midnight");
+        // The id keeps the inputs of earlier releases (the whole title, the href joined to the base as they
+        // joined it), so a notice already stored is never seen as new: a new park closure alerts.
+        let identity = href.map(|href| resolve(base_url, href));
         notices.push(BoardNotice {
+            notice_id: notice_id(&title, identity.as_deref(), posted_at),
             classification: classify(&title),
-            title_ko: title,
-            url,
+            link: href.map_or(Link::Absent, |href| link_of(base_url, href)),
+            title_ko: caps::cap(title, caps::TITLE_CHARS),
             posted_at,
             park_id,
         });
@@ -217,6 +254,8 @@ pub fn parse_board(
     Ok(notices)
 }
 
+/// The href joined to the page's URL as earlier releases did, for ids only: every href without `http://`
+/// or `https://` is a path (so `javascript:goView('1')` becomes `…/notice/javascript:goView('1')`).
 fn resolve(base_url: &str, href: &str) -> String {
     if href.starts_with("http://") || href.starts_with("https://") {
         return href.to_owned();
@@ -232,8 +271,28 @@ fn resolve(base_url: &str, href: &str) -> String {
     format!("{directory}/{href}")
 }
 
+/// The link an href leads to, joined to the page's URL the way a browser joins it; kept only when https.
+fn link_of(base_url: &str, href: &str) -> Link {
+    let href = href.trim();
+    if href.is_empty() {
+        return Link::Absent;
+    }
+    let joined = if link::scheme_of(href).is_some() {
+        href.to_owned()
+    } else if href.starts_with("//") {
+        let scheme = link::scheme_of(base_url).unwrap_or("https");
+        format!("{scheme}:{href}")
+    } else if href.starts_with('?') || href.starts_with('#') {
+        let end = base_url.find(if href.starts_with('?') { ['?', '#'] } else { ['#', '#'] });
+        format!("{}{href}", &base_url[..end.unwrap_or(base_url.len())])
+    } else {
+        resolve(base_url, href)
+    };
+    Link::read(Some(&joined))
+}
+
 /// The stable id of a board notice.
-pub fn notice_id(title: &str, url: Option<&str>, posted_at: Timestamp) -> String {
+fn notice_id(title: &str, url: Option<&str>, posted_at: Timestamp) -> String {
     let key = format!("{}|{}|{posted_at}", title.trim(), url.unwrap_or_default());
     crate::content_id("hn", &key)
 }
@@ -276,10 +335,112 @@ mod tests {
             ]
         );
         assert_eq!(
-            notices[1].url.as_deref(),
+            notices[1].link.url().map(|url| url.as_str()),
             Some("https://hangang.example.org/notice/view?id=1002")
         );
         assert_eq!(notices[1].posted_at.to_string(), "2026-06-12T15:00:00Z");
+    }
+
+    #[test]
+    fn ids_stay_what_earlier_releases_derived() {
+        // Pinned: a notice stored by an earlier release must keep its id, or its closure would alert again.
+        let notices =
+            parse_board(BOARD, "https://hangang.example.org/notice/list", &parks()).unwrap();
+        assert_eq!(notices[1].notice_id, "hn-000633397babcc83");
+        let script = BOARD.replace("view?id=1002", "javascript:goView('1002')");
+        let notices =
+            parse_board(&script, "https://hangang.example.org/notice/list", &parks()).unwrap();
+        assert_eq!(
+            notices[1].notice_id,
+            notice_id(
+                "여의도한강공원 축제 기간 여의도5주차장 21시 이후 폐쇄",
+                Some("https://hangang.example.org/notice/javascript:goView('1002')"),
+                notices[1].posted_at
+            )
+        );
+    }
+
+    #[test]
+    fn only_https_links_are_kept_and_the_notice_stays() {
+        let board = |href: &str| BOARD.replace("view?id=1002", href);
+        let link =
+            |html: String, base: &str| parse_board(&html, base, &parks()).unwrap()[1].link.clone();
+        let https = "https://hangang.example.org/notice/list";
+        assert_eq!(
+            link(board("javascript:goView('1002')"), https).dropped().map(|why| why.label()),
+            Some("javascript")
+        );
+        assert_eq!(link(board("sms:010"), https).dropped().map(|why| why.label()), Some("sms"));
+        assert_eq!(
+            link(board("http://hangang.example.org/v?id=2"), https)
+                .dropped()
+                .map(|why| why.label()),
+            Some("http")
+        );
+        // Relative links are as safe as the page they are on.
+        assert_eq!(link(board("view?id=1002"), "http://127.0.0.1:8080/notice/list").url(), None);
+        let joined = |href: &str| link(board(href), https).url().map(|url| url.to_string());
+        assert_eq!(
+            joined("?id=7").as_deref(),
+            Some("https://hangang.example.org/notice/list?id=7")
+        );
+        assert_eq!(joined("//cdn.example.org/a").as_deref(), Some("https://cdn.example.org/a"));
+        assert_eq!(joined("/v?id=3").as_deref(), Some("https://hangang.example.org/v?id=3"));
+    }
+
+    #[test]
+    fn a_board_nested_too_deep_is_too_large_before_it_is_parsed() {
+        let depth = MAX_DEPTH * 400;
+        let deep = BOARD.replace(
+            "<table class=\"board-list\">",
+            &format!("{}<table class=\"board-list\">", "<div>".repeat(depth)),
+        );
+        let started = std::time::Instant::now();
+        let failure = parse_board(&deep, "https://x.example.org/n", &parks()).unwrap_err();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "refused without building it"
+        );
+        assert_eq!(failure.class, ErrorClass::TooLarge);
+        assert!(failure.message.contains("deeper than 256 levels"), "{failure}");
+        // At the cap, the page is read.
+        let deep_enough = BOARD.replace(
+            "<table class=\"board-list\">",
+            &format!("{}<table class=\"board-list\">", "<div>".repeat(MAX_DEPTH - 8)),
+        );
+        assert_eq!(
+            parse_board(&deep_enough, "https://x.example.org/n", &parks()).unwrap().len(),
+            3
+        );
+    }
+
+    #[test]
+    fn a_board_with_too_many_entries_is_too_large_not_a_partial_list() {
+        let rows = "<tr><td>1</td><td>공고</td></tr>\n".repeat(MAX_ENTRIES);
+        let crowded = BOARD.replace("</tbody>", &format!("{rows}</tbody>"));
+        let failure = parse_board(&crowded, "https://x.example.org/n", &parks()).unwrap_err();
+        assert_eq!(failure.class, ErrorClass::TooLarge);
+        assert!(failure.message.contains("at most 2000"), "{failure}");
+    }
+
+    #[test]
+    fn over_long_titles_are_capped_but_still_classified_whole() {
+        let padding = "안전 ".repeat(150);
+        let long = BOARD.replace(
+            "잠실한강공원 수영장 임시 휴장 안내",
+            &format!("잠실한강공원 {padding}수영장 임시 휴장"),
+        );
+        let notices = parse_board(&long, "https://x.example.org/n", &parks()).unwrap();
+        let capped = &notices[2];
+        assert!(
+            (caps::TITLE_CHARS - 2..=caps::TITLE_CHARS).contains(&capped.title_ko.chars().count())
+        );
+        assert!(capped.title_ko.ends_with('…'));
+        assert_eq!(
+            capped.classification.kind,
+            NoticeKind::FacilityClosure,
+            "read on the whole title"
+        );
     }
 
     #[test]

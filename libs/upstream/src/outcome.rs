@@ -27,7 +27,7 @@ pub enum ErrorClass {
     Auth,
     /// Every item named a park or lot we do not know.
     Unmapped,
-    /// The body exceeded the size limit.
+    /// The answer exceeded a size limit: its bytes, or (markup) its nesting depth or number of entries.
     TooLarge,
     /// The process collecting it stopped before the run ended (a kill, a lost node); recorded by the next
     /// leader, which found the run unfinished.

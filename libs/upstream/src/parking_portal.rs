@@ -5,10 +5,16 @@
 //! is; numbers carry thousands separators; there is no per-lot update time, so the fetch time is the
 //! observation time; the server wants `Accept-Encoding: identity`. The markup is not documented, so the parser
 //! reads table rows by position, checks the header when there is one, and reports drift instead of guessing.
+//! A page nested deeper than [`crate::notices::MAX_DEPTH`] is refused before its tree is built (see
+//! `crate::markup`: building it is quadratic in depth); lot names are capped ([`crate::text`]).
 
 use scraper::{Html, Selector};
 
-use crate::outcome::{Failure, excerpt};
+use crate::{
+    markup, notices,
+    outcome::{ErrorClass, Failure, excerpt},
+    text as caps,
+};
 
 /// One row of a region page.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +46,9 @@ pub fn parse_region_page(html: &str) -> Result<Vec<PortalRow>, Failure> {
     // A page cut off mid-way still parses (HTML is forgiving) and would silently drop the lots after the cut.
     if html.contains("<table") && !html.contains("</table>") {
         return Err(Failure::unexpected("the page ends inside the lot table (truncated)"));
+    }
+    if let Err(too_deep) = markup::nesting_depth(html, notices::MAX_DEPTH) {
+        return Err(Failure::new(ErrorClass::TooLarge, format!("region page: {too_deep}")));
     }
     let document = Html::parse_document(html);
     let row_selector = Selector::parse("tr").expect("static selector");
@@ -74,7 +83,11 @@ pub fn parse_region_page(html: &str) -> Result<Vec<PortalRow>, Failure> {
             unreadable += 1;
             continue;
         }
-        rows.push(PortalRow { name: cells[0].clone(), available, capacity });
+        rows.push(PortalRow {
+            name: caps::cap(cells[0].clone(), caps::NAME_CHARS),
+            available,
+            capacity,
+        });
     }
     if rows.is_empty() {
         return Err(if unreadable > 0 {
@@ -132,6 +145,18 @@ mod tests {
         assert_eq!(parse_region_page("").unwrap_err().class, ErrorClass::UnexpectedContent);
         let truncated = &PAGE[..PAGE.find("여의도4주차장").unwrap()];
         assert_eq!(parse_region_page(truncated).unwrap_err().class, ErrorClass::UnexpectedContent);
+    }
+
+    #[test]
+    fn a_page_nested_too_deep_is_too_large_and_names_are_capped() {
+        let deep = PAGE.replacen("<table", &format!("{}<table", "<div>".repeat(100_000)), 1);
+        assert_eq!(parse_region_page(&deep).unwrap_err().class, ErrorClass::TooLarge);
+        let long_name = "여의도2주차장 ".repeat(30);
+        let rows = parse_region_page(&PAGE.replace("여의도2주차장", &long_name)).unwrap();
+        assert!(rows[1].name.chars().count() <= caps::NAME_CHARS);
+        assert!(
+            rows[1].name.starts_with("여의도2주차장 여의도2주차장") && rows[1].name.ends_with('…')
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use contracts::{
     v2::{AnomalyKind, CongestionLevel, NoticeKind, PrecipitationType, Sky},
 };
 use jiff::civil::Date;
+use upstream::link::{HttpsUrl, Link, Rejected};
 
 use crate::outcome::Failure;
 
@@ -30,6 +31,16 @@ pub struct Batch {
     pub parts: Vec<Part>,
     /// Impossible values the source delivered, as corrected before storing.
     pub anomalies: Vec<Anomaly>,
+    /// Links of stored items that were not https and were dropped (the items are stored without them).
+    pub dropped_links: Vec<DroppedLink>,
+}
+
+/// A link an item carried that is not passed on to the app.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DroppedLink {
+    /// The event or notice it belonged to.
+    pub item: String,
+    pub why: Rejected,
 }
 
 /// One park's share of a collection.
@@ -94,6 +105,18 @@ impl Batch {
             .next()
             .map(|(_, failure)| failure.clone())
             .unwrap_or_else(|| Failure::drift("no parks configured")))
+    }
+
+    /// The link of `item` as stored: its https URL, or `None`, recording a link that was dropped.
+    pub fn link(&mut self, item: &str, link: Link) -> Option<HttpsUrl> {
+        match link {
+            Link::Https(url) => Some(url),
+            Link::Absent => None,
+            Link::Dropped(why) => {
+                self.dropped_links.push(DroppedLink { item: item.to_owned(), why });
+                None
+            }
+        }
     }
 
     /// Keeps the first failure of a list read part-way.
@@ -169,7 +192,7 @@ pub struct EventReading {
     pub starts_on: Date,
     pub ends_on: Date,
     pub free: Option<bool>,
-    pub url: Option<String>,
+    pub url: Option<HttpsUrl>,
     /// The organiser marked it cancelled.
     pub cancelled: bool,
 }
@@ -186,7 +209,7 @@ pub struct NoticeReading {
     /// A notice that lifts a closure of this kind (`전면 통제 해제`): it ends the closures it lifts.
     pub lifts: Option<NoticeKind>,
     pub title_ko: String,
-    pub url: Option<String>,
+    pub url: Option<HttpsUrl>,
     pub source: SourceId,
     pub starts_at: Option<Timestamp>,
     pub ends_at: Option<Timestamp>,

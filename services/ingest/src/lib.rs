@@ -7,6 +7,7 @@
 //! - `store.rs`: one transaction per run: history in batches, events/notices, drift and anomalies, run, source
 //!   and per-park status, outbox rows for forecast and push, `NOTIFY` for the api.
 //! - `event_ledger.rs`: what a listing of events means for the known ones (ids, cancellations, relistings).
+//! - `endpoint.rs`: where the sources are (https, or http only on loopback).
 //! - `runner.rs`: one collection; `scheduler.rs`: intervals, jitter, backoff; `leadership.rs`: the leader
 //!   lock, kept honest under silent faults, and the fence every run's store transaction checks.
 //! - `outbox.rs`: the messages queued for forecast and push (typed facts) with their deadlines; `dispatch.rs`
@@ -18,6 +19,7 @@
 
 pub mod batch;
 pub mod dispatch;
+pub mod endpoint;
 pub mod event_ledger;
 pub mod fetch;
 pub mod grpc;
@@ -43,22 +45,25 @@ use settings::{AdminSettings, CommonSettings, Secret};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    endpoint::UpstreamUrl,
     fetch::Fetcher,
     runner::Runner,
     sources::{COLLECTED, Upstreams},
     store::Peers,
 };
 
-/// Where the upstream sources are and how to call them.
+/// Where the upstream sources are and how to call them. Every URL is https (plain http only to loopback, for
+/// the replay upstream): see [`endpoint::UpstreamUrl`].
 #[derive(Clone, Debug, clap::Args)]
 pub struct UpstreamSettings {
     /// Base URL of the Hangang integrated parking portal.
     #[arg(long, env = "PARKING_PORTAL_URL", default_value = "https://www.ihangangpark.kr")]
-    pub parking_portal_url: String,
+    pub parking_portal_url: UpstreamUrl,
 
-    /// Base URL of the Seoul Open Data Plaza API.
-    #[arg(long, env = "SEOUL_OPENAPI_URL", default_value = "http://openapi.seoul.go.kr:8088")]
-    pub seoul_openapi_url: String,
+    /// Base URL of the Seoul Open Data Plaza API. Seoul documents only plain http on port 8088; its https
+    /// on port 443 is used, since the key is part of every request path.
+    #[arg(long, env = "SEOUL_OPENAPI_URL", default_value = "https://openapi.seoul.go.kr")]
+    pub seoul_openapi_url: UpstreamUrl,
 
     /// Seoul Open Data Plaza API key (city data and cultural events are skipped without it).
     #[arg(long, env = "SEOUL_OPENAPI_KEY", hide_env_values = true)]
@@ -70,7 +75,7 @@ pub struct UpstreamSettings {
         env = "KMA_API_URL",
         default_value = "https://apis.data.go.kr/1360000/VilageFcstInfoService_2.0"
     )]
-    pub kma_api_url: String,
+    pub kma_api_url: UpstreamUrl,
 
     /// data.go.kr service key for KMA (weather fallback is skipped without it).
     #[arg(long, env = "KMA_API_KEY", hide_env_values = true)]
@@ -78,7 +83,7 @@ pub struct UpstreamSettings {
 
     /// URL of the Hangang headquarters' notice list page (the board is skipped without it).
     #[arg(long, env = "HANGANG_NOTICES_URL")]
-    pub hangang_notices_url: Option<String>,
+    pub hangang_notices_url: Option<UpstreamUrl>,
 
     /// Timeout of one upstream request, in seconds.
     #[arg(long, env = "UPSTREAM_TIMEOUT_SECONDS", default_value_t = 10)]

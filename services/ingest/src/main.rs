@@ -67,8 +67,9 @@ enum NoticeAction {
         /// The lot, for lot closures.
         #[arg(long)]
         lot: Option<String>,
+        /// A page with more, shown to users: https only (the app opens it).
         #[arg(long)]
-        url: Option<String>,
+        url: Option<upstream::link::HttpsUrl>,
         /// When it ends (RFC 3339); open-ended when absent.
         #[arg(long)]
         ends_at: Option<Timestamp>,

@@ -29,7 +29,8 @@ pub struct NewNotice {
     pub lot_id: Option<String>,
     pub kind: NoticeKind,
     pub title_ko: String,
-    pub url: Option<String>,
+    /// Only https links reach the app, from operators as from the board.
+    pub url: Option<upstream::link::HttpsUrl>,
     pub starts_at: Timestamp,
     pub ends_at: Option<Timestamp>,
 }
@@ -80,7 +81,7 @@ pub async fn add(pool: &PgPool, notice: &NewNotice, peers: Peers) -> anyhow::Res
     .bind(&notice.lot_id)
     .bind(notice.kind.as_str())
     .bind(&notice.title_ko)
-    .bind(&notice.url)
+    .bind(notice.url.as_ref().map(|url| url.as_str()))
     .bind(db::db_time(notice.starts_at))
     .bind(notice.ends_at.map(db::db_time))
     .execute(&mut *tx)

@@ -17,7 +17,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
 
 use crate::{
-    batch::{Anomaly, Batch, NoticeReading, PartResult},
+    batch::{Anomaly, Batch, DroppedLink, NoticeReading, PartResult},
     event_ledger::{self, CancelReason, KnownEvent},
     leadership::{self, LockSession},
     outbox::{self, Message, Refresh},
@@ -134,6 +134,24 @@ fn anomalies_json(anomalies: &[Anomaly]) -> Option<Value> {
     Some(serde_json::to_value(groups).expect("anomalies are plain data"))
 }
 
+/// Dropped links grouped by why (`javascript`, `http`, `sms`, …, see `upstream::link::Rejected::label`), as
+/// `ingestion_run.dropped_links` stores them: `[{"reason": "javascript", "items": ["hn-…"]}]`; `None` when
+/// none were dropped.
+fn dropped_links_json(dropped: &[DroppedLink]) -> Option<Value> {
+    if dropped.is_empty() {
+        return None;
+    }
+    let mut by_reason: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for link in dropped {
+        by_reason.entry(link.why.label()).or_default().push(link.item.as_str());
+    }
+    let groups: Vec<Value> = by_reason
+        .into_iter()
+        .map(|(reason, items)| serde_json::json!({"reason": reason, "items": items}))
+        .collect();
+    Some(Value::Array(groups))
+}
+
 /// Why a run's results were not stored.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -160,8 +178,8 @@ pub async fn finish_run(
         tx.rollback().await?;
         return Err(StoreError::Fenced);
     }
-    let (outcome, anomalies) = match result {
-        Err(failure) => (Outcome::Failed(failure), None),
+    let (outcome, anomalies, dropped_links) = match result {
+        Err(failure) => (Outcome::Failed(failure), None, None),
         Ok(batch) => {
             let facts = write_batch(&mut tx, source, run_id, now, &batch).await?;
             enqueue(&mut tx, run_id, now, &batch, facts, peers).await?;
@@ -174,7 +192,19 @@ pub async fn finish_run(
                     "impossible values clamped"
                 );
             }
-            (outcome_of(&batch), anomalies_json(&batch.anomalies))
+            if !batch.dropped_links.is_empty() {
+                tracing::warn!(
+                    source = source.as_str(),
+                    count = batch.dropped_links.len(),
+                    dropped = ?batch.dropped_links,
+                    "links that are not https dropped; their items are stored without them"
+                );
+            }
+            (
+                outcome_of(&batch),
+                anomalies_json(&batch.anomalies),
+                dropped_links_json(&batch.dropped_links),
+            )
         }
     };
     let failure = outcome.failure();
@@ -183,7 +213,7 @@ pub async fn finish_run(
     sqlx::query(
         "update ingest.ingestion_run
          set finished_at = $2, outcome = $3, error_class = $4, error_message = $5, items = $6,
-             anomalies = $7
+             anomalies = $7, dropped_links = $8
          where run_id = $1",
     )
     .bind(run_id)
@@ -193,6 +223,7 @@ pub async fn finish_run(
     .bind(message)
     .bind(outcome.items() as i32)
     .bind(&anomalies)
+    .bind(&dropped_links)
     .execute(&mut *tx)
     .await?;
     sqlx::query(
@@ -573,7 +604,7 @@ async fn write_events(
     .bind(listed.iter().map(|(_, e)| e.starts_on.to_string()).collect::<Vec<_>>())
     .bind(listed.iter().map(|(_, e)| e.ends_on.to_string()).collect::<Vec<_>>())
     .bind(listed.iter().map(|(_, e)| e.free).collect::<Vec<_>>())
-    .bind(listed.iter().map(|(_, e)| e.url.as_deref()).collect::<Vec<_>>())
+    .bind(listed.iter().map(|(_, e)| e.url.as_ref().map(|url| url.as_str())).collect::<Vec<_>>())
     .bind(seen)
     .execute(&mut **tx)
     .await?;
@@ -675,7 +706,7 @@ async fn write_notices(
     .bind(notices.iter().map(|n| n.lot_id.as_deref()).collect::<Vec<_>>())
     .bind(notices.iter().map(|n| n.kind.as_str()).collect::<Vec<_>>())
     .bind(notices.iter().map(|n| n.title_ko.as_str()).collect::<Vec<_>>())
-    .bind(notices.iter().map(|n| n.url.as_deref()).collect::<Vec<_>>())
+    .bind(notices.iter().map(|n| n.url.as_ref().map(|url| url.as_str())).collect::<Vec<_>>())
     .bind(notices.iter().map(|n| n.source.as_str()).collect::<Vec<_>>())
     .bind(notices.iter().map(|n| n.starts_at.map(db_time)).collect::<Vec<_>>())
     .bind(notices.iter().map(|n| n.ends_at.map(db_time)).collect::<Vec<_>>())

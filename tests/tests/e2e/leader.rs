@@ -32,10 +32,10 @@ fn runner(pool: PgPool, base: &str) -> Arc<Runner> {
         pool,
         fetcher: Fetcher::new(Duration::from_secs(2)).unwrap(),
         upstreams: Upstreams {
-            parking_portal_url: base.to_owned(),
-            seoul_openapi_url: base.to_owned(),
+            parking_portal_url: base.parse().unwrap(),
+            seoul_openapi_url: base.parse().unwrap(),
             seoul_openapi_key: Some(Secret::new("test-key")),
-            kma_api_url: base.to_owned(),
+            kma_api_url: base.parse().unwrap(),
             kma_api_key: Some(Secret::new("test-key")),
             notices_url: None,
         },

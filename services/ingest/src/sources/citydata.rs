@@ -5,8 +5,8 @@ use contracts::freshness::SourceId;
 use upstream::{citydata, events};
 
 use super::{
-    CollectError, Collector, Context, encode_segment, host_down, key_or_missing, parks,
-    parks_not_reached,
+    CollectError, Collector, Context, host_down, key_or_missing, parks, parks_not_reached,
+    seoul_url,
 };
 use crate::{
     batch::{
@@ -34,11 +34,12 @@ impl Collector for Citydata {
         let mut area_events =
             EventSet { source: SourceId::SeoulCitydata, items: Vec::new(), complete: false };
         for (index, park) in parks.iter().enumerate() {
-            let url = format!(
-                "{}/{}/json/citydata/1/5/{}",
-                ctx.upstreams.seoul_openapi_url.trim_end_matches('/'),
-                encode_segment(&key),
-                encode_segment(&park.citydata_area)
+            let url = seoul_url(
+                &ctx.upstreams.seoul_openapi_url,
+                &key,
+                "citydata",
+                (1, 5),
+                &[&park.citydata_area],
             );
             let label = format!("citydata {}", park.park_id);
             let parsed = ctx
@@ -101,21 +102,21 @@ impl Collector for Citydata {
                     pm25: weather.pm25,
                 });
             }
-            area_events.items.extend(reading.events.into_iter().map(|event| EventReading {
-                content_key: events::event_id(
-                    &event.title_ko,
-                    event.place_ko.as_deref(),
-                    event.starts_on,
-                ),
-                park_id: park.park_id.clone(),
-                cancelled: events::marked_cancelled(&event.title_ko),
-                title_ko: event.title_ko,
-                place_ko: event.place_ko,
-                starts_on: event.starts_on,
-                ends_on: event.ends_on,
-                free: event.free,
-                url: event.url,
-            }));
+            for event in reading.events {
+                let content_key =
+                    events::event_id(&event.title_ko, event.place_ko.as_deref(), event.starts_on);
+                area_events.items.push(EventReading {
+                    url: batch.link(&content_key, event.link),
+                    content_key,
+                    park_id: park.park_id.clone(),
+                    cancelled: event.cancelled,
+                    title_ko: event.title_ko,
+                    place_ko: event.place_ko,
+                    starts_on: event.starts_on,
+                    ends_on: event.ends_on,
+                    free: event.free,
+                });
+            }
         }
         batch.events = Some(area_events);
         Ok(batch.unless_no_park_answered()?)

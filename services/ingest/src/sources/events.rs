@@ -1,10 +1,11 @@
 //! Seoul cultural events, every page, matched to parks. Whether the pages add up to the complete list is
-//! judged by `upstream::events::Listing`; only a complete list may let an event's absence count.
+//! judged by `upstream::events::Listing`; only a complete list may let an event's absence count. A link that
+//! is not https is dropped (the event is stored without one) and recorded in the batch.
 
 use contracts::freshness::SourceId;
 use upstream::events::{self, Listing};
 
-use super::{CollectError, Collector, Context, encode_segment, key_or_missing, parks};
+use super::{CollectError, Collector, Context, key_or_missing, parks, seoul_url};
 use crate::batch::{Batch, EventReading, EventSet};
 
 /// Seoul cultural events, every page, matched to parks.
@@ -31,10 +32,12 @@ impl Collector for CulturalEvents {
         let mut batch = Batch::default();
         let mut listing = Listing::new();
         while let Some((start, end)) = listing.next_range() {
-            let url = format!(
-                "{}/{}/json/culturalEventInfo/{start}/{end}/",
-                ctx.upstreams.seoul_openapi_url.trim_end_matches('/'),
-                encode_segment(&key)
+            let url = seoul_url(
+                &ctx.upstreams.seoul_openapi_url,
+                &key,
+                "culturalEventInfo",
+                (start, end),
+                &[],
             );
             let label = format!("culturalEventInfo {start}-{end}");
             let page = ctx
@@ -59,27 +62,23 @@ impl Collector for CulturalEvents {
         if rows.is_empty() && batch.partial_failure.is_none() {
             batch.no_data = true;
         }
-        let items = rows
-            .iter()
-            .filter_map(|event| {
-                let park = events::match_park(event, &parks)?;
-                Some(EventReading {
-                    content_key: events::event_id(
-                        &event.title_ko,
-                        event.place_ko.as_deref(),
-                        event.starts_on,
-                    ),
-                    park_id: park.park_id.clone(),
-                    title_ko: event.title_ko.clone(),
-                    place_ko: event.place_ko.clone(),
-                    starts_on: event.starts_on,
-                    ends_on: event.ends_on,
-                    free: event.free,
-                    url: event.url.clone(),
-                    cancelled: event.cancelled,
-                })
-            })
-            .collect();
+        let mut items = Vec::new();
+        for event in rows {
+            let Some(park) = events::match_park(&event, &parks) else { continue };
+            let content_key =
+                events::event_id(&event.title_ko, event.place_ko.as_deref(), event.starts_on);
+            items.push(EventReading {
+                url: batch.link(&content_key, event.link),
+                content_key,
+                park_id: park.park_id.clone(),
+                title_ko: event.title_ko,
+                place_ko: event.place_ko,
+                starts_on: event.starts_on,
+                ends_on: event.ends_on,
+                free: event.free,
+                cancelled: event.cancelled,
+            });
+        }
         batch.events = Some(EventSet {
             source: SourceId::SeoulCulturalEvents,
             items,

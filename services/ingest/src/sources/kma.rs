@@ -36,11 +36,10 @@ impl Collector for KmaWeather {
         cells.sort();
         let mut batch = Batch::default();
         for (index, ((nx, ny), park_ids)) in cells.iter().enumerate() {
-            let url = format!(
-                "{}/getVilageFcst?serviceKey={}&pageNo=1&numOfRows=1000&dataType=JSON&base_date={base_date}&base_time={base_time}&nx={nx}&ny={ny}",
-                ctx.upstreams.kma_api_url.trim_end_matches('/'),
+            let url = ctx.upstreams.kma_api_url.join(&format!(
+                "/getVilageFcst?serviceKey={}&pageNo=1&numOfRows=1000&dataType=JSON&base_date={base_date}&base_time={base_time}&nx={nx}&ny={ny}",
                 encode_segment(&key)
-            );
+            ));
             let label = format!("getVilageFcst {nx},{ny}");
             let parsed = ctx
                 .fetcher

@@ -26,6 +26,7 @@ use sqlx::PgPool;
 
 use crate::{
     batch::{Batch, PartResult},
+    endpoint::UpstreamUrl,
     fetch::Fetcher,
     outcome::{ErrorClass, Failure},
 };
@@ -33,12 +34,12 @@ use crate::{
 /// Where the upstream sources are.
 #[derive(Clone, Debug)]
 pub struct Upstreams {
-    pub parking_portal_url: String,
-    pub seoul_openapi_url: String,
+    pub parking_portal_url: UpstreamUrl,
+    pub seoul_openapi_url: UpstreamUrl,
     pub seoul_openapi_key: Option<Secret>,
-    pub kma_api_url: String,
+    pub kma_api_url: UpstreamUrl,
     pub kma_api_key: Option<Secret>,
-    pub notices_url: Option<String>,
+    pub notices_url: Option<UpstreamUrl>,
 }
 
 /// What every collector gets.
@@ -153,6 +154,19 @@ pub(crate) fn encode_segment(segment: &str) -> String {
         .collect()
 }
 
+/// A Seoul Open Data Plaza request, `{base}/{KEY}/json/{service}/{start}/{end}/{args…}`: the key is part of
+/// the path, which is why the base is https.
+pub(crate) fn seoul_url(
+    base: &UpstreamUrl,
+    key: &str,
+    service: &str,
+    (start, end): (u32, u32),
+    args: &[&str],
+) -> String {
+    let args: Vec<String> = args.iter().map(|arg| encode_segment(arg)).collect();
+    base.join(&format!("/{}/json/{service}/{start}/{end}/{}", encode_segment(key), args.join("/")))
+}
+
 /// Whether a failure means the host is unreachable, so further requests this run would only wait too.
 pub(crate) fn host_down(failure: &Failure) -> bool {
     matches!(failure.class, ErrorClass::Connect | ErrorClass::Timeout | ErrorClass::Tls)
@@ -183,7 +197,41 @@ pub(crate) fn key_or_missing(key: &Option<Secret>, variable: &str) -> Result<Str
 
 #[cfg(test)]
 mod tests {
-    use super::encode_segment;
+    use clap::Parser as _;
+
+    use super::{encode_segment, seoul_url};
+
+    #[derive(clap::Parser)]
+    struct Command {
+        #[command(flatten)]
+        upstream: crate::UpstreamSettings,
+    }
+
+    #[test]
+    fn every_source_is_called_over_https_by_default() {
+        let upstream = Command::try_parse_from(["hangang-ingest"]).unwrap().upstream.upstreams();
+        for base in
+            [&upstream.parking_portal_url, &upstream.seoul_openapi_url, &upstream.kma_api_url]
+        {
+            assert!(base.as_str().starts_with("https://"), "{base}");
+        }
+        let citydata =
+            seoul_url(&upstream.seoul_openapi_url, "KEY", "citydata", (1, 5), &["여의도한강공원"]);
+        assert_eq!(
+            citydata,
+            "https://openapi.seoul.go.kr/KEY/json/citydata/1/5/%EC%97%AC%EC%9D%98%EB%8F%84%ED%95%9C%EA%B0%95%EA%B3%B5%EC%9B%90"
+        );
+        assert_eq!(
+            seoul_url(&upstream.seoul_openapi_url, "KEY", "culturalEventInfo", (1, 1000), &[]),
+            "https://openapi.seoul.go.kr/KEY/json/culturalEventInfo/1/1000/"
+        );
+        let plain = Command::try_parse_from([
+            "hangang-ingest",
+            "--seoul-openapi-url",
+            "http://openapi.seoul.go.kr:8088",
+        ]);
+        assert!(plain.is_err(), "the key would travel in clear text");
+    }
 
     #[test]
     fn korean_area_names_are_percent_encoded() {

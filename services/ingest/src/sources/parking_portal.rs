@@ -79,11 +79,10 @@ impl Collector for ParkingPortal {
         let mut rows_seen = 0;
         for (index, park) in parks.iter().enumerate() {
             let label = format!("parking portal region{}", park.portal_region);
-            let url = format!(
-                "{}/parking/region/region{}",
-                ctx.upstreams.parking_portal_url.trim_end_matches('/'),
-                park.portal_region
-            );
+            let url = ctx
+                .upstreams
+                .parking_portal_url
+                .join(&format!("/parking/region/region{}", park.portal_region));
             let page = ctx
                 .fetcher
                 .get(&url, &label, &[("accept-encoding", "identity")])

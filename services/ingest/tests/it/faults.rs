@@ -111,7 +111,7 @@ async fn each_fault_gets_its_class_and_the_last_good_values_stay() {
 #[tokio::test]
 async fn unreachable_upstream_is_a_connect_failure() {
     let mut harness = Harness::start(Peers::default()).await;
-    harness.runner.upstreams.parking_portal_url = "http://127.0.0.1:1".into();
+    harness.runner.upstreams.parking_portal_url = "http://127.0.0.1:1".parse().unwrap();
     let report = harness.run(SourceId::ParkingPortal, AFTERNOON).await;
     assert_eq!(class(&report.outcome), Some(ErrorClass::Connect));
     let message = match &report.outcome {

@@ -9,3 +9,4 @@ mod leader;
 mod retention;
 mod support;
 mod translations;
+mod untrusted;
