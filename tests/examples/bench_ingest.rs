@@ -136,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
         admin: settings::AdminSettings { admin_addr },
         hot_cache_ttl_seconds: 300,
         push_grpc_url: None,
+        grpc_client: server::GrpcClientAuth::default(),
         write_limits: api::rate_limit::WriteLimits::default(),
         http: api::serve::HttpLimits::default(),
         database: db::DatabaseSettings {

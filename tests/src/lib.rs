@@ -29,6 +29,9 @@ pub const ENVIRONMENT: &str = "sandbox";
 #[derive(Debug)]
 pub struct Sandbox {
     pub api_http: SocketAddr,
+    /// The gRPC callers' tokens (`api`, `ingest`, `operator`), each service holding only its own and every
+    /// server only their digests, as in the cluster.
+    pub grpc_tokens: GrpcTokens,
     /// The api's admin listener: `/healthz` with the release, `/readyz`, `/metrics`.
     pub api_admin: SocketAddr,
     pub workers: Vec<Worker>,
@@ -46,6 +49,61 @@ pub struct Sandbox {
     /// A Redis of this sandbox's own, when a scenario needs to stop it (see [`Sandbox::start_with_private_redis`]).
     private_redis: Option<PrivateRedis>,
     database: Option<migrate::testing::TestDatabase>,
+}
+
+/// The sandbox's gRPC bearer tokens, and the files the calling services read theirs from.
+#[derive(Debug)]
+pub struct GrpcTokens {
+    pub api: server::grpc_auth::BearerToken,
+    pub ingest: server::grpc_auth::BearerToken,
+    /// What a person calling `RunNow` or `SendTest` would hold.
+    pub operator: server::grpc_auth::BearerToken,
+    dir: std::path::PathBuf,
+}
+
+impl GrpcTokens {
+    fn create(dir: std::path::PathBuf) -> anyhow::Result<GrpcTokens> {
+        std::fs::create_dir_all(&dir)?;
+        let tokens = GrpcTokens {
+            api: server::grpc_auth::BearerToken::generate(),
+            ingest: server::grpc_auth::BearerToken::generate(),
+            operator: server::grpc_auth::BearerToken::generate(),
+            dir,
+        };
+        std::fs::write(tokens.file("api"), tokens.api.expose())?;
+        std::fs::write(tokens.file("ingest"), tokens.ingest.expose())?;
+        Ok(tokens)
+    }
+
+    fn file(&self, caller: &str) -> std::path::PathBuf {
+        self.dir.join(format!("{caller}.token"))
+    }
+
+    fn client(&self, caller: &str) -> server::GrpcClientAuth {
+        server::GrpcClientAuth { grpc_token_file: Some(self.file(caller)) }
+    }
+
+    /// A server's configuration: every sandbox caller known (what each may call is the server's own table).
+    fn server(&self) -> server::GrpcServerAuth {
+        let callers = [("api", &self.api), ("ingest", &self.ingest), ("operator", &self.operator)];
+        server::GrpcServerAuth {
+            grpc_callers: callers
+                .iter()
+                .map(|(name, token)| token.caller_entry(name).parse().expect("a valid entry"))
+                .collect(),
+            grpc_reflection: false,
+        }
+    }
+
+    /// A channel to `addr` that carries `token`.
+    pub async fn channel(
+        addr: SocketAddr,
+        token: &server::grpc_auth::BearerToken,
+    ) -> anyhow::Result<server::grpc_auth::AuthChannel> {
+        let channel =
+            tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?.connect().await?;
+        Ok(server::grpc_auth::authorized(channel, Some(token)))
+    }
 }
 
 /// A Redis server only this sandbox uses: its port survives a restart, its files a temporary directory.
@@ -160,6 +218,8 @@ impl Sandbox {
 
         let database = migrate::testing::TestDatabase::create().await?;
         let clock = server::clock::Clock::shifted();
+        let grpc_tokens =
+            GrpcTokens::create(std::env::temp_dir().join(format!("{}-grpc", database.name)))?;
         // Push listens first: the api and ingest are configured with its address.
         let push_listeners = worker_listeners().await?;
         let push_url = format!("http://{}", push_listeners.grpc.local_addr()?);
@@ -188,6 +248,7 @@ impl Sandbox {
             admin: AdminSettings { admin_addr: api_admin },
             hot_cache_ttl_seconds: 15,
             push_grpc_url: Some(push_url.clone()),
+            grpc_client: grpc_tokens.client("api"),
             write_limits: api::rate_limit::WriteLimits::default(),
             http: api::serve::HttpLimits::default(),
             database: db::DatabaseSettings {
@@ -247,6 +308,8 @@ impl Sandbox {
                 hangang_notices_url: Some(format!("{upstream}/notices").parse()?),
                 upstream_timeout_seconds: 2,
             },
+            grpc: grpc_tokens.server(),
+            grpc_client: grpc_tokens.client("ingest"),
             database: api_config.database.clone(),
             admin: admin(admin_addr),
             common: common(),
@@ -266,6 +329,7 @@ impl Sandbox {
         let config = forecast::Config {
             grpc_addr: grpc,
             api_url: Some(format!("http://{api_http}")),
+            grpc: grpc_tokens.server(),
             database: api_config.database.clone(),
             admin: admin(admin_addr),
             common: common(),
@@ -312,6 +376,7 @@ impl Sandbox {
                 apns_ca_file: None,
                 apns_timeout_ms: 10_000,
             },
+            grpc: grpc_tokens.server(),
             database: api_config.database.clone(),
             admin: admin(admin_addr),
             common: common(),
@@ -327,6 +392,7 @@ impl Sandbox {
 
         Ok(Sandbox {
             api_http,
+            grpc_tokens,
             api_admin,
             workers,
             world,

@@ -9,11 +9,13 @@
 )]
 
 use std::{
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::Duration,
 };
 
 use anyhow::{Context, bail};
+use sha2::Digest as _;
 use xshell::{Shell, cmd};
 
 /// How many simulated seconds pass per real second in the replay upstream.
@@ -29,6 +31,34 @@ pub const PUSH_GRPC: &str = "127.0.0.1:15053";
 pub const INGEST_ADMIN: &str = "127.0.0.1:9091";
 pub const FORECAST_ADMIN: &str = "127.0.0.1:9092";
 pub const PUSH_ADMIN: &str = "127.0.0.1:9093";
+
+/// The local system's gRPC tokens: a file each for the api's and ingest's, and `GRPC_CALLERS` for the servers.
+struct GrpcTokens {
+    api_file: PathBuf,
+    ingest_file: PathBuf,
+    callers: String,
+}
+
+impl GrpcTokens {
+    fn create(dir: &Path) -> anyhow::Result<GrpcTokens> {
+        let mut callers = Vec::new();
+        let mut file = |caller: &str| -> anyhow::Result<PathBuf> {
+            let mut bytes = [0_u8; 32];
+            getrandom::fill(&mut bytes)
+                .map_err(|error| anyhow::anyhow!("no randomness: {error}"))?;
+            let token = hex::encode(bytes);
+            callers
+                .push(format!("{caller}={}", hex::encode(sha2::Sha256::digest(token.as_bytes()))));
+            let path = dir.join(format!("{caller}.grpc-token"));
+            std::fs::write(&path, token)?;
+            Ok(path)
+        };
+        let api_file = file("api")?;
+        let ingest_file = file("ingest")?;
+        file("operator")?;
+        Ok(GrpcTokens { api_file, ingest_file, callers: callers.join(",") })
+    }
+}
 
 /// The service processes; dropping them stops and reaps every one.
 #[derive(Debug)]
@@ -213,8 +243,15 @@ pub fn start(
     )?;
     let apns_url = runtime.block_on(replay::apns::spawn(apns.clone(), shutdown.clone()))?;
 
+    // gRPC callers: the api and ingest each read their own token from a file; every server knows the callers
+    // by their tokens' SHA-256 (as in the cluster). The operator's token is printed for people who call RunNow.
+    let tokens = GrpcTokens::create(&key_dir)?;
     let common = |command: &mut Command| {
-        command.env("DATABASE_URL", &database_url).env("RELEASE_ID", "dev").env("RUST_LOG", "warn");
+        command
+            .env("DATABASE_URL", &database_url)
+            .env("RELEASE_ID", "dev")
+            .env("RUST_LOG", "warn")
+            .env("GRPC_CALLERS", &tokens.callers);
     };
     let mut children = Children(Vec::new());
     let mut spawn = |name: &'static str, configure: &dyn Fn(&mut Command)| -> anyhow::Result<()> {
@@ -234,10 +271,12 @@ pub fn start(
             .env("ADMIN_ADDR", API_ADMIN)
             .env("REDIS_URL", &redis_url)
             .env("REDIS_KEY_PREFIX", "dev:")
-            .env("PUSH_GRPC_URL", format!("http://{PUSH_GRPC}"));
+            .env("PUSH_GRPC_URL", format!("http://{PUSH_GRPC}"))
+            .env("GRPC_TOKEN_FILE", &tokens.api_file);
     })?;
     spawn("hangang-ingest", &|c| {
         c.env("GRPC_ADDR", INGEST_GRPC)
+            .env("GRPC_TOKEN_FILE", &tokens.ingest_file)
             .env("ADMIN_ADDR", INGEST_ADMIN)
             .env("PARKING_PORTAL_URL", &upstream)
             .env("SEOUL_OPENAPI_URL", &upstream)

@@ -3,9 +3,11 @@
 //! Kubernetes probes and operators use.
 
 pub mod clock;
+pub mod grpc_auth;
 mod identity;
 pub mod trace;
 
+pub use grpc_auth::{GrpcClientAuth, GrpcServerAuth};
 pub use identity::Identity;
 
 use std::{future::Future, net::SocketAddr};
@@ -121,11 +123,14 @@ pub async fn serve_http(
 }
 
 /// Serves `grpc.health.v1.Health` (reporting `service_name` and the overall server as serving),
-/// `grpc.reflection.v1` over the contracts' descriptor set, and whatever `add_services` adds, until
-/// `shutdown` is cancelled.
+/// `grpc.reflection.v1` over the contracts' descriptor set when `auth` enables it, and whatever
+/// `add_services` adds, until `shutdown` is cancelled; every call but health must come from a caller `auth`
+/// knows and `permissions` allows (see `grpc_auth.rs`).
 pub async fn serve_grpc<F>(
     listener: TcpListener,
     service_name: &'static str,
+    auth: &GrpcServerAuth,
+    permissions: grpc_auth::Permissions,
     add_services: impl FnOnce(tonic::service::RoutesBuilder) -> tonic::service::RoutesBuilder,
     shutdown: F,
 ) -> anyhow::Result<()>
@@ -136,19 +141,25 @@ where
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_service_status(service_name, tonic_health::ServingStatus::Serving).await;
     health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(contracts::proto::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("invalid descriptor set for reflection")?;
-
     let mut routes = tonic::service::RoutesBuilder::default();
-    routes.add_service(health_service).add_service(reflection);
+    routes.add_service(health_service);
+    if auth.grpc_reflection {
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(contracts::proto::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .context("invalid descriptor set for reflection")?;
+        routes.add_service(reflection);
+    }
     let routes = add_services(routes).routes();
+    if auth.grpc_callers.is_empty() {
+        tracing::warn!("GRPC_CALLERS is empty: every call but health will be refused");
+    }
 
-    tracing::info!(%addr, "grpc listening");
+    tracing::info!(%addr, reflection = auth.grpc_reflection, callers = auth.grpc_callers.len(), "grpc listening");
     let incoming = tokio_stream_from(listener);
     tonic::transport::Server::builder()
         .trace_fn(trace::incoming_span)
+        .layer(grpc_auth::AuthLayer(grpc_auth::Policy::new(auth, permissions)))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
@@ -182,25 +193,41 @@ impl WorkerListeners {
 pub async fn serve_worker(
     identity: Identity,
     listeners: WorkerListeners,
+    grpc: WorkerGrpc<'_>,
     add_services: impl FnOnce(tonic::service::RoutesBuilder) -> tonic::service::RoutesBuilder,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let build_info = identity.clone();
     let metrics = Router::new()
         .route("/metrics", get(move || std::future::ready(metrics_response(&build_info, ""))));
-    serve_worker_with_admin(identity, listeners, add_services, metrics, shutdown).await
+    serve_worker_with_admin(identity, listeners, grpc, add_services, metrics, shutdown).await
+}
+
+/// A worker's gRPC rules: who its callers are and what each may call.
+#[derive(Clone, Copy, Debug)]
+pub struct WorkerGrpc<'a> {
+    pub auth: &'a GrpcServerAuth,
+    pub permissions: grpc_auth::Permissions,
 }
 
 /// [`serve_worker`] with more admin routes (such as `/metrics`) beside the health endpoints.
 pub async fn serve_worker_with_admin(
     identity: Identity,
     listeners: WorkerListeners,
+    grpc: WorkerGrpc<'_>,
     add_services: impl FnOnce(tonic::service::RoutesBuilder) -> tonic::service::RoutesBuilder,
     admin_routes: Router,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let grpc_shutdown = shutdown.clone().cancelled_owned();
-    let grpc = serve_grpc(listeners.grpc, identity.service, add_services, grpc_shutdown);
+    let grpc = serve_grpc(
+        listeners.grpc,
+        identity.service,
+        grpc.auth,
+        grpc.permissions,
+        add_services,
+        grpc_shutdown,
+    );
     let admin = serve_http(listeners.admin, health_router(&identity).merge(admin_routes), shutdown);
     tokio::try_join!(grpc, admin)?;
     Ok(())

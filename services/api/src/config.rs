@@ -28,6 +28,10 @@ pub struct Config {
     #[arg(long, env = "PUSH_GRPC_URL")]
     pub push_grpc_url: Option<String>,
 
+    /// The api's token for the push service.
+    #[command(flatten)]
+    pub grpc_client: server::GrpcClientAuth,
+
     #[command(flatten)]
     pub write_limits: crate::rate_limit::WriteLimits,
 

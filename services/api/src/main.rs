@@ -54,6 +54,7 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(config: api::Config) -> anyhow::Result<()> {
     let _telemetry = telemetry::init("api", &config.common)?;
     let db = db::connect(&config.database)?;
+    config.grpc_client.token().context("GRPC_TOKEN_FILE is not usable")?;
     let cache = cache::Cache::connect(&config.redis).context("REDIS_URL is not usable")?;
     let state = api::AppState::new(&config, db, cache, api::clock::Clock::System);
     let listeners = api::Listeners {

@@ -64,7 +64,7 @@ pub struct AppState {
     bodies: Arc<RwLock<HashMap<BodyKey, Arc<CachedBody>>>>,
     pub(crate) rate_limiter: Arc<RateLimiter>,
     /// The push service, when configured.
-    pub push: Option<PushClient<tonic::transport::Channel>>,
+    pub push: Option<PushClient<server::grpc_auth::AuthChannel>>,
     /// What one connection may cost the server.
     pub http_limits: crate::serve::HttpLimits,
 }
@@ -72,6 +72,11 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: &Config, db: sqlx::PgPool, cache: Cache, clock: Clock) -> AppState {
         let metrics = Metrics::default();
+        // Checked at start by `main` (`Config::grpc_client.token()`); a file gone since leaves calls without it.
+        let push_token = config.grpc_client.token().unwrap_or_else(|error| {
+            tracing::error!(error = %format!("{error:#}"), "the gRPC token is unusable; push will refuse the api");
+            None
+        });
         let hot_ttl = Duration::from_secs(config.hot_cache_ttl_seconds.max(1));
         AppState {
             store: Arc::new(SnapshotStore::new(db, cache, clock, hot_ttl, metrics.clone())),
@@ -85,7 +90,8 @@ impl AppState {
                 let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
                     .map_err(|error| tracing::error!(%error, "PUSH_GRPC_URL is not a URL; installations are unavailable"))
                     .ok()?;
-                Some(PushClient::new(endpoint.connect_timeout(Duration::from_secs(2)).connect_lazy()))
+                let channel = endpoint.connect_timeout(Duration::from_secs(2)).connect_lazy();
+                Some(PushClient::new(server::grpc_auth::authorized(channel, push_token.as_ref())))
             }),
             http_limits: config.http.clone(),
         }

@@ -35,6 +35,19 @@ use server::WorkerListeners;
 use settings::{AdminSettings, CommonSettings};
 use tokio_util::sync::CancellationToken;
 
+/// Who may call what: ingest asks for refreshes; an operator may also read forecasts and the backtest.
+pub const GRPC_PERMISSIONS: server::grpc_auth::Permissions = &[
+    ("ingest", &["/hangang.forecast.v1.Forecast/Refresh"]),
+    (
+        "operator",
+        &[
+            "/hangang.forecast.v1.Forecast/Refresh",
+            "/hangang.forecast.v1.Forecast/GetLotForecast",
+            "/hangang.forecast.v1.Forecast/GetBacktestReport",
+        ],
+    ),
+];
+
 /// Everything `hangang-forecast serve` needs, from the command line or environment.
 #[derive(Clone, Debug, clap::Args)]
 pub struct Config {
@@ -49,6 +62,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub database: DatabaseSettings,
+
+    #[command(flatten)]
+    pub grpc: server::GrpcServerAuth,
 
     #[command(flatten)]
     pub admin: AdminSettings,
@@ -85,6 +101,7 @@ pub async fn run(
     server::serve_worker_with_admin(
         identity.clone(),
         listeners,
+        server::WorkerGrpc { auth: &config.grpc, permissions: GRPC_PERMISSIONS },
         |mut routes| {
             routes.add_service(
                 contracts::proto::forecast::v1::forecast_server::ForecastServer::new(service),

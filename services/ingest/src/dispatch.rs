@@ -19,6 +19,7 @@ use contracts::proto::{
     push::v1::push_client::PushClient,
 };
 use serde_json::Value;
+use server::grpc_auth::AuthChannel;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
@@ -47,8 +48,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(600);
 #[derive(Clone, Debug)]
 pub struct Dispatcher {
     pub pool: PgPool,
-    pub forecast: Option<ForecastClient<Channel>>,
-    pub push: Option<PushClient<Channel>>,
+    pub forecast: Option<ForecastClient<AuthChannel>>,
+    pub push: Option<PushClient<AuthChannel>>,
     pub metrics: Metrics,
 }
 

@@ -119,6 +119,12 @@ impl UpstreamSettings {
     }
 }
 
+/// Who may call what: an operator runs a collection now and reads source status.
+pub const GRPC_PERMISSIONS: server::grpc_auth::Permissions = &[(
+    "operator",
+    &["/hangang.ingest.v1.Ingest/RunNow", "/hangang.ingest.v1.Ingest/GetSourceStatus"],
+)];
+
 /// Everything `hangang-ingest serve` needs, from the command line or environment.
 #[derive(Clone, Debug, clap::Args)]
 pub struct Config {
@@ -154,6 +160,12 @@ pub struct Config {
 
     #[command(flatten)]
     pub upstream: UpstreamSettings,
+
+    #[command(flatten)]
+    pub grpc: server::GrpcServerAuth,
+
+    #[command(flatten)]
+    pub grpc_client: server::GrpcClientAuth,
 
     #[command(flatten)]
     pub database: DatabaseSettings,
@@ -235,20 +247,17 @@ pub async fn run(
         shutdown.clone(),
     ));
     let metrics = metrics::Metrics::default();
+    let token = config.grpc_client.token()?;
+    let peer = |url: &Option<String>| -> anyhow::Result<Option<server::grpc_auth::AuthChannel>> {
+        let channel = url.as_deref().map(dispatch::channel).transpose()?;
+        Ok(channel.map(|channel| server::grpc_auth::authorized(channel, token.as_ref())))
+    };
     let dispatcher = dispatch::Dispatcher {
         metrics: metrics.clone(),
         pool: runner.pool.clone(),
-        forecast: config
-            .forecast_grpc_url
-            .as_deref()
-            .map(dispatch::channel)
-            .transpose()?
+        forecast: peer(&config.forecast_grpc_url)?
             .map(contracts::proto::forecast::v1::forecast_client::ForecastClient::new),
-        push: config
-            .push_grpc_url
-            .as_deref()
-            .map(dispatch::channel)
-            .transpose()?
+        push: peer(&config.push_grpc_url)?
             .map(contracts::proto::push::v1::push_client::PushClient::new),
     };
     let dispatching = (dispatcher.forecast.is_some() || dispatcher.push.is_some())
@@ -261,6 +270,7 @@ pub async fn run(
     let served = server::serve_worker_with_admin(
         identity,
         listeners,
+        server::WorkerGrpc { auth: &config.grpc, permissions: GRPC_PERMISSIONS },
         |mut routes| {
             routes.add_service(contracts::proto::ingest::v1::ingest_server::IngestServer::new(
                 service,

@@ -19,7 +19,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve gRPC and the admin endpoints and collect on schedule (the default when no subcommand is named).
-    Serve(ingest::Config),
+    Serve(Box<ingest::Config>),
     /// Run one collection of a source now, print its outcome and exit (non-zero when it failed).
     RunOnce {
         /// The source, as `/v2/status` names it: parking_portal, seoul_citydata, seoul_cultural_events,
@@ -95,7 +95,7 @@ async fn main() -> anyhow::Result<()> {
             let listeners =
                 server::WorkerListeners::bind(config.grpc_addr, config.admin.admin_addr).await?;
             ingest::run(
-                config,
+                *config,
                 server::clock::Clock::System,
                 pool,
                 listeners,

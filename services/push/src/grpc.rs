@@ -1,8 +1,9 @@
-//! `hangang.push.v1.Push` over the installation store and the fact pipeline.
+//! `hangang.push.v1.Push` over the installation store and the fact pipeline; submitted facts are checked by
+//! `crate::facts` before the pipeline sees them.
 
 use contracts::{
     Timestamp,
-    fact::Fact,
+    fact::{Fact, FactError},
     proto::push::v1::{
         ApnsEnvironment, DeleteInstallationRequest, DeleteInstallationResponse,
         Installation as ProtoInstallation, QuietHours, SendTestRequest, SendTestResponse,
@@ -15,6 +16,7 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
 use crate::{
+    facts,
     installations::{self, InstallationError, InstallationFields, PreferenceFields},
     pipeline,
 };
@@ -237,19 +239,43 @@ impl Push for PushService {
         request: Request<SubmitFactsRequest>,
     ) -> Result<Response<SubmitFactsResponse>, Status> {
         let request = request.into_inner();
-        // Converted once, here. A kind this build does not know is skipped, not an error: a newer ingest may
+        if request.facts.len() > facts::MAX_FACTS {
+            return Err(Status::invalid_argument(format!(
+                "facts: {} facts, at most {}",
+                request.facts.len(),
+                facts::MAX_FACTS
+            )));
+        }
+        // Converted once, here, then checked against the reference data; the whole request is refused for one
+        // bad fact (see `facts`). A kind this build does not know is skipped, not an error: a newer ingest may
         // send more.
-        let facts: Vec<Fact> = request
-            .facts
-            .into_iter()
-            .filter_map(|fact| match Fact::try_from(fact) {
-                Ok(fact) => Some(fact),
-                Err(error) => {
-                    tracing::warn!(%error, "fact skipped");
-                    None
+        let mut indexed = Vec::with_capacity(request.facts.len());
+        for (index, fact) in request.facts.into_iter().enumerate() {
+            match Fact::try_from(fact) {
+                Ok(fact) => indexed.push((index, fact)),
+                Err(FactError::Kind(_)) => tracing::warn!(index, "fact of an unknown kind skipped"),
+                Err(FactError::Level { field, .. }) => {
+                    let field = format!("facts[{index}].{field}");
+                    return Err(Status::invalid_argument(format!(
+                        "{field}: not a congestion level"
+                    )));
                 }
-            })
-            .collect();
+                Err(FactError::Time(_)) => {
+                    return Err(Status::invalid_argument(format!(
+                        "facts[{index}]: a timestamp is out of range"
+                    )));
+                }
+            }
+        }
+        let known = facts::Known::load(&self.pool, &indexed).await.map_err(|error| {
+            tracing::error!(%error, "reading reference data failed");
+            Status::unavailable("the push store is unavailable")
+        })?;
+        facts::check(&indexed, &known).map_err(|invalid| {
+            tracing::warn!(%invalid, "facts refused");
+            Status::invalid_argument(invalid.to_string())
+        })?;
+        let facts: Vec<Fact> = indexed.into_iter().map(|(_, fact)| fact).collect();
         let submitted = pipeline::submit(&self.pool, self.index.as_ref(), &facts, self.clock.now())
             .await
             .map_err(|error| {

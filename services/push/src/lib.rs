@@ -3,6 +3,7 @@
 //!
 //! - `installations.rs`: registration, token refresh, preferences, deletion; secrets stored as hashes.
 //! - `decide.rs`: whether a fact triggers a preference and, if so, push now or suppress with a reason.
+//! - `facts.rs`: what a submission may carry (known parks and lots, bounded text), checked before storing.
 //! - `pipeline.rs`: one transaction per submission: facts stored once by key, decisions, outbox rows.
 //! - `grpc.rs`: the `hangang.push.v1.Push` service.
 //! - `jwt.rs`: the provider token; `apns.rs`: the HTTP/2 client; `sender.rs`: drains the outbox.
@@ -11,6 +12,7 @@
 
 pub mod apns;
 pub mod decide;
+pub mod facts;
 pub mod grpc;
 pub mod index;
 pub mod installations;
@@ -29,6 +31,20 @@ use db::DatabaseSettings;
 use server::WorkerListeners;
 use settings::{AdminSettings, CommonSettings};
 use tokio_util::sync::CancellationToken;
+
+/// Who may call what: the api manages installations, ingest submits facts, an operator sends test alerts.
+pub const GRPC_PERMISSIONS: server::grpc_auth::Permissions = &[
+    (
+        "api",
+        &[
+            "/hangang.push.v1.Push/UpsertInstallation",
+            "/hangang.push.v1.Push/UpdatePreferences",
+            "/hangang.push.v1.Push/DeleteInstallation",
+        ],
+    ),
+    ("ingest", &["/hangang.push.v1.Push/SubmitFacts"]),
+    ("operator", &["/hangang.push.v1.Push/SendTest"]),
+];
 
 /// Everything `hangang-push serve` needs, from the command line or environment.
 #[derive(Clone, Debug, clap::Args)]
@@ -60,6 +76,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub apns: apns::ApnsSettings,
+
+    #[command(flatten)]
+    pub grpc: server::GrpcServerAuth,
 
     #[command(flatten)]
     pub database: DatabaseSettings,
@@ -144,9 +163,11 @@ pub async fn run(
         metrics: metrics.clone(),
         clock: clock.clone(),
     };
+    let grpc = server::WorkerGrpc { auth: &config.grpc, permissions: GRPC_PERMISSIONS };
     let served = server::serve_worker_with_admin(
         identity.clone(),
         listeners,
+        grpc,
         |mut routes| {
             routes.add_service(contracts::proto::push::v1::push_server::PushServer::new(service));
             routes

@@ -50,7 +50,8 @@ fn lot<'a>(park: &'a Value, lot_id: &str) -> &'a Value {
 /// Runs one collection of `source` now, by the sandbox's clock, through ingest's `RunNow`.
 async fn run_now(sandbox: &Sandbox, source: &str) -> anyhow::Result<()> {
     let ingest = sandbox.workers.iter().find(|worker| worker.name == "ingest").unwrap();
-    let mut client = IngestClient::connect(format!("http://{}", ingest.grpc)).await?;
+    let channel = tests::GrpcTokens::channel(ingest.grpc, &sandbox.grpc_tokens.operator).await?;
+    let mut client = IngestClient::new(channel);
     client.run_now(RunNowRequest { source: source.into() }).await?;
     Ok(())
 }

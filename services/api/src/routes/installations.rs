@@ -89,7 +89,7 @@ fn push_unavailable() -> ApiError {
 
 fn push_client(
     state: &AppState,
-) -> Result<proto::push_client::PushClient<tonic::transport::Channel>, ApiError> {
+) -> Result<proto::push_client::PushClient<server::grpc_auth::AuthChannel>, ApiError> {
     state.push.clone().ok_or_else(push_unavailable)
 }
 

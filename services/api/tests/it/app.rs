@@ -41,6 +41,7 @@ pub fn config(database_url: &str, redis_url: &str, prefix: &str, hot_ttl: u64) -
         admin: settings::AdminSettings { admin_addr: "127.0.0.1:0".parse().unwrap() },
         hot_cache_ttl_seconds: hot_ttl,
         push_grpc_url: None,
+        grpc_client: server::GrpcClientAuth::default(),
         write_limits: api::rate_limit::WriteLimits::default(),
         http: api::serve::HttpLimits::default(),
         database: db::DatabaseSettings {

@@ -75,7 +75,10 @@ async fn facts_wait_for_push_and_are_delivered_once() {
         pool: harness.database.pool.clone(),
         forecast: None,
         push: Some(contracts::proto::push::v1::push_client::PushClient::new(
-            dispatch::channel(&format!("http://{addr}")).unwrap(),
+            server::grpc_auth::authorized(
+                dispatch::channel(&format!("http://{addr}")).unwrap(),
+                None,
+            ),
         )),
     };
     assert_eq!(dispatcher.deliver_due().await.unwrap(), 0);
@@ -161,11 +164,17 @@ fn dispatcher(
         pool: harness.database.pool.clone(),
         forecast: forecast.map(|addr| {
             contracts::proto::forecast::v1::forecast_client::ForecastClient::new(
-                dispatch::channel(&format!("http://{addr}")).unwrap(),
+                server::grpc_auth::authorized(
+                    dispatch::channel(&format!("http://{addr}")).unwrap(),
+                    None,
+                ),
             )
         }),
         push: Some(contracts::proto::push::v1::push_client::PushClient::new(
-            dispatch::channel(&format!("http://{push}")).unwrap(),
+            server::grpc_auth::authorized(
+                dispatch::channel(&format!("http://{push}")).unwrap(),
+                None,
+            ),
         )),
     }
 }

@@ -53,7 +53,7 @@ async fn candidates_come_from_the_index_while_it_is_ready() {
         .unwrap();
     let _ = other_secret;
     harness
-        .client
+        .ingest
         .submit_facts(SubmitFactsRequest { facts: vec![lot_fact("lot:yeouido-2:1", 60, 40, 10)] })
         .await
         .unwrap();
@@ -62,12 +62,12 @@ async fn candidates_come_from_the_index_while_it_is_ready() {
     // ...until a rebuild adds it.
     assert_eq!(index.rebuild(&harness.database.pool).await.unwrap(), (2, true));
     harness
-        .client
+        .ingest
         .submit_facts(SubmitFactsRequest { facts: vec![lot_fact("lot:yeouido-2:2", 40, 60, 10)] })
         .await
         .unwrap();
     harness
-        .client
+        .ingest
         .submit_facts(SubmitFactsRequest { facts: vec![lot_fact("lot:yeouido-2:3", 60, 30, 10)] })
         .await
         .unwrap();
@@ -87,7 +87,7 @@ async fn an_evicted_set_is_not_read_as_nobody_subscribed() {
     }
     assert_eq!(index.candidates("yeouido", Some("yeouido-2")).await, None, "unknown, not empty");
     harness
-        .client
+        .ingest
         .submit_facts(SubmitFactsRequest { facts: vec![lot_fact("lot:yeouido-2:1", 60, 40, 10)] })
         .await
         .unwrap();

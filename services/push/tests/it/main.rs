@@ -2,6 +2,7 @@
 //! decision they lead to; and the sender against a fake APNs over HTTP/2.
 
 mod crash;
+mod facts;
 mod index;
 mod sending;
 
@@ -16,8 +17,9 @@ use contracts::{
     },
 };
 use migrate::testing::TestDatabase;
+use server::grpc_auth::{AuthChannel, BearerToken};
 use tokio_util::sync::CancellationToken;
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 
 pub(crate) const TOKEN: &str = "5b0c2a4e9f1d3c7b8a6e0f2d4c6b8a0e1f3d5c7b9a1e3f5d7c9b1a3e5f7d9c1b";
 
@@ -38,7 +40,14 @@ pub(crate) async fn fake_apns() -> (String, replay::apns::FakeApns, String, Canc
 }
 
 pub(crate) struct Harness {
-    pub(crate) client: PushClient<Channel>,
+    /// Calls as the api does (installations and preferences).
+    pub(crate) client: PushClient<AuthChannel>,
+    /// Calls as ingest does (facts).
+    pub(crate) ingest: PushClient<AuthChannel>,
+    /// Calls as an operator does (test alerts).
+    pub(crate) operator: PushClient<AuthChannel>,
+    /// The server's gRPC address, for calls with other credentials.
+    pub(crate) grpc: std::net::SocketAddr,
     pub(crate) database: TestDatabase,
     shutdown: CancellationToken,
 }
@@ -56,6 +65,8 @@ impl Harness {
         let shutdown = CancellationToken::new();
         let redis_url =
             std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let (api, ingest, operator) =
+            (BearerToken::generate(), BearerToken::generate(), BearerToken::generate());
         let config = push::Config {
             retention_days: 90,
             send_lease_seconds: push::sender::DEFAULT_LEASE.as_secs_f64(),
@@ -81,6 +92,13 @@ impl Harness {
                 database_statement_timeout_ms: db::DEFAULT_STATEMENT_TIMEOUT_MS,
             },
             admin: settings::AdminSettings { admin_addr: "127.0.0.1:0".parse().unwrap() },
+            grpc: server::GrpcServerAuth {
+                grpc_callers: [("api", &api), ("ingest", &ingest), ("operator", &operator)]
+                    .iter()
+                    .map(|(name, token)| token.caller_entry(name).parse().unwrap())
+                    .collect(),
+                grpc_reflection: false,
+            },
             common: settings::CommonSettings {
                 release_id: "test".into(),
                 log_filter: "warn".into(),
@@ -99,7 +117,17 @@ impl Harness {
             .connect()
             .await
             .unwrap();
-        Harness { client: PushClient::new(channel), database, shutdown }
+        let caller = |token: &BearerToken| {
+            PushClient::new(server::grpc_auth::authorized(channel.clone(), Some(token)))
+        };
+        Harness {
+            client: caller(&api),
+            ingest: caller(&ingest),
+            operator: caller(&operator),
+            grpc,
+            database,
+            shutdown,
+        }
     }
 
     pub(crate) async fn register(&mut self) -> (String, String) {
@@ -179,6 +207,45 @@ pub(crate) fn lot_fact(key: &str, before: i64, after: i64, age_seconds: i64) -> 
         event_id: None,
         attributes: HashMap::new(),
     }
+}
+
+#[tokio::test]
+async fn every_call_needs_a_known_callers_token_and_only_its_own_methods() {
+    let mut harness = Harness::start().await;
+    let (id, secret) = harness.register().await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", harness.grpc))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let facts = || SubmitFactsRequest { facts: vec![lot_fact("lot:yeouido-2:1", 60, 40, 30)] };
+    let delete =
+        || DeleteInstallationRequest { installation_id: id.clone(), secret: secret.clone() };
+
+    // No token, or a token the server does not know: unauthenticated.
+    let mut anonymous = PushClient::new(channel.clone());
+    assert_eq!(anonymous.submit_facts(facts()).await.unwrap_err().code(), Code::Unauthenticated);
+    let stranger = BearerToken::generate();
+    let mut stranger = PushClient::new(server::grpc_auth::authorized(channel, Some(&stranger)));
+    assert_eq!(
+        stranger.delete_installation(delete()).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    // A known caller outside its methods: the api (or code running in it) cannot submit facts, ingest cannot
+    // touch installations.
+    let refused = harness.client.submit_facts(facts()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    assert!(refused.message().contains("`api`"), "{}", refused.message());
+    let refused = harness.ingest.delete_installation(delete()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    let (facts_stored,): (i64,) = sqlx::query_as("select count(*) from push.fact")
+        .fetch_one(&harness.database.pool)
+        .await
+        .unwrap();
+    assert_eq!(facts_stored, 0, "no refused fact was stored");
+    // Each caller's own methods work.
+    harness.ingest.submit_facts(facts()).await.unwrap();
+    harness.client.delete_installation(delete()).await.unwrap();
 }
 
 #[tokio::test]
@@ -278,7 +345,7 @@ async fn facts_are_stored_once_and_every_candidate_gets_a_recorded_decision() {
 
     let submit = |facts: Vec<Fact>| SubmitFactsRequest { facts };
     let response = harness
-        .client
+        .ingest
         .submit_facts(submit(vec![lot_fact("lot:yeouido-2:1", 60, 40, 30)]))
         .await
         .unwrap()
@@ -286,7 +353,7 @@ async fn facts_are_stored_once_and_every_candidate_gets_a_recorded_decision() {
     assert_eq!((response.accepted, response.duplicates, response.decisions), (1, 0, 3));
 
     let again = harness
-        .client
+        .ingest
         .submit_facts(submit(vec![lot_fact("lot:yeouido-2:1", 60, 40, 30)]))
         .await
         .unwrap()
@@ -300,17 +367,17 @@ async fn facts_are_stored_once_and_every_candidate_gets_a_recorded_decision() {
     // Back above and below again a few minutes later: the first installation is cooling down; a stale one is
     // suppressed as such; a fact that crosses nothing is no candidate at all.
     harness
-        .client
+        .ingest
         .submit_facts(submit(vec![lot_fact("lot:yeouido-2:2", 40, 45, 20)]))
         .await
         .unwrap();
     harness
-        .client
+        .ingest
         .submit_facts(submit(vec![lot_fact("lot:yeouido-2:3", 70, 30, 30)]))
         .await
         .unwrap();
     harness
-        .client
+        .ingest
         .submit_facts(submit(vec![lot_fact("lot:yeouido-2:4", 80, 10, 3_600)]))
         .await
         .unwrap();
@@ -356,7 +423,7 @@ async fn facts_are_stored_once_and_every_candidate_gets_a_recorded_decision() {
     assert_eq!(outbox[0].1["deeplink"], "hangangjari://parks/yeouido/lots/yeouido-2");
 
     let test = harness
-        .client
+        .operator
         .send_test(SendTestRequest { installation_id: alerted.clone(), secret: secret.clone() })
         .await
         .unwrap()
@@ -371,7 +438,7 @@ async fn the_cool_down_follows_the_target_through_a_preference_edit() {
     let (id, secret) = harness.register().await;
     harness.subscribe(&id, &secret, vec![below(50)], None).await;
     harness
-        .client
+        .ingest
         .submit_facts(SubmitFactsRequest { facts: vec![lot_fact("lot:yeouido-2:1", 60, 40, 10)] })
         .await
         .unwrap();
@@ -386,7 +453,7 @@ async fn the_cool_down_follows_the_target_through_a_preference_edit() {
     };
     harness.subscribe(&id, &secret, vec![closure, below(50)], None).await;
     harness
-        .client
+        .ingest
         .submit_facts(SubmitFactsRequest { facts: vec![lot_fact("lot:yeouido-2:2", 55, 30, 10)] })
         .await
         .unwrap();
@@ -417,12 +484,12 @@ async fn retention_prunes_old_decisions_and_facts_but_never_a_pending_alert() {
         facts: vec![lot_fact(key, before, after, 10)],
     };
     // Four months ago: an alert that was sent.
-    harness.client.submit_facts(submit("f1", 60, 40)).await.unwrap();
+    harness.ingest.submit_facts(submit("f1", 60, 40)).await.unwrap();
     execute("update push.outbox set status = 'sent'").await;
     execute("update push.decision set decided_at = now() - interval '120 days'").await;
     // Another crossing, still pending (APNs unreachable since), and a recent one suppressed by its cool-down.
     for (key, before, after) in [("f2", 40, 60), ("f3", 60, 30), ("f4", 30, 60), ("f5", 60, 20)] {
-        harness.client.submit_facts(submit(key, before, after)).await.unwrap();
+        harness.ingest.submit_facts(submit(key, before, after)).await.unwrap();
     }
     execute(
         "update push.decision set decided_at = now() - interval '120 days' where fact_key = 'f3'",

@@ -46,7 +46,7 @@ async fn sender_with_fake_timing(
 
 async fn queue_one(harness: &mut Harness, key: &str) {
     harness
-        .client
+        .ingest
         .submit_facts(SubmitFactsRequest { facts: vec![lot_fact(key, 60, 40, 10)] })
         .await
         .unwrap();
@@ -112,7 +112,7 @@ async fn an_unregistered_token_deactivates_the_installation() {
 
     // The next crossing is recorded as suppressed for an inactive installation, not sent.
     harness
-        .client
+        .ingest
         .submit_facts(SubmitFactsRequest { facts: vec![lot_fact("lot:yeouido-2:2", 60, 30, 10)] })
         .await
         .unwrap();
