@@ -124,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
             .parse_url(&std::env::var("REDIS_URL").unwrap_or("redis://127.0.0.1:6379".into()))?,
         redis_timeout_ms: 150,
         redis_key_prefix: format!("{}:", database.name),
+        redis_password_file: None,
     };
     let api_listeners = api::Listeners {
         http: tokio::net::TcpListener::bind("127.0.0.1:0").await?,

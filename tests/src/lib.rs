@@ -242,6 +242,7 @@ impl Sandbox {
             redis_url: settings::REDIS_URL.parse_url(&redis_url)?,
             redis_timeout_ms: 150,
             redis_key_prefix: format!("{}:", database.name),
+            redis_password_file: None,
         };
         let api_config = api::Config {
             http_addr: api_http,
@@ -366,6 +367,7 @@ impl Sandbox {
             senders: 2,
             redis_url: Some(redis.redis_url.clone()),
             redis_key_prefix: redis.redis_key_prefix.clone(),
+            redis_password_file: None,
             apns: push::apns::ApnsSettings {
                 apns_url: apns_url.clone(),
                 apns_sandbox_url: apns_url,

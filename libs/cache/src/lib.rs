@@ -5,6 +5,8 @@
 //! Keys are built with [`Cache::key`], which prefixes a per-deployment (or per-test) namespace and the
 //! schema version of what is stored (`hj:v2:…`).
 
+pub mod acl;
+
 use std::{
     sync::atomic::{AtomicI64, Ordering},
     time::{Duration, SystemTime, UNIX_EPOCH},
@@ -30,6 +32,22 @@ pub struct RedisSettings {
     /// Key namespace, so several deployments (or tests) can share one Redis.
     #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "")]
     pub redis_key_prefix: String,
+
+    /// A file holding the password of this service's Redis user (a mounted Secret key); the user is named in
+    /// `REDIS_URL` (`redis://hangang-api@hangang-redis:6379`). Read once, at start.
+    #[arg(long, env = "REDIS_PASSWORD_FILE")]
+    pub redis_password_file: Option<std::path::PathBuf>,
+}
+
+/// Why a cache could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("REDIS_URL is not a Redis URL: {0}")]
+    Url(#[source] deadpool_redis::redis::RedisError),
+    #[error("cannot read REDIS_PASSWORD_FILE {path}: {source}")]
+    PasswordFile { path: std::path::PathBuf, source: std::io::Error },
+    #[error("redis pool: {0}")]
+    Pool(#[from] deadpool_redis::CreatePoolError),
 }
 
 /// Why a cache call did not succeed. Callers treat every variant the same way (fall back to PostgreSQL); the
@@ -103,9 +121,21 @@ impl Breaker {
 
 impl Cache {
     /// Creates the pool; no connection is made until the first call, so the api starts while Redis is down.
-    pub fn connect(settings: &RedisSettings) -> Result<Cache, deadpool_redis::CreatePoolError> {
+    /// The password, when there is one, comes from `REDIS_PASSWORD_FILE` (or the URL).
+    pub fn connect(settings: &RedisSettings) -> Result<Cache, ConnectError> {
         let timeout = Duration::from_millis(settings.redis_timeout_ms);
-        let mut config = deadpool_redis::Config::from_url(settings.redis_url.expose());
+        let mut info: deadpool_redis::redis::ConnectionInfo =
+            deadpool_redis::redis::IntoConnectionInfo::into_connection_info(
+                settings.redis_url.expose(),
+            )
+            .map_err(ConnectError::Url)?;
+        if let Some(path) = &settings.redis_password_file {
+            let password = std::fs::read_to_string(path)
+                .map_err(|source| ConnectError::PasswordFile { path: path.clone(), source })?;
+            let redis = info.redis_settings().clone().set_password(password.trim());
+            info = info.set_redis_settings(redis);
+        }
+        let mut config = deadpool_redis::Config::from_connection_info(info);
         let mut pool_config = deadpool_redis::PoolConfig::new(16);
         pool_config.timeouts.wait = Some(timeout);
         pool_config.timeouts.create = Some(timeout);

@@ -70,6 +70,10 @@ pub struct Config {
     #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "")]
     pub redis_key_prefix: String,
 
+    /// A file with the password of push's Redis user (named in `REDIS_URL`); a mounted Secret key.
+    #[arg(long, env = "REDIS_PASSWORD_FILE")]
+    pub redis_password_file: Option<std::path::PathBuf>,
+
     /// Days decisions, sent alerts, their delivery attempts and facts are kept (pending alerts always are).
     #[arg(long, env = "PUSH_RETENTION_DAYS", default_value_t = 90)]
     pub retention_days: u32,
@@ -145,6 +149,7 @@ pub async fn run(
                 redis_url: url.clone(),
                 redis_timeout_ms: 150,
                 redis_key_prefix: config.redis_key_prefix.clone(),
+                redis_password_file: config.redis_password_file.clone(),
             };
             let index = index::PreferenceIndex { cache: cache::Cache::connect(&settings)? };
             let hourly = std::time::Duration::from_secs(3_600);

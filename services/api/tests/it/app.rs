@@ -54,6 +54,7 @@ pub fn config(database_url: &str, redis_url: &str, prefix: &str, hot_ttl: u64) -
             redis_url: settings::REDIS_URL.parse_url(redis_url).unwrap(),
             redis_timeout_ms: 150,
             redis_key_prefix: prefix.to_owned(),
+            redis_password_file: None,
         },
         common: settings::CommonSettings {
             release_id: "test-release".to_owned(),

@@ -12,6 +12,7 @@ fn index_for(harness: &Harness) -> PreferenceIndex {
         redis_url: settings::REDIS_URL.parse_url(&redis_url).unwrap(),
         redis_timeout_ms: 150,
         redis_key_prefix: format!("{}:", harness.database.name),
+        redis_password_file: None,
     };
     PreferenceIndex { cache: cache::Cache::connect(&settings).unwrap() }
 }

@@ -74,6 +74,7 @@ impl Harness {
             senders: 1,
             redis_url: Some(settings::REDIS_URL.parse_url(&redis_url).unwrap()),
             redis_key_prefix: format!("{}:", database.name),
+            redis_password_file: None,
             apns: push::apns::ApnsSettings {
                 apns_url: "http://127.0.0.1:1".into(),
                 apns_sandbox_url: "http://127.0.0.1:1".into(),
