@@ -12,6 +12,9 @@
 //!   grow, `unknown` fallback) or closed (a new value is a breaking change). [`seoul`] is Seoul's clock.
 //! - [`catalogue`] lists every public DTO with its direction and endpoints; schemas, examples, snapshots and
 //!   the compatibility checker are all driven from it, so a DTO cannot be forgotten.
+//! - [`retirement`] is the schedule of API versions being retired (`Deprecation`/`Sunset` on their responses)
+//!   and the rule by which a released version may stop being served (its sunset passed, its recorded usage
+//!   below a threshold), shared by the api and the compatibility gate.
 //! - [`localization`] names every string key the server emits for the app's String Catalog.
 //! - [`proto`] holds the generated gRPC code (`cargo xtask codegen` refreshes it from `proto/`); [`fact`] the
 //!   facts ingest queues for push, typed from ingest's store to push's decisions (services only, not the app).
@@ -27,6 +30,7 @@ pub mod localization;
 pub mod openapi;
 #[cfg(feature = "grpc")]
 pub mod proto;
+pub mod retirement;
 pub mod seoul;
 pub mod time;
 pub mod v1;

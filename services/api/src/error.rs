@@ -149,7 +149,8 @@ fn code_for_status(status: StatusCode) -> (ErrorCode, &'static str) {
 }
 
 /// Assigns the request id, opens the request's span (continuing the caller's W3C trace), records latency by
-/// route, and turns every error status into the JSON envelope.
+/// route and the request by API version × app build, adds a retired version's `Deprecation`/`Sunset`, and
+/// turns every error status into the JSON envelope.
 pub async fn envelope(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = request
@@ -163,6 +164,8 @@ pub async fn envelope(State(state): State<AppState>, mut request: Request, next:
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
     let method = method_label(request.method());
+    let api_version = crate::usage::ApiVersion::of_path(request.uri().path());
+    let caller = crate::app_version::Caller::identify(request.headers());
     let span = tracing::info_span!(
         "http request",
         http.method = %method,
@@ -200,7 +203,9 @@ pub async fn envelope(State(state): State<AppState>, mut request: Request, next:
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", value);
     }
+    crate::retirement::add_headers(&state.retirement, api_version, response.headers_mut());
     state.metrics.request(&route, method, status.as_u16(), started.elapsed());
+    state.usage.record(api_version, &caller, state.now());
     response
 }
 

@@ -10,10 +10,14 @@
 //! - `error.rs`: the error envelope and the middleware that adds request ids and metrics.
 //! - `request.rs` / `respond.rs`: query parameters and language; pre-serialized bodies, ETags, cache headers;
 //!   `encoding.rs`: content codings at bounded levels (every body is compressed once and kept with it).
+//! - `app_version.rs`: which app build is calling (`X-App-Version`, the `User-Agent`); `usage.rs`: requests
+//!   by API version × app build in `/metrics` and `ops.api_usage_day`; `retirement.rs`: `Deprecation` and
+//!   `Sunset` on the responses of a version being retired.
 //! - `validate.rs`: installation and preference input rules. `rate_limit.rs`: write-route limits per client,
 //!   per installation and for registrations; `client_address.rs`: the client behind trusted proxies.
 
 pub use server::clock;
+pub mod app_version;
 mod changes;
 pub mod client_address;
 pub mod config;
@@ -23,11 +27,13 @@ pub mod metrics;
 pub mod rate_limit;
 pub mod request;
 pub mod respond;
+pub mod retirement;
 pub mod routes;
 pub mod serve;
 pub mod smoke;
 mod state;
 pub mod store;
+pub mod usage;
 pub mod validate;
 
 use std::time::Duration;
@@ -138,6 +144,12 @@ pub async fn run(
         subscribed,
         shutdown.clone(),
     ));
+    let usage = tokio::spawn(usage::flush_periodically(
+        state.usage.clone(),
+        state.store.db().clone(),
+        state.usage_flush,
+        shutdown.clone(),
+    ));
     let limits = state.http_limits.clone();
     let admin = {
         let (router, limits, shutdown) =
@@ -148,5 +160,6 @@ pub async fn run(
     shutdown.cancel();
     let _ = admin.await;
     let _ = changes.await;
+    let _ = usage.await;
     Ok(())
 }

@@ -17,7 +17,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the HTTP API (the default when no subcommand is named).
-    Serve(api::Config),
+    Serve(ServeConfig),
     /// Apply database migrations and sync the curated reference data, then exit. Safe to run repeatedly and
     /// concurrently (an advisory lock serializes runs).
     Migrate(MigrateConfig),
@@ -27,10 +27,29 @@ enum Command {
     Smoke(api::smoke::SmokeConfig),
 }
 
+/// `serve`'s options: the api's [`api::Config`], how calling builds are counted, and which API versions are
+/// being retired (deploy configuration: `API_RETIREMENT` from the overlay's ConfigMap).
+#[derive(Debug, clap::Args)]
+struct ServeConfig {
+    #[command(flatten)]
+    api: api::Config,
+
+    #[command(flatten)]
+    usage: api::usage::UsageSettings,
+
+    #[command(flatten)]
+    retirement: api::retirement::RetirementSettings,
+}
+
 #[derive(Debug, clap::Args)]
 struct MigrateConfig {
     #[command(flatten)]
     database: db::DatabaseSettings,
+
+    /// A directory with a password file per service role (`api`, `ingest`, `forecast`, `push`: a mounted
+    /// Secret); the roles are made and granted after the migrations either way, with these passwords.
+    #[arg(long, env = "DATABASE_ROLE_PASSWORDS_DIR")]
+    role_passwords_dir: Option<std::path::PathBuf>,
 
     #[command(flatten)]
     common: settings::CommonSettings,
@@ -51,12 +70,14 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn serve(config: api::Config) -> anyhow::Result<()> {
+async fn serve(ServeConfig { api: config, usage, retirement }: ServeConfig) -> anyhow::Result<()> {
     let _telemetry = telemetry::init("api", &config.common)?;
     let db = db::connect(&config.database)?;
     config.grpc_client.token().context("GRPC_TOKEN_FILE is not usable")?;
     let cache = cache::Cache::connect(&config.redis).context("REDIS_URL is not usable")?;
-    let state = api::AppState::new(&config, db, cache, api::clock::Clock::System);
+    let state = api::AppState::new(&config, db, cache, api::clock::Clock::System)
+        .with_usage(&usage)
+        .with_retirement(&retirement);
     let listeners = api::Listeners {
         http: server::bind(config.http_addr, "HTTP_ADDR").await?,
         admin: server::bind(config.admin.admin_addr, "ADMIN_ADDR").await?,
@@ -71,6 +92,9 @@ async fn migrate(config: MigrateConfig) -> anyhow::Result<()> {
     let database = db::DatabaseSettings { database_statement_timeout_ms: 0, ..config.database };
     let pool = db::connect(&database)?;
     let report = migrate::migrate(&pool, &config.common.release_id).await?;
+    migrate::roles::ensure(&pool, config.role_passwords_dir.as_deref())
+        .await
+        .context("cannot make the services' database roles")?;
     tracing::info!(
         reference_version = %report.reference.version,
         reference_changed = report.reference.changed,
@@ -147,6 +171,8 @@ mod tests {
         let Command::Serve(config) = Cli::try_parse_from(args).unwrap().command else {
             panic!("not serve")
         };
-        assert_eq!(config.http_addr.port(), 8080);
+        assert_eq!(config.api.http_addr.port(), 8080);
+        assert_eq!(config.usage.usage_flush_seconds, 60);
+        assert!(config.retirement.api_retirement.get("v1").is_none());
     }
 }

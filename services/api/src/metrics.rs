@@ -1,5 +1,5 @@
-//! Prometheus metrics of the api, served at `/metrics`: request latency by route, snapshot lookups by cache
-//! tier, rebuild duration and failures.
+//! Prometheus metrics of the api, served at `/metrics`: request latency by route, requests by API version and
+//! app version (bounded by `usage.rs`), snapshot lookups by cache tier, rebuild duration and failures.
 
 use std::{sync::Arc, time::Duration};
 
@@ -20,6 +20,13 @@ struct RequestLabels {
     status: u16,
 }
 
+/// `app_version` is one of the bounded labels `usage::Usage` hands out, never a raw header.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AppLabels {
+    api_version: String,
+    app_version: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TierLabels {
     tier: String,
@@ -34,6 +41,7 @@ pub struct Metrics(Arc<Inner>);
 struct Inner {
     registry: Registry,
     requests: HistogramFamily,
+    app_requests: Family<AppLabels, Counter>,
     lookups: Family<TierLabels, Counter>,
     rebuild_seconds: Histogram,
     rebuild_failures: Counter,
@@ -59,6 +67,13 @@ impl Default for Metrics {
             "HTTP request latency by route",
             requests.clone(),
         );
+        let app_requests = Family::<AppLabels, Counter>::default();
+        registry.register(
+            "app_requests",
+            "Requests by API version (v1, v2, other) and calling app version: the most recent builds by name, \
+             older ones `other`, unparsable headers `invalid`, callers that are not the app `unknown`",
+            app_requests.clone(),
+        );
         let lookups = Family::<TierLabels, Counter>::default();
         registry.register(
             "snapshot_lookups",
@@ -77,7 +92,14 @@ impl Default for Metrics {
             "Snapshot rebuilds that failed",
             rebuild_failures.clone(),
         );
-        Metrics(Arc::new(Inner { registry, requests, lookups, rebuild_seconds, rebuild_failures }))
+        Metrics(Arc::new(Inner {
+            registry,
+            requests,
+            app_requests,
+            lookups,
+            rebuild_seconds,
+            rebuild_failures,
+        }))
     }
 }
 
@@ -85,6 +107,33 @@ impl Metrics {
     pub fn request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
         let labels = RequestLabels { route: route.to_owned(), method: method.to_owned(), status };
         self.0.requests.get_or_create(&labels).observe(elapsed.as_secs_f64());
+    }
+
+    /// One request of `api_version` from `app_version`, a label `usage::Usage` bounded.
+    pub(crate) fn app_request(&self, api_version: &str, app_version: &str) {
+        let labels =
+            AppLabels { api_version: api_version.to_owned(), app_version: app_version.to_owned() };
+        self.0.app_requests.get_or_create(&labels).inc();
+    }
+
+    /// Drops the series of an app version no longer among the kept ones, adding their counts to `other` so
+    /// every API version's total across app versions never goes down.
+    pub(crate) fn fold_app_version_into_other(&self, api_versions: &[&str], app_version: &str) {
+        for api_version in api_versions {
+            let labels = AppLabels {
+                api_version: (*api_version).to_owned(),
+                app_version: app_version.to_owned(),
+            };
+            let Some(count) = self.0.app_requests.get(&labels).map(|counter| counter.get()) else {
+                continue;
+            };
+            self.0.app_requests.remove(&labels);
+            let other = AppLabels {
+                api_version: (*api_version).to_owned(),
+                app_version: "other".to_owned(),
+            };
+            self.0.app_requests.get_or_create(&other).inc_by(count);
+        }
     }
 
     pub fn cache_lookup(&self, tier: &str) {

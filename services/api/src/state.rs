@@ -20,7 +20,9 @@ use crate::{
     metrics::Metrics,
     rate_limit::RateLimiter,
     respond::{self, Rendered},
+    retirement::RetirementSettings,
     store::{Current, SnapshotStore},
+    usage::UsageSettings,
 };
 
 /// Which pre-serialized body: a route, a language and the park or lot it is about. Only bodies that rendered
@@ -67,6 +69,12 @@ pub struct AppState {
     pub push: Option<PushClient<server::grpc_auth::AuthChannel>>,
     /// What one connection may cost the server.
     pub http_limits: crate::serve::HttpLimits,
+    /// Requests counted by API version and app build, written to `ops.api_usage_day` in the background.
+    pub usage: Arc<crate::usage::Usage>,
+    /// How often `usage` is written.
+    pub usage_flush: Duration,
+    /// The API versions being retired: their responses carry `Deprecation` and `Sunset`.
+    pub retirement: Arc<contracts::retirement::Schedule>,
 }
 
 impl AppState {
@@ -80,7 +88,7 @@ impl AppState {
         let hot_ttl = Duration::from_secs(config.hot_cache_ttl_seconds.max(1));
         AppState {
             store: Arc::new(SnapshotStore::new(db, cache, clock, hot_ttl, metrics.clone())),
-            metrics,
+            metrics: metrics.clone(),
             identity: Arc::new(server::Identity::new("api", &config.common)),
             ops_retention_days: config.common.ops_retention_days,
             hot_ttl_seconds: hot_ttl.as_secs() as i64,
@@ -94,7 +102,23 @@ impl AppState {
                 Some(PushClient::new(server::grpc_auth::authorized(channel, push_token.as_ref())))
             }),
             http_limits: config.http.clone(),
+            usage: Arc::new(crate::usage::Usage::new(&UsageSettings::default(), metrics.clone())),
+            usage_flush: Duration::from_secs(UsageSettings::default().usage_flush_seconds),
+            retirement: Arc::default(),
         }
+    }
+
+    /// This state counting calling builds as `settings` say (fresh counts).
+    pub fn with_usage(mut self, settings: &UsageSettings) -> AppState {
+        self.usage = Arc::new(crate::usage::Usage::new(settings, self.metrics.clone()));
+        self.usage_flush = Duration::from_secs(settings.usage_flush_seconds.max(1));
+        self
+    }
+
+    /// This state with the API versions being retired.
+    pub fn with_retirement(mut self, settings: &RetirementSettings) -> AppState {
+        self.retirement = Arc::new(settings.api_retirement.clone());
+        self
     }
 
     pub fn now(&self) -> Timestamp {

@@ -2,6 +2,7 @@
 //! requests through the full router (middleware included).
 
 mod app;
+mod app_versions;
 mod faults;
 mod freshness;
 mod inputs;
