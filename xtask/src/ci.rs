@@ -14,7 +14,7 @@ use xshell::{Shell, cmd};
 
 use crate::{
     checks::{self, Report, Source},
-    codegen, contracts, manifests, migrations,
+    codegen, contracts, manifests, migrations, openapi_lint,
     stages::Stages,
     workflows,
 };
@@ -24,7 +24,7 @@ pub fn run(sh: &Shell) -> anyhow::Result<std::path::PathBuf> {
     let started = Instant::now();
     let started_at = jiff::Timestamp::now();
     let source = Source::of_checkout(sh)?;
-    let mut stages = Stages::new("ci", 9);
+    let mut stages = Stages::new("ci", 10);
     let outcome = run_stages(sh, &mut stages);
     let toolchain = cmd!(sh, "rustc -V").quiet().read()?;
     let report = Report::new(source, toolchain, started_at, &stages.records);
@@ -48,6 +48,7 @@ fn run_stages(sh: &Shell, stages: &mut Stages) -> anyhow::Result<()> {
     stages.check("migration lint", || migration_lint(sh))?;
     stages.run("migration kinds", || Ok(((), migrations::check(&crate::project_root())?)))?;
     stages.check("contracts", contracts::run)?;
+    stages.run("openapi lint", || Ok(((), openapi_lint::check(sh)?)))?;
     stages.check("manifests", || manifests::run(sh))?;
     stages.run("workflow lint", || Ok(((), workflows::check(sh)?)))?;
     // Tests need PostgreSQL and Redis; default to the local servers `.ci/run` starts.

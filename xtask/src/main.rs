@@ -30,6 +30,7 @@ mod fuzz;
 mod history;
 mod manifests;
 mod migrations;
+mod openapi_lint;
 mod promote;
 mod release;
 mod stages;
@@ -53,7 +54,7 @@ enum Command {
     /// Run the whole system locally: replay upstream, migrated database, the four services.
     Dev,
     /// Run every CI check in order: fmt, clippy (warnings denied), codegen drift, migrations, contracts,
-    /// manifests, the workflow lint (actionlint and the release rules), tests.
+    /// the OpenAPI lint (Redocly), manifests, the workflow lint (actionlint and the release rules), tests.
     Ci,
     /// Check the API and gRPC contracts against every released baseline, and the localization keys.
     Contracts,
