@@ -34,6 +34,7 @@ mod openapi_lint;
 mod promote;
 mod release;
 mod stages;
+mod usage;
 mod workflows;
 mod workspace;
 
@@ -56,8 +57,10 @@ enum Command {
     /// Run every CI check in order: fmt, clippy (warnings denied), codegen drift, migrations, contracts,
     /// the OpenAPI lint (Redocly), manifests, the workflow lint (actionlint and the release rules), tests.
     Ci,
-    /// Check the API and gRPC contracts against every released baseline, and the localization keys.
-    Contracts,
+    /// Check the API and gRPC contracts against every released baseline, and the localization keys; a
+    /// released API version may stop being served only after its sunset with fewer than `--retire-below`
+    /// recorded requests over 14 days. `contracts usage` prints who still calls each version and build.
+    Contracts(contracts::Options),
     /// Run a benchmark and print its table (`api`: hot path vs nginx, fixed-rate latency, cold rebuild, RSS;
     /// `ingest`: collection cycle, history inserts, change-to-visible; `push`: fan-out to APNs; `forecast`:
     /// rollup, refresh; `e2e`: the whole system under steady load).
@@ -143,7 +146,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Ci => ci::run(&sh).map(drop),
         Command::Dev => dev::run(&sh),
-        Command::Contracts => contracts::run(),
+        Command::Contracts(options) => contracts::run_with(&options),
         Command::Bench { target, seconds } => bench::run(&sh, &target, seconds),
         Command::Eval { target } => match target.as_str() {
             // The seed and the scoring code live in services/forecast (examples/eval.rs); the data is regenerated.

@@ -6,7 +6,7 @@
 
 mod object;
 mod policy;
-mod render;
+pub(crate) mod render;
 mod schema;
 pub mod verification;
 mod waves;

@@ -160,7 +160,7 @@ fn release_kustomization(layers: &Layers, release: &ReleaseImages, environment: 
     text
 }
 
-fn kubectl_kustomize(dir: &Path) -> anyhow::Result<String> {
+pub(crate) fn kubectl_kustomize(dir: &Path) -> anyhow::Result<String> {
     let output =
         Command::new("kubectl").arg("kustomize").arg(dir).output().context(
             "cannot run `kubectl` (kubectl 1.32 with kustomize v5; .ci/run installs it)",
