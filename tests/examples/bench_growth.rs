@@ -311,6 +311,7 @@ async fn measure(days: i64, now: i64) -> anyhow::Result<Timings> {
         database_max_connections: 8,
         database_acquire_timeout_ms: 2_000,
         database_statement_timeout_ms: 0, // seeding a year takes minutes
+        database_password_file: None,
     };
     let pool = db::connect(&settings)?;
     let measured = async {

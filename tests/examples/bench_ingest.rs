@@ -145,6 +145,7 @@ async fn main() -> anyhow::Result<()> {
             database_max_connections: 4,
             database_acquire_timeout_ms: 2_000,
             database_statement_timeout_ms: db::DEFAULT_STATEMENT_TIMEOUT_MS,
+            database_password_file: None,
         },
         redis: redis.clone(),
         common: settings::CommonSettings {

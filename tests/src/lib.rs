@@ -127,6 +127,8 @@ enum WorkerConfig {
 struct RunningWorker {
     name: &'static str,
     config: WorkerConfig,
+    /// Its pool, connected as its own role.
+    pool: sqlx::PgPool,
     shutdown: CancellationToken,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -145,16 +147,16 @@ impl RunningWorker {
         let token = shutdown.clone();
         let task = match config.clone() {
             WorkerConfig::Ingest(config) => {
-                tokio::spawn(ingest::run(config, clock, pool, listeners, token))
+                tokio::spawn(ingest::run(config, clock, pool.clone(), listeners, token))
             }
             WorkerConfig::Forecast(config) => {
-                tokio::spawn(forecast::run(config, clock, pool, listeners, token))
+                tokio::spawn(forecast::run(config, clock, pool.clone(), listeners, token))
             }
             WorkerConfig::Push(config) => {
-                tokio::spawn(push::run(config, clock, pool, listeners, token))
+                tokio::spawn(push::run(config, clock, pool.clone(), listeners, token))
             }
         };
-        RunningWorker { name, config, shutdown, task: Some(task) }
+        RunningWorker { name, config, pool, shutdown, task: Some(task) }
     }
 }
 
@@ -164,6 +166,21 @@ pub struct Worker {
     pub name: &'static str,
     pub grpc: SocketAddr,
     pub admin: SocketAddr,
+}
+
+/// A service's database settings: `url` connecting as `role` (the local server trusts loopback, so no password).
+fn role_settings(url: &str, role: &str) -> anyhow::Result<db::DatabaseSettings> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| anyhow::anyhow!("the test database URL has no scheme"))?;
+    let host = rest.split_once('@').map_or(rest, |(_, host)| host);
+    Ok(db::DatabaseSettings {
+        database_url: settings::DATABASE_URL.parse_url(&format!("{scheme}://{role}@{host}"))?,
+        database_max_connections: 8,
+        database_acquire_timeout_ms: 2_000,
+        database_statement_timeout_ms: db::DEFAULT_STATEMENT_TIMEOUT_MS,
+        database_password_file: None,
+    })
 }
 
 fn common() -> CommonSettings {
@@ -220,6 +237,8 @@ impl Sandbox {
         let clock = server::clock::Clock::shifted();
         let grpc_tokens =
             GrpcTokens::create(std::env::temp_dir().join(format!("{}-grpc", database.name)))?;
+        // Every service connects as its own role, as in the cluster, so a missing grant fails here.
+        migrate::roles::ensure(&database.pool, None).await?;
         // Push listens first: the api and ingest are configured with its address.
         let push_listeners = worker_listeners().await?;
         let push_url = format!("http://{}", push_listeners.grpc.local_addr()?);
@@ -252,12 +271,7 @@ impl Sandbox {
             grpc_client: grpc_tokens.client("api"),
             write_limits: api::rate_limit::WriteLimits::default(),
             http: api::serve::HttpLimits::default(),
-            database: db::DatabaseSettings {
-                database_url: settings::DATABASE_URL.parse_url(&database.url)?,
-                database_max_connections: 8,
-                database_acquire_timeout_ms: 2_000,
-                database_statement_timeout_ms: db::DEFAULT_STATEMENT_TIMEOUT_MS,
-            },
+            database: role_settings(&database.url, "hangang_api")?,
             redis: redis.clone(),
             common: common(),
         };
@@ -311,15 +325,16 @@ impl Sandbox {
             },
             grpc: grpc_tokens.server(),
             grpc_client: grpc_tokens.client("ingest"),
-            database: api_config.database.clone(),
+            database: role_settings(&database.url, "hangang_ingest")?,
             admin: admin(admin_addr),
             common: common(),
         };
+        let pool = db::connect(&config.database)?;
         let mut running = vec![RunningWorker::spawn(
             "ingest",
             WorkerConfig::Ingest(config),
             &clock,
-            database.pool.clone(),
+            pool,
             listeners,
             &shutdown,
         )];
@@ -331,15 +346,16 @@ impl Sandbox {
             grpc_addr: grpc,
             api_url: Some(format!("http://{api_http}")),
             grpc: grpc_tokens.server(),
-            database: api_config.database.clone(),
+            database: role_settings(&database.url, "hangang_forecast")?,
             admin: admin(admin_addr),
             common: common(),
         };
+        let pool = db::connect(&config.database)?;
         running.push(RunningWorker::spawn(
             "forecast",
             WorkerConfig::Forecast(config),
             &clock,
-            database.pool.clone(),
+            pool,
             listeners,
             &shutdown,
         ));
@@ -379,15 +395,16 @@ impl Sandbox {
                 apns_timeout_ms: 10_000,
             },
             grpc: grpc_tokens.server(),
-            database: api_config.database.clone(),
+            database: role_settings(&database.url, "hangang_push")?,
             admin: admin(admin_addr),
             common: common(),
         };
+        let pool = db::connect(&config.database)?;
         running.push(RunningWorker::spawn(
             "push",
             WorkerConfig::Push(config),
             &clock,
-            database.pool.clone(),
+            pool,
             listeners,
             &shutdown,
         ));
@@ -442,7 +459,6 @@ impl Sandbox {
 
     /// Starts a stopped worker again on the same addresses, as a restarted pod would come back.
     pub async fn start_worker(&mut self, name: &str) -> anyhow::Result<()> {
-        let pool = self.database().clone();
         let addresses = self.workers.iter().find(|worker| worker.name == name);
         let addresses = *addresses.ok_or_else(|| anyhow::anyhow!("no worker `{name}`"))?;
         let listeners = server::WorkerListeners::bind(addresses.grpc, addresses.admin).await?;
@@ -450,6 +466,7 @@ impl Sandbox {
             self.running.iter().position(|worker| worker.name == name).expect("listed above");
         anyhow::ensure!(self.running[index].task.is_none(), "`{name}` is running");
         let config = self.running[index].config.clone();
+        let pool = self.running[index].pool.clone();
         self.running[index] = RunningWorker::spawn(
             addresses.name,
             config,

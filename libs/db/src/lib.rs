@@ -49,6 +49,12 @@ pub struct DatabaseSettings {
     /// Migrations set their own.
     #[arg(long, env = "DATABASE_STATEMENT_TIMEOUT_MS", default_value_t = DEFAULT_STATEMENT_TIMEOUT_MS)]
     pub database_statement_timeout_ms: u64,
+
+    /// A file holding the password of the role in `DATABASE_URL` (a mounted Secret key), so the password is in
+    /// neither the URL nor the environment. Read once, at start. TLS is set in the URL as libpq's
+    /// `sslmode` (`verify-full` with `sslrootcert=<CA file>` in the cluster).
+    #[arg(long, env = "DATABASE_PASSWORD_FILE")]
+    pub database_password_file: Option<std::path::PathBuf>,
 }
 
 /// [`DatabaseSettings::database_statement_timeout_ms`]'s default: well above the slowest statement of a
@@ -59,11 +65,17 @@ impl DatabaseSettings {
     /// The connection options of `database_url` with the session settings every connection gets: the
     /// statement timeout, and no JIT.
     pub fn connect_options(&self) -> anyhow::Result<PgConnectOptions> {
-        let options: PgConnectOptions = self
+        let mut options: PgConnectOptions = self
             .database_url
             .expose()
             .parse()
             .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+        if let Some(path) = &self.database_password_file {
+            let password = std::fs::read_to_string(path).with_context(|| {
+                format!("cannot read DATABASE_PASSWORD_FILE {}", path.display())
+            })?;
+            options = options.password(password.trim());
+        }
         // JIT compiles a query whose estimated cost passes a threshold, which the estimates of a growing
         // table cross one day: tens of milliseconds of compiling for a query that runs in one. Every query
         // here is short, so it is off.

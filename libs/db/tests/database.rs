@@ -112,6 +112,7 @@ async fn every_connection_has_a_statement_timeout() {
         database_max_connections: 1,
         database_acquire_timeout_ms: 2_000,
         database_statement_timeout_ms: 200,
+        database_password_file: None,
     };
     let pool = db::connect(&settings).unwrap();
     let (timeout,): (String,) = sqlx::query_as("select current_setting('statement_timeout')")

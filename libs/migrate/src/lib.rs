@@ -13,6 +13,7 @@
 //! it refuses, naming them, and changes nothing. sqlx holds a PostgreSQL advisory lock while it applies, so
 //! concurrent migrate Jobs wait instead of racing, and re-running is a no-op.
 
+pub mod roles;
 pub mod testing;
 
 use std::{borrow::Cow, fmt};

@@ -49,6 +49,7 @@ pub fn config(database_url: &str, redis_url: &str, prefix: &str, hot_ttl: u64) -
             database_max_connections: 4,
             database_acquire_timeout_ms: 500,
             database_statement_timeout_ms: db::DEFAULT_STATEMENT_TIMEOUT_MS,
+            database_password_file: None,
         },
         redis: cache::RedisSettings {
             redis_url: settings::REDIS_URL.parse_url(redis_url).unwrap(),

@@ -91,6 +91,7 @@ impl Harness {
                 database_max_connections: 4,
                 database_acquire_timeout_ms: 2_000,
                 database_statement_timeout_ms: db::DEFAULT_STATEMENT_TIMEOUT_MS,
+                database_password_file: None,
             },
             admin: settings::AdminSettings { admin_addr: "127.0.0.1:0".parse().unwrap() },
             grpc: server::GrpcServerAuth {
