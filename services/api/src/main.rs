@@ -17,7 +17,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the HTTP API (the default when no subcommand is named).
-    Serve(ServeConfig),
+    // Boxed: its options are several times the size of the other subcommands'.
+    Serve(Box<ServeConfig>),
     /// Apply database migrations and sync the curated reference data, then exit. Safe to run repeatedly and
     /// concurrently (an advisory lock serializes runs).
     Migrate(MigrateConfig),
@@ -65,7 +66,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse_from(args);
     match cli.command {
         Command::Migrate(config) => migrate(config).await,
-        Command::Serve(config) => serve(config).await,
+        Command::Serve(config) => serve(*config).await,
         Command::Smoke(config) => smoke(config).await,
     }
 }
