@@ -21,6 +21,7 @@
 //!
 //! This crate is plain data: no HTTP framework, database or cache types appear here.
 
+pub mod app_release;
 pub mod catalogue;
 pub mod enums;
 pub mod example;

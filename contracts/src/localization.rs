@@ -7,15 +7,23 @@
 //! reason codes, freshness and source states, congestion levels), so adding an enum value without a
 //! translation fails the check.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::LazyLock,
+};
 
 use serde::Deserialize;
 
 use crate::{
+    app_release::AppRelease,
     enums::WireEnum,
     freshness::{FreshnessState, SourceStatus},
-    v2::{CongestionLevel, ReasonCode},
+    v2::{CongestionLevel, Lang, ReasonCode},
 };
+
+/// The app's String Catalog and the key table, as shipped with this release.
+const SHIPPED_CATALOG: &str = include_str!("../localization/Localizable.xcstrings");
+const SHIPPED_TABLE: &str = include_str!("../localization/KEYS.md");
 
 /// Languages every key must be translated into.
 pub const LANGUAGES: [&str; 4] = ["ko", "en", "ja", "zh-Hans"];
@@ -104,13 +112,35 @@ pub fn emitted_keys() -> BTreeMap<String, usize> {
 /// One disagreement between the code, the catalog and the key table.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Problem {
-    MissingFromCatalog { key: String },
-    MissingFromTable { key: String },
-    MissingLanguage { key: String, lang: &'static str },
-    WrongArgumentCount { key: String, lang: String, expected: usize, found: usize },
-    CatalogKeyNotEmitted { key: String },
-    TableKeyNotEmitted { key: String },
-    Malformed { what: String },
+    MissingFromCatalog {
+        key: String,
+    },
+    MissingFromTable {
+        key: String,
+    },
+    MissingLanguage {
+        key: String,
+        lang: &'static str,
+    },
+    WrongArgumentCount {
+        key: String,
+        lang: String,
+        expected: usize,
+        found: usize,
+    },
+    CatalogKeyNotEmitted {
+        key: String,
+    },
+    TableKeyNotEmitted {
+        key: String,
+    },
+    /// The table's `since` cell (the app release whose bundle first had the key) is missing or not a version.
+    NoIntroducingRelease {
+        key: String,
+    },
+    Malformed {
+        what: String,
+    },
 }
 
 impl std::fmt::Display for Problem {
@@ -135,6 +165,10 @@ impl std::fmt::Display for Problem {
             Problem::TableKeyNotEmitted { key } => {
                 write!(f, "{key}: in KEYS.md but nothing emits it")
             }
+            Problem::NoIntroducingRelease { key } => write!(
+                f,
+                "{key}: KEYS.md gives no app release that introduced it (the `since` column, e.g. 2.4.0)"
+            ),
             Problem::Malformed { what } => write!(f, "{what}"),
         }
     }
@@ -186,10 +220,13 @@ pub fn check(catalog_json: &str, keys_table_markdown: &str) -> Vec<Problem> {
         });
     }
     let table_keys = table_keys(keys_table_markdown);
+    let introduced = introducing_releases(keys_table_markdown);
 
     for (key, &expected_args) in &emitted {
         if !table_keys.contains(key) {
             problems.insert(Problem::MissingFromTable { key: key.clone() });
+        } else if !introduced.contains_key(key) {
+            problems.insert(Problem::NoIntroducingRelease { key: key.clone() });
         }
         let Some(entry) = catalog.strings.get(key) else {
             problems.insert(Problem::MissingFromCatalog { key: key.clone() });
@@ -234,6 +271,103 @@ fn table_keys(markdown: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// Each table key's `since` cell, where it is an app release (`| `KEY` | … | 2.4.0 |`, the column the header
+/// names `since`).
+fn introducing_releases(markdown: &str) -> BTreeMap<String, AppRelease> {
+    let cells = |line: &str| -> Vec<String> {
+        line.trim().trim_matches('|').split('|').map(|cell| cell.trim().to_owned()).collect()
+    };
+    let Some(column) = markdown
+        .lines()
+        .find(|line| line.trim().starts_with("| key |"))
+        .and_then(|header| cells(header).iter().position(|cell| cell == "since"))
+    else {
+        return BTreeMap::new();
+    };
+    markdown
+        .lines()
+        .filter(|line| line.trim().starts_with("| `"))
+        .filter_map(|line| {
+            let cells = cells(line);
+            let key = cells.first()?.trim_matches('`').to_owned();
+            let release = cells.get(column)?.trim_matches('`').parse().ok()?;
+            Some((key, release))
+        })
+        .collect()
+}
+
+/// The app release whose bundle first had `key` (from the shipped `KEYS.md`): an installation on an earlier
+/// release would show the raw key, so it is sent text instead. `None` for a key the table does not date.
+pub fn introduced_in(key: &str) -> Option<AppRelease> {
+    static INTRODUCED: LazyLock<BTreeMap<String, AppRelease>> =
+        LazyLock::new(|| introducing_releases(SHIPPED_TABLE));
+    INTRODUCED.get(key).copied()
+}
+
+/// `key`'s text in `lang` from the shipped catalog with `args` in place of its `%N$@` (and `%@`) arguments:
+/// what the app would show, for installations whose build lacks the key. Korean, the catalog's source
+/// language, when `lang` has no translation; `None` for a key the catalog lacks.
+pub fn render(key: &str, lang: Lang, args: &[String]) -> Option<String> {
+    static CATALOG: LazyLock<Option<Catalog>> =
+        LazyLock::new(|| serde_json::from_str(SHIPPED_CATALOG).ok());
+    let entry = CATALOG.as_ref()?.strings.get(key)?;
+    let text = |lang: &str| {
+        let unit = entry.localizations.get(lang)?.string_unit.as_ref()?;
+        (unit.state == "translated").then_some(unit.value.as_str())
+    };
+    let format = text(lang.as_str()).or_else(|| text("ko"))?;
+    Some(substitute(format, args))
+}
+
+/// `format` with `%N$@` replaced by `args[N - 1]`, `%@` by the next argument, and `%%` by `%`.
+fn substitute(format: &str, args: &[String]) -> String {
+    let mut out = String::with_capacity(format.len() + args.iter().map(String::len).sum::<usize>());
+    let mut next = 0;
+    let mut rest = format;
+    while let Some(start) = rest.find('%') {
+        out.push_str(&rest[..start]);
+        rest = &rest[start + 1..];
+        if let Some(after) = rest.strip_prefix('%') {
+            out.push('%');
+            rest = after;
+        } else if let Some(after) = rest.strip_prefix('@') {
+            out.push_str(args.get(next).map_or("", String::as_str));
+            next += 1;
+            rest = after;
+        } else {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            match rest[digits.len()..].strip_prefix("$@") {
+                Some(after) if !digits.is_empty() => {
+                    let index = digits.parse::<usize>().unwrap_or(0);
+                    out.push_str(
+                        index.checked_sub(1).and_then(|i| args.get(i)).map_or("", String::as_str),
+                    );
+                    rest = after;
+                }
+                _ => out.push('%'),
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The catalog language for an installation's locale (`ko-KR`, `en_US`, `zh-Hans-CN`, `zh-CN`): Korean,
+/// the source language, when none of the app's languages fits (Traditional Chinese included).
+pub fn lang_of_locale(locale: &str) -> Lang {
+    let lower = locale.trim().to_ascii_lowercase().replace('_', "-");
+    let mut subtags = lower.split('-');
+    match subtags.next() {
+        Some("en") => Lang::En,
+        Some("ja") => Lang::Ja,
+        Some("zh") => {
+            let traditional = subtags.any(|tag| matches!(tag, "hant" | "tw" | "hk" | "mo"));
+            if traditional { Lang::Ko } else { Lang::ZhHans }
+        }
+        _ => Lang::Ko,
+    }
+}
+
 /// The highest positional argument (`%N$@`) a format string uses; Apple requires positional arguments when
 /// languages reorder them.
 fn positional_args(format: &str) -> usize {
@@ -253,8 +387,42 @@ fn positional_args(format: &str) -> usize {
 mod tests {
     use super::*;
 
-    const CATALOG: &str = include_str!("../localization/Localizable.xcstrings");
-    const TABLE: &str = include_str!("../localization/KEYS.md");
+    const CATALOG: &str = SHIPPED_CATALOG;
+    const TABLE: &str = SHIPPED_TABLE;
+
+    #[test]
+    fn every_key_has_the_release_that_introduced_it() {
+        for key in emitted_keys().keys() {
+            assert!(introduced_in(key).is_some(), "{key} has no `since` release in KEYS.md");
+        }
+        let undated = TABLE.replacen("| 2.0.0 |", "|  |", 1);
+        assert!(
+            check(CATALOG, &undated)
+                .iter()
+                .any(|problem| matches!(problem, Problem::NoIntroducingRelease { .. })),
+            "a key without its release must fail the check"
+        );
+    }
+
+    #[test]
+    fn keys_render_as_the_app_would_show_them() {
+        let args = ["여의도2주차장".to_owned(), "7".to_owned()];
+        assert_eq!(
+            render("PUSH_LOT_AVAILABLE_BELOW", Lang::En, &args).as_deref(),
+            Some("여의도2주차장: 7 spaces left")
+        );
+        assert_eq!(
+            render("PUSH_LOT_AVAILABLE_BELOW", Lang::Ko, &args).as_deref(),
+            Some("여의도2주차장: 남은 자리 7면")
+        );
+        assert_eq!(render("NO_SUCH_KEY", Lang::Ko, &[]), None);
+        assert_eq!(substitute("%2$@ %1$@ 100%% %@", &["a".into(), "b".into()]), "b a 100% a");
+        assert_eq!(lang_of_locale("ja-JP"), Lang::Ja);
+        assert_eq!(lang_of_locale("zh-Hans-CN"), Lang::ZhHans);
+        assert_eq!(lang_of_locale("zh-TW"), Lang::Ko);
+        assert_eq!(lang_of_locale("en_GB"), Lang::En);
+        assert_eq!(lang_of_locale("fr-FR"), Lang::Ko);
+    }
 
     #[test]
     fn shipped_catalog_and_table_cover_every_emitted_key() {

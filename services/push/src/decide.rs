@@ -24,6 +24,11 @@ pub struct Preference {
     pub installation_active: bool,
     /// Minutes after midnight in Asia/Seoul.
     pub quiet_hours: Option<(u16, u16)>,
+    /// The installation's app release (`None` when its `app_version` does not parse), which decides whether
+    /// its bundle has an alert's localization key.
+    pub app_release: Option<contracts::app_release::AppRelease>,
+    /// The installation's language among the app's, for alerts rendered by the server.
+    pub lang: contracts::v2::Lang,
 }
 
 /// Why a triggered candidate was not alerted.
@@ -221,6 +226,8 @@ mod tests {
             enabled: true,
             installation_active: true,
             quiet_hours: None,
+            app_release: Some(contracts::app_release::AppRelease::new(2, 3, 0)),
+            lang: contracts::v2::Lang::Ko,
         }
     }
 

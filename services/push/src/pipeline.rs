@@ -8,10 +8,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use contracts::{
     Timestamp,
+    app_release::AppRelease,
     enums::{OpenEnum, WireEnum},
     fact::{Fact, FactKind},
-    localization::PushKey,
-    v2::{CongestionLevel, SignalType, TargetKind, Weekday},
+    localization::{self, PushKey},
+    v2::{CongestionLevel, Lang, SignalType, TargetKind, Weekday},
 };
 use serde_json::json;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -92,10 +93,12 @@ async fn candidates(
         bool,
         Option<i16>,
         Option<i16>,
+        String,
+        String,
     );
     let rows: Vec<Row> = sqlx::query_as(
         "select p.installation_id, p.position, p.target_kind, p.target_id, p.signal, p.threshold, p.weekdays,
-                p.enabled, i.active, i.quiet_start_minute, i.quiet_end_minute
+                p.enabled, i.active, i.quiet_start_minute, i.quiet_end_minute, i.app_version, i.locale
          from push.preference p join push.installation i using (installation_id)
          where ((p.target_kind = 'park' and p.target_id = $1) or (p.target_kind = 'lot' and p.target_id = $2))
            and ($3::text[] is null or p.installation_id = any($3))",
@@ -121,6 +124,8 @@ async fn candidates(
                 active,
                 start,
                 end,
+                app_version,
+                locale,
             )| {
                 Some(Preference {
                     installation_id,
@@ -133,6 +138,8 @@ async fn candidates(
                     enabled,
                     installation_active: active,
                     quiet_hours: start.zip(end).map(|(start, end)| (start as u16, end as u16)),
+                    app_release: AppRelease::of_installation(&app_version).ok(),
+                    lang: localization::lang_of_locale(&locale),
                 })
             },
         )
@@ -330,7 +337,7 @@ pub fn alert(
     );
     let payload = json!({
         "aps": {
-            "alert": {"loc-key": key.as_str(), "loc-args": args},
+            "alert": alert_text(key, &args, preference.app_release, preference.lang),
             "sound": "default",
             "thread-id": format!("park:{}", fact.park_id),
         },
@@ -339,6 +346,25 @@ pub fn alert(
         "deeplink": deeplink,
     });
     (collapse_id, payload)
+}
+
+/// `aps.alert`: the key for the app to localize when the installation's release has it, otherwise the
+/// catalog's text rendered here in the installation's language (a build without the key would show it raw).
+/// An installation whose version does not parse counts as one without the key.
+pub fn alert_text(
+    key: PushKey,
+    args: &[String],
+    release: Option<AppRelease>,
+    lang: Lang,
+) -> serde_json::Value {
+    let has_key = localization::introduced_in(key.as_str())
+        .zip(release)
+        .is_some_and(|(introduced, release)| release >= introduced);
+    match localization::render(key.as_str(), lang, args) {
+        Some(body) if !has_key => json!({"body": body}),
+        // The catalog is checked to hold every key the server emits, so rendering cannot fail for one.
+        _ => json!({"loc-key": key.as_str(), "loc-args": args}),
+    }
 }
 
 fn level_text(level: Option<CongestionLevel>) -> String {
@@ -374,7 +400,19 @@ pub async fn queue_test(pool: &PgPool, installation_id: &str, now: Timestamp) ->
     .bind(db::db_time(now))
     .fetch_one(&mut *tx)
     .await?;
-    let payload = json!({"aps": {"alert": {"loc-key": PushKey::Test.as_str(), "loc-args": []}, "sound": "default"},
+    let (app_version, locale): (String, String) = sqlx::query_as(
+        "select app_version, locale from push.installation where installation_id = $1",
+    )
+    .bind(installation_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let alert = alert_text(
+        PushKey::Test,
+        &[],
+        AppRelease::of_installation(&app_version).ok(),
+        localization::lang_of_locale(&locale),
+    );
+    let payload = json!({"aps": {"alert": alert, "sound": "default"},
                          "deeplink": "hangangjari://settings/notifications"});
     let (outbox_id,): (i64,) = sqlx::query_as(
         "insert into push.outbox (decision_id, installation_id, collapse_id, payload, expires_at, traceparent)

@@ -133,15 +133,25 @@ impl Harness {
     }
 
     pub(crate) async fn register(&mut self) -> (String, String) {
+        self.register_as(TOKEN, "ko-KR", "2.3.0 (412)").await
+    }
+
+    /// Registers a device with its own token, locale and app build.
+    pub(crate) async fn register_as(
+        &mut self,
+        apns_token: &str,
+        locale: &str,
+        app_version: &str,
+    ) -> (String, String) {
         let response = self
             .client
             .upsert_installation(UpsertInstallationRequest {
                 installation_id: None,
                 secret: None,
-                apns_token: TOKEN.into(),
+                apns_token: apns_token.into(),
                 apns_environment: ApnsEnvironment::Production as i32,
-                locale: "ko-KR".into(),
-                app_version: "2.3.0 (412)".into(),
+                locale: locale.into(),
+                app_version: app_version.into(),
             })
             .await
             .unwrap()

@@ -93,6 +93,43 @@ async fn an_alert_reaches_apns_with_a_verified_token_and_every_attempt_is_record
 }
 
 #[tokio::test]
+async fn a_build_without_the_alerts_key_gets_the_text_and_a_build_with_it_the_key() {
+    let mut harness = Harness::start().await;
+    let old_token = "1".repeat(64);
+    let new_token = "2".repeat(64);
+    let odd_token = "3".repeat(64);
+    // A build from before alerts' keys shipped (KEYS.md: 2.0.0), one after, and one whose version is garbage.
+    let (old, old_secret) = harness.register_as(&old_token, "en-US", "1.9.2 (380)").await;
+    let (new, new_secret) = harness.register_as(&new_token, "en-US", "2.4.0 (431)").await;
+    let (odd, odd_secret) = harness.register_as(&odd_token, "ja-JP", "beta").await;
+    for (id, secret) in [(&old, &old_secret), (&new, &new_secret), (&odd, &odd_secret)] {
+        harness.subscribe(id, secret, vec![below(50)], None).await;
+    }
+    queue_one(&mut harness, "lot:yeouido-2:1").await;
+    let (sender, fake, shutdown) = sender_with_fake(&harness).await;
+    assert_eq!(sender.send_due(Timestamp::now()).await.unwrap().sent, 3);
+    let alert_of = |token: &str| {
+        let deliveries = fake.deliveries();
+        let delivery = deliveries.iter().find(|d| d.device_token == token).expect("delivered");
+        delivery.payload["aps"]["alert"].clone()
+    };
+    let old_alert = alert_of(&old_token);
+    assert_eq!(old_alert["loc-key"], serde_json::Value::Null, "{old_alert}");
+    assert_eq!(old_alert["body"], "여의도2주차장: 40 spaces left", "the catalog's English text");
+    let new_alert = alert_of(&new_token);
+    assert_eq!(new_alert["loc-key"], "PUSH_LOT_AVAILABLE_BELOW");
+    assert_eq!(new_alert["loc-args"], serde_json::json!(["여의도2주차장", "40"]));
+    assert_eq!(new_alert["body"], serde_json::Value::Null);
+    let odd_alert = alert_of(&odd_token);
+    assert_eq!(
+        odd_alert["body"], "여의도2주차장：残り40台",
+        "an unparseable build is sent text: {odd_alert}"
+    );
+    shutdown.cancel();
+    harness.stop().await;
+}
+
+#[tokio::test]
 async fn an_unregistered_token_deactivates_the_installation() {
     let mut harness = Harness::start().await;
     let (id, secret) = harness.register().await;
