@@ -139,7 +139,9 @@ pub fn query_parameter(param: &Param) -> Value {
     let mut parameter = json!({"name": param.name, "in": "query", "required": param.required});
     match param.name {
         "lang" => {
-            parameter["description"] = json!("The response language; Korean when absent.");
+            parameter["description"] = json!(
+                "The response language; without it, the first supported `Accept-Language` entry, else Korean."
+            );
             parameter["schema"] = json!({"$ref": "#/components/schemas/Lang"});
         }
         "lot_ids" => {
