@@ -131,7 +131,13 @@ pub fn documented(endpoint: &Endpoint) -> &'static Route {
     ROUTES
         .iter()
         .find(|route| route.method == endpoint.method && route.path == endpoint.path)
-        .unwrap_or_else(|| panic!("{} {} has no entry in ROUTES", endpoint.method, endpoint.path))
+        .unwrap_or_else(|| {
+            panic!(
+                "{} {} has no entry in ROUTES (contracts/src/openapi/operations.rs): give it a summary, a tag \
+                 and who may call it",
+                endpoint.method, endpoint.path
+            )
+        })
 }
 
 /// A query parameter with its real type: `lang` is the `Lang` enum, `lot_ids` a comma-separated list.
