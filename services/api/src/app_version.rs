@@ -7,6 +7,9 @@
 use std::fmt;
 
 use axum::http::HeaderMap;
+/// Builds and versions are parsed by the features file's rules, so a build range there and a build sent here
+/// mean the same numbers.
+pub use features::DottedNumber;
 
 /// The header the app sends with its marketing version and build: `X-App-Version: 2.4.0 (431)`.
 pub const APP_VERSION_HEADER: &str = "x-app-version";
@@ -15,35 +18,6 @@ pub const APP_VERSION_HEADER: &str = "x-app-version";
 /// (`<CFBundleName>/<CFBundleVersion> CFNetwork/<version> Darwin/<version>`). Extensions (the widgets) have
 /// their own bundle names, which start with it.
 const BUNDLE_NAME: &str = "Hangangjari";
-
-/// Up to three period-separated integers, as Apple allows for `CFBundleShortVersionString` and
-/// `CFBundleVersion`. Leading zeros are refused so one version has one spelling (and one metric label).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct DottedNumber(Vec<u32>);
-
-impl DottedNumber {
-    fn parse(text: &str) -> Option<DottedNumber> {
-        let parts: Vec<&str> = text.split('.').collect();
-        if parts.len() > 3 {
-            return None;
-        }
-        let numbers = parts.into_iter().map(|part| {
-            let canonical = !part.is_empty()
-                && part.len() <= 9
-                && part.bytes().all(|b| b.is_ascii_digit())
-                && (part == "0" || !part.starts_with('0'));
-            canonical.then(|| part.parse().ok()).flatten()
-        });
-        numbers.collect::<Option<Vec<u32>>>().map(DottedNumber)
-    }
-}
-
-impl fmt::Display for DottedNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self.0.iter().map(u32::to_string).collect();
-        f.write_str(&parts.join("."))
-    }
-}
 
 /// A calling build: its build number, and its marketing version when `X-App-Version` gave one (the
 /// `User-Agent` carries only the build).

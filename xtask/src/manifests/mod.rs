@@ -4,6 +4,7 @@
 //! The same path serves CI (with validation-only image pins, see [`ReleaseImages::unreleased`]) and
 //! `cargo xtask release` (with the digests it just built).
 
+mod features;
 mod object;
 mod policy;
 pub(crate) mod render;
@@ -127,7 +128,11 @@ pub fn check_all(
         let started = Instant::now();
         let rendered = render::render(environment, release, &out_dir.join(environment))?;
         let schema = schema::validate(&rendered.manifests_path, KUBERNETES_VERSION)?;
-        let violations = policy::check(&rendered.objects, release, environment);
+        let mut violations = policy::check(&rendered.objects, release, environment)
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>();
+        violations.extend(features::check(environment, &rendered.objects));
         println!(
             "  {environment:<11} {:>3} objects  schema {}  policies {}  ({} ms)",
             rendered.objects.len(),

@@ -111,6 +111,7 @@ fn production_has_the_expected_objects_in_the_expected_waves() {
     let expected = [
         ("ServiceAccount/hangang-api", plain(-3)),
         ("ConfigMap/hangang-config", plain(-3)),
+        ("ConfigMap/hangang-features", plain(-3)),
         ("NetworkPolicy/default-deny", plain(-3)),
         ("StatefulSet/hangang-postgres", plain(-2)),
         ("Service/hangang-postgres", plain(-2)),
@@ -130,11 +131,12 @@ fn production_has_the_expected_objects_in_the_expected_waves() {
     for (id, placement) in expected {
         assert_eq!(place(id), placement, "{id}");
     }
-    // And nothing else: 5 ServiceAccounts, 1 ConfigMap (no release ConfigMap: a release's identity is in the
-    // pod templates of the workloads whose image it changes), 9 NetworkPolicies, 6 Services, 5 Deployments, a
+    // And nothing else: 5 ServiceAccounts, 2 ConfigMaps (the shared config and the api's features; no release
+    // ConfigMap: a release's identity is in the pod templates of the workloads whose image it changes), 9
+    // NetworkPolicies, 6 Services, 5 Deployments, a
     // StatefulSet, 2 Jobs, the api's PodDisruptionBudget, HorizontalPodAutoscaler and Ingress, and the image
     // verification ClusterPolicy.
-    assert_eq!(placements.len(), 33, "{placements:#?}");
+    assert_eq!(placements.len(), 34, "{placements:#?}");
 }
 
 #[test]
