@@ -143,6 +143,7 @@ fn v2() -> ContractVersion {
             Dto::of::<v2::PreferencesRequest>("PreferencesRequest", Request),
             Dto::of::<v2::Preferences>("Preferences", Response),
             Dto::of::<v2::Status>("Status", Response),
+            Dto::of::<v2::AppConfig>("AppConfig", Response),
             Dto::of::<v2::ErrorEnvelope>("ErrorEnvelope", Response),
         ],
         endpoints: vec![
@@ -186,6 +187,7 @@ fn v2() -> ContractVersion {
                 response: None,
             },
             get("/v2/status", &[], "Status"),
+            get("/v2/config", &[Param { name: "installation_id", required: false }], "AppConfig"),
         ],
     }
 }

@@ -32,13 +32,17 @@ pub struct Route {
 pub const SECRET_SCHEME: &str = "installationSecret";
 
 /// Every tag with its description, in the order readers see them.
-pub const TAGS: [(&str, &str); 6] = [
+pub const TAGS: [(&str, &str); 7] = [
     ("home", "The first screen: every park at a glance."),
     ("parks", "Parks, their lots, facilities, events and notices."),
     ("forecasts", "Parking and congestion forecasts with their confidence."),
     ("widgets", "Small bodies for the home-screen widgets."),
     ("installations", "Push registrations and their alert preferences."),
     ("status", "The health of every upstream source."),
+    (
+        "config",
+        "What the server decides for the calling app build: supported builds and feature switches.",
+    ),
 ];
 
 const fn route(
@@ -52,7 +56,7 @@ const fn route(
 }
 
 /// Every route of every served version.
-pub const ROUTES: [Route; 13] = [
+pub const ROUTES: [Route; 14] = [
     route(
         "GET",
         "/v1/home-summary",
@@ -120,6 +124,13 @@ pub const ROUTES: [Route; 13] = [
         Access::InstallationSecret,
     ),
     route("GET", "/v2/status", "The health of every source", "status", Access::Public),
+    route(
+        "GET",
+        "/v2/config",
+        "Supported builds and feature switches for the calling build",
+        "config",
+        Access::Public,
+    ),
 ];
 
 /// The documentation of `endpoint`.
@@ -156,6 +167,14 @@ pub fn query_parameter(param: &Param) -> Value {
             parameter["explode"] = json!(false);
             parameter["schema"] =
                 json!({"type": "array", "items": {"type": "string"}, "minItems": 1});
+        }
+        "installation_id" => {
+            parameter["description"] = json!(
+                "The installation asking (the id `POST /v2/installations` returned), for switches rolled out to a \
+                 share of installations; without it those rules do not apply. The build comes from \
+                 `X-App-Version` or the `User-Agent`."
+            );
+            parameter["schema"] = json!({"type": "string", "maxLength": 64});
         }
         _ => parameter["schema"] = json!({"type": "string"}),
     }

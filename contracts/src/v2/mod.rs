@@ -5,6 +5,7 @@
 //! optional request fields; closed enums never gain values.
 
 mod common;
+mod config;
 mod error;
 mod forecast;
 mod home;
@@ -14,6 +15,7 @@ mod status;
 mod widgets;
 
 pub use common::*;
+pub use config::*;
 pub use error::*;
 pub use forecast::*;
 pub use home::*;

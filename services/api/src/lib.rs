@@ -12,7 +12,8 @@
 //!   `encoding.rs`: content codings at bounded levels (every body is compressed once and kept with it).
 //! - `app_version.rs`: which app build is calling (`X-App-Version`, the `User-Agent`); `usage.rs`: requests
 //!   by API version × app build in `/metrics` and `ops.api_usage_day`; `retirement.rs`: `Deprecation` and
-//!   `Sunset` on the responses of a version being retired.
+//!   `Sunset` on the responses of a version being retired; `features.rs`: the features file, reloaded when it
+//!   changes, behind `GET /v2/config`.
 //! - `validate.rs`: installation and preference input rules. `rate_limit.rs`: write-route limits per client,
 //!   per installation and for registrations; `client_address.rs`: the client behind trusted proxies.
 
@@ -23,6 +24,7 @@ pub mod client_address;
 pub mod config;
 pub mod encoding;
 pub mod error;
+pub mod features;
 pub mod metrics;
 pub mod rate_limit;
 pub mod request;
@@ -60,7 +62,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The app-facing router: the contract's routes, the OpenAPI documents and a bare `/healthz`. This is the
 /// only port the Ingress reaches; the operational routes are on [`admin_router`].
 pub fn router(state: AppState) -> Router {
-    use routes::{installations, ops, reads};
+    use routes::{config, installations, ops, reads};
     let writes = Router::new()
         .route("/v2/installations", post(installations::register_installation))
         .route(
@@ -82,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/widgets/parking", get(reads::get_parking_widget))
         .route("/v2/widgets/park/{park_id}", get(reads::get_park_widget))
         .route("/v2/status", get(reads::get_status))
+        .route("/v2/config", get(config::get_config))
         .merge(writes)
         .route("/openapi/v1.json", get(ops::openapi_v1))
         .route("/openapi/v2.json", get(ops::openapi_v2))
@@ -150,6 +153,8 @@ pub async fn run(
         state.usage_flush,
         shutdown.clone(),
     ));
+    let features =
+        tokio::spawn(features::reload_periodically(state.features.clone(), shutdown.clone()));
     let limits = state.http_limits.clone();
     let admin = {
         let (router, limits, shutdown) =
@@ -161,5 +166,6 @@ pub async fn run(
     let _ = admin.await;
     let _ = changes.await;
     let _ = usage.await;
+    let _ = features.await;
     Ok(())
 }

@@ -29,7 +29,8 @@ enum Command {
 }
 
 /// `serve`'s options: the api's [`api::Config`], how calling builds are counted, and which API versions are
-/// being retired (deploy configuration: `API_RETIREMENT` from the overlay's ConfigMap).
+/// being retired (deploy configuration: `API_RETIREMENT` from the overlay's ConfigMap), and the features file
+/// (`FEATURES_FILE`, the overlay's `hangang-features` ConfigMap).
 #[derive(Debug, clap::Args)]
 struct ServeConfig {
     #[command(flatten)]
@@ -40,6 +41,9 @@ struct ServeConfig {
 
     #[command(flatten)]
     retirement: api::retirement::RetirementSettings,
+
+    #[command(flatten)]
+    features: api::features::FeatureSettings,
 }
 
 #[derive(Debug, clap::Args)]
@@ -71,14 +75,17 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn serve(ServeConfig { api: config, usage, retirement }: ServeConfig) -> anyhow::Result<()> {
+async fn serve(
+    ServeConfig { api: config, usage, retirement, features }: ServeConfig,
+) -> anyhow::Result<()> {
     let _telemetry = telemetry::init("api", &config.common)?;
     let db = db::connect(&config.database)?;
     config.grpc_client.token().context("GRPC_TOKEN_FILE is not usable")?;
     let cache = cache::Cache::connect(&config.redis).context("REDIS_URL is not usable")?;
     let state = api::AppState::new(&config, db, cache, api::clock::Clock::System)
         .with_usage(&usage)
-        .with_retirement(&retirement);
+        .with_retirement(&retirement)
+        .with_features(&features)?;
     let listeners = api::Listeners {
         http: server::bind(config.http_addr, "HTTP_ADDR").await?,
         admin: server::bind(config.admin.admin_addr, "ADMIN_ADDR").await?,
@@ -175,5 +182,6 @@ mod tests {
         assert_eq!(config.api.http_addr.port(), 8080);
         assert_eq!(config.usage.usage_flush_seconds, 60);
         assert!(config.retirement.api_retirement.get("v1").is_none());
+        assert!(config.features.features_file.is_none());
     }
 }

@@ -28,6 +28,11 @@ struct AppLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TierLabels {
     tier: String,
 }
@@ -45,6 +50,7 @@ struct Inner {
     lookups: Family<TierLabels, Counter>,
     rebuild_seconds: Histogram,
     rebuild_failures: Counter,
+    features_reloads: Family<OutcomeLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -92,6 +98,13 @@ impl Default for Metrics {
             "Snapshot rebuilds that failed",
             rebuild_failures.clone(),
         );
+        let features_reloads = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "features_reloads",
+            "Changes of the features file seen: applied, refused (does not parse; the last good file stays), \
+             unreadable",
+            features_reloads.clone(),
+        );
         Metrics(Arc::new(Inner {
             registry,
             requests,
@@ -99,6 +112,7 @@ impl Default for Metrics {
             lookups,
             rebuild_seconds,
             rebuild_failures,
+            features_reloads,
         }))
     }
 }
@@ -110,6 +124,10 @@ impl Metrics {
     }
 
     /// One request of `api_version` from `app_version`, a label `usage::Usage` bounded.
+    pub(crate) fn features_reload(&self, outcome: &str) {
+        self.0.features_reloads.get_or_create(&OutcomeLabels { outcome: outcome.to_owned() }).inc();
+    }
+
     pub(crate) fn app_request(&self, api_version: &str, app_version: &str) {
         let labels =
             AppLabels { api_version: api_version.to_owned(), app_version: app_version.to_owned() };

@@ -75,6 +75,8 @@ pub struct AppState {
     pub usage_flush: Duration,
     /// The API versions being retired: their responses carry `Deprecation` and `Sunset`.
     pub retirement: Arc<contracts::retirement::Schedule>,
+    /// The features file in force (`/v2/config`), reloaded in the background when it changes.
+    pub features: Arc<crate::features::LiveFeatures>,
 }
 
 impl AppState {
@@ -105,6 +107,7 @@ impl AppState {
             usage: Arc::new(crate::usage::Usage::new(&UsageSettings::default(), metrics.clone())),
             usage_flush: Duration::from_secs(UsageSettings::default().usage_flush_seconds),
             retirement: Arc::default(),
+            features: Arc::new(crate::features::LiveFeatures::none(metrics.clone())),
         }
     }
 
@@ -119,6 +122,16 @@ impl AppState {
     pub fn with_retirement(mut self, settings: &RetirementSettings) -> AppState {
         self.retirement = Arc::new(settings.api_retirement.clone());
         self
+    }
+
+    /// This state with the features file `settings` name, read now (an invalid file is an error).
+    pub fn with_features(
+        mut self,
+        settings: &crate::features::FeatureSettings,
+    ) -> anyhow::Result<AppState> {
+        self.features =
+            Arc::new(crate::features::LiveFeatures::load(settings, self.metrics.clone())?);
+        Ok(self)
     }
 
     pub fn now(&self) -> Timestamp {

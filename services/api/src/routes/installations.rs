@@ -70,7 +70,7 @@ fn bearer_secret(headers: &HeaderMap) -> Result<String, ApiError> {
     secret.map(str::to_owned).ok_or(ApiError::Unauthorized)
 }
 
-fn installation_id(id: &str) -> Result<(), ApiError> {
+pub(crate) fn installation_id(id: &str) -> Result<(), ApiError> {
     let valid = !id.is_empty()
         && id.len() <= 64
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');

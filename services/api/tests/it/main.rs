@@ -3,6 +3,7 @@
 
 mod app;
 mod app_versions;
+mod config;
 mod faults;
 mod freshness;
 mod inputs;
