@@ -141,6 +141,7 @@ pub fn document(version: &ContractVersion) -> Value {
         if endpoint.method == "GET" {
             operations::conditional_get(object);
         }
+        operations::app_version_header(object);
         operations::client_errors(object, dto_refs.get("ErrorEnvelope"));
         tags_used.insert(route.tag);
         secured |= route.access != operations::Access::Public;

@@ -209,6 +209,20 @@ pub fn conditional_get(operation: &mut Map<String, Value>) {
     );
 }
 
+/// The optional header by which the app says which build is calling (counted per API version, and the
+/// build `GET /v2/config` answers for); a missing or malformed value is never refused.
+pub fn app_version_header(operation: &mut Map<String, Value>) {
+    let parameters = operation.entry("parameters").or_insert_with(|| json!([]));
+    parameters.as_array_mut().expect("parameters are an array").push(json!({
+        "name": "X-App-Version",
+        "in": "header",
+        "required": false,
+        "description": "The calling app's marketing version and build, `2.4.0 (431)` (else the build is read from \
+                        the `User-Agent` iOS writes). Never refused: a value that does not parse counts as `invalid`.",
+        "schema": {"type": "string", "example": "2.4.0 (431)"},
+    }));
+}
+
 /// The refusals: `4XX` with the error envelope where the version publishes it (v2), without a body schema
 /// otherwise (v1 serves the envelope too, but never documented it).
 pub fn client_errors(operation: &mut Map<String, Value>, envelope: Option<&Value>) {
@@ -254,6 +268,25 @@ mod tests {
             assert!(TAGS.iter().any(|(tag, _)| *tag == route.tag), "{} has no tag", route.path);
         }
         assert_eq!(endpoints.len(), ROUTES.len(), "ROUTES lists a route no version serves");
+    }
+
+    #[test]
+    fn every_operation_documents_the_optional_app_version_header() {
+        for version in crate::catalogue::versions() {
+            let document = crate::openapi::document(&version);
+            for (path, item) in document["paths"].as_object().unwrap() {
+                for (method, operation) in item.as_object().unwrap() {
+                    let header = operation["parameters"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|p| p["name"] == "X-App-Version" && p["in"] == "header");
+                    let header =
+                        header.unwrap_or_else(|| panic!("{method} {path} lacks X-App-Version"));
+                    assert_eq!(header["required"], false, "{method} {path}");
+                }
+            }
+        }
     }
 
     #[test]
