@@ -23,9 +23,9 @@ pub const MIN_COMPRESSED_BODY: usize = 256;
 /// A content coding the api sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Coding {
-    Identity,
-    Gzip,
-    Brotli,
+    Identity = 0,
+    Gzip = 1,
+    Brotli = 2,
 }
 
 impl Coding {
@@ -91,7 +91,7 @@ pub fn negotiate(request_headers: &HeaderMap, len: usize) -> Coding {
         let Ok(value) = value.to_str() else { continue };
         for entry in value.split(',') {
             let mut parts = entry.split(';');
-            let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let name = parts.next().unwrap_or("").trim();
             let quality = parts
                 .find_map(|param| {
                     let (key, value) = param.split_once('=')?;
@@ -100,11 +100,13 @@ pub fn negotiate(request_headers: &HeaderMap, len: usize) -> Coding {
                 })
                 .unwrap_or(1.0);
             let accepted = quality > 0.0;
-            match name.as_str() {
-                "br" => brotli = Some(accepted),
-                "gzip" | "x-gzip" => gzip = Some(accepted),
-                "*" => any = Some(accepted),
-                _ => {}
+            // Codings are case-insensitive; compared in place, since this runs on every request.
+            if name.eq_ignore_ascii_case("br") {
+                brotli = Some(accepted);
+            } else if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
+                gzip = Some(accepted);
+            } else if name == "*" {
+                any = Some(accepted);
             }
         }
     }

@@ -29,11 +29,12 @@ pub struct Rendered {
     compressed: Arc<Compressed>,
 }
 
-/// The body in each content coding, made on first use.
+/// The body in each content coding and each representation's entity tag, made on first use.
 #[derive(Debug, Default)]
 struct Compressed {
     gzip: OnceLock<Bytes>,
     brotli: OnceLock<Bytes>,
+    etags: [OnceLock<HeaderValue>; 3],
 }
 
 impl Rendered {
@@ -55,10 +56,15 @@ impl Rendered {
         Rendered { bytes, tag, reusable_until, compressed: Arc::default() }
     }
 
-    /// The strong entity tag of the body in `coding`.
+    /// The strong entity tag of the body in `coding` (made once per body and coding: a cached body answers
+    /// many requests).
     pub fn etag(&self, coding: Coding) -> HeaderValue {
-        HeaderValue::from_str(&format!("\"{}{}\"", self.tag, coding.etag_suffix()))
-            .expect("hex is a valid header value")
+        let slot = &self.compressed.etags[coding as usize];
+        slot.get_or_init(|| {
+            HeaderValue::from_str(&format!("\"{}{}\"", self.tag, coding.etag_suffix()))
+                .expect("hex is a valid header value")
+        })
+        .clone()
     }
 
     /// The body in `coding`, compressed on first use and kept.
