@@ -208,6 +208,10 @@ pub fn extract_parent(span: &tracing::Span, headers: &http::HeaderMap) {
 /// outside (the app), whose trace ids and sampling flags are the client's to choose. The span starts a trace
 /// of this system's own, with its own sampling decision, and the client's trace stays one link away.
 pub fn link_remote(span: &tracing::Span, headers: &http::HeaderMap) {
+    // Most requests carry no trace context: skip the propagator's work for them.
+    if !headers.contains_key("traceparent") {
+        return;
+    }
     let remote: Context = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
     let remote = remote.span().span_context().clone();
     if remote.is_valid() {

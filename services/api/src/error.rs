@@ -88,25 +88,30 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The id of the current request: the client's `x-request-id` when it is sane, else a new one.
-#[derive(Clone, Debug)]
-pub struct RequestId(pub String);
-
 static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(0);
 static PROCESS_SEED: LazyLock<u64> =
     LazyLock::new(|| RandomState::new().hash_one(std::process::id()));
 
-fn new_request_id() -> String {
-    let n = REQUEST_COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{:016x}{:08x}", *PROCESS_SEED, n & 0xffff_ffff)
+/// A new request id: this process's seed and a counter, 24 hex digits, written without formatting machinery
+/// (every request that brings no id of its own gets one).
+fn new_request_id() -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let n = REQUEST_COUNTER.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff;
+    let digits = (u128::from(*PROCESS_SEED) << 32) | u128::from(n);
+    let mut text = [0u8; 24];
+    for (position, byte) in text.iter_mut().enumerate() {
+        *byte = HEX[((digits >> (4 * (23 - position))) & 0xf) as usize];
+    }
+    HeaderValue::from_bytes(&text).expect("hex digits are a valid header value")
 }
 
-fn client_request_id(value: &HeaderValue) -> Option<String> {
-    let text = value.to_str().ok()?;
-    let sane = !text.is_empty()
-        && text.len() <= 64
-        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    sane.then(|| text.to_owned())
+/// The client's `x-request-id` when it is sane: 1 to 64 letters, digits, `-` or `_`.
+fn client_request_id(value: &HeaderValue) -> Option<HeaderValue> {
+    let bytes = value.as_bytes();
+    let sane = !bytes.is_empty()
+        && bytes.len() <= 64
+        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_');
+    sane.then(|| value.clone())
 }
 
 /// The `method` label of a request: the standard methods by name, anything else `other`, so a client
@@ -148,36 +153,43 @@ fn code_for_status(status: StatusCode) -> (ErrorCode, &'static str) {
     }
 }
 
-/// Assigns the request id, opens the request's span (continuing the caller's W3C trace), records latency by
-/// route and the request by API version × app build, adds a retired version's `Deprecation`/`Sunset`, and
-/// turns every error status into the JSON envelope.
-pub async fn envelope(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+
+/// Assigns the request id, opens the request's span (linking the caller's W3C trace), answers `503` past
+/// [`crate::REQUEST_TIMEOUT`], records latency by route and the request by API version × app build, adds a
+/// retired version's `Deprecation`/`Sunset`, and turns every error status into the JSON envelope.
+pub async fn envelope(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = request
         .headers()
-        .get("x-request-id")
+        .get(REQUEST_ID)
         .and_then(client_request_id)
         .unwrap_or_else(new_request_id);
-    request.extensions_mut().insert(RequestId(request_id.clone()));
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = method_label(request.method());
     let api_version = crate::usage::ApiVersion::of_path(request.uri().path());
     let caller = crate::app_version::Caller::identify(request.headers());
     let span = tracing::info_span!(
         "http request",
-        http.method = %method,
-        http.route = %route,
-        request_id = %request_id,
+        http.method = method,
+        http.route = route,
+        request_id = request_id.to_str().unwrap_or_default(),
         http.status = tracing::field::Empty,
     );
     // A request's traceparent is the caller's to choose (the app, or anyone): linked, never continued, so
     // no client picks our trace ids or sampling.
     telemetry::link_remote(&span, request.headers());
 
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let mut response = match tokio::time::timeout(
+        crate::REQUEST_TIMEOUT,
+        next.run(request).instrument(span.clone()),
+    )
+    .await
+    {
+        Ok(response) => response,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    };
     let status = response.status();
     span.record("http.status", status.as_u16());
     if status.is_client_error() || status.is_server_error() {
@@ -189,7 +201,7 @@ pub async fn envelope(State(state): State<AppState>, mut request: Request, next:
             error: ErrorBody {
                 code: parts.code,
                 message: parts.message,
-                request_id: request_id.clone(),
+                request_id: request_id.to_str().unwrap_or_default().to_owned(),
                 field: parts.field,
             },
         };
@@ -200,11 +212,9 @@ pub async fn envelope(State(state): State<AppState>, mut request: Request, next:
         head.headers.remove(header::CONTENT_LENGTH);
         response = Response::from_parts(head, Body::from(bytes));
     }
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert("x-request-id", value);
-    }
+    response.headers_mut().insert(REQUEST_ID, request_id);
     crate::retirement::add_headers(&state.retirement, api_version, response.headers_mut());
-    state.metrics.request(&route, method, status.as_u16(), started.elapsed());
+    state.metrics.request(route, method, status.as_u16(), started.elapsed());
     state.usage.record(api_version, &caller, state.now());
     response
 }
@@ -212,6 +222,25 @@ pub async fn envelope(State(state): State<AppState>, mut request: Request, next:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_ids_are_24_hex_digits_and_distinct_and_only_sane_client_ids_are_kept() {
+        let (first, second) = (new_request_id(), new_request_id());
+        assert_ne!(first, second);
+        for id in [&first, &second] {
+            assert_eq!(id.len(), 24);
+            assert!(id.as_bytes().iter().all(u8::is_ascii_hexdigit), "{id:?}");
+        }
+        let kept = HeaderValue::from_static("app-7F_2");
+        assert_eq!(client_request_id(&kept), Some(kept));
+        for refused in ["", "a b", "<script>", &"x".repeat(65)] {
+            assert_eq!(
+                client_request_id(&HeaderValue::from_str(refused).unwrap()),
+                None,
+                "{refused:?}"
+            );
+        }
+    }
 
     #[test]
     fn invented_methods_are_labelled_other() {

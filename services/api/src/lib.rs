@@ -52,12 +52,12 @@ use tokio_util::sync::CancellationToken;
 use tower_http::timeout::TimeoutLayer;
 
 pub use config::Config;
-pub use state::{AppState, BodyKey};
+pub use state::{AppState, BodyKey, Shared};
 
 /// Largest request body accepted (installation and preference bodies are a few hundred bytes).
 const BODY_LIMIT: usize = 16 * 1024;
 /// Longest a request may take before it is answered `503`.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The app-facing router: the contract's routes, the OpenAPI documents and a bare `/healthz`. This is the
 /// only port the Ingress reaches; the operational routes are on [`admin_router`].
@@ -73,7 +73,9 @@ pub fn router(state: AppState) -> Router {
             "/v2/installations/{installation_id}/preferences",
             put(installations::update_preferences),
         )
-        .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit_writes));
+        .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit_writes))
+        // Only these routes read a body.
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
     Router::new()
         .route("/v1/home-summary", get(reads::get_home_summary_v1))
         .route("/v2/home-summary", get(reads::get_home_summary))
@@ -90,8 +92,8 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi/v2.json", get(ops::openapi_v2))
         .route("/healthz", get(ops::alive))
         .fallback(|| async { StatusCode::NOT_FOUND })
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
+        // One layer, which also bounds the request's time: axum wraps every route in each layer given here,
+        // and each costs every request a boxed clone of the route and a boxed future.
         .layer(middleware::from_fn_with_state(state.clone(), error::envelope))
         .with_state(state)
 }
@@ -157,8 +159,10 @@ pub async fn run(
         tokio::spawn(features::reload_periodically(state.features.clone(), shutdown.clone()));
     let limits = state.http_limits.clone();
     let admin = {
-        let (router, limits, shutdown) =
-            (admin_router(state.clone()), limits.clone(), shutdown.clone());
+        // A few requests a minute: one thread is plenty.
+        let limits =
+            serve::HttpLimits { http_threads: std::num::NonZeroUsize::new(1), ..limits.clone() };
+        let (router, shutdown) = (admin_router(state.clone()), shutdown.clone());
         tokio::spawn(async move { serve::serve(admin, router, &limits, shutdown).await })
     };
     serve::serve(listener, router(state), &limits, shutdown.clone()).await;

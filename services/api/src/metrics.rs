@@ -3,6 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use crate::usage::Label;
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{
@@ -16,25 +17,25 @@ use prometheus_client::{
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     route: String,
-    method: String,
+    method: &'static str,
     status: u16,
 }
 
 /// `app_version` is one of the bounded labels `usage::Usage` hands out, never a raw header.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AppLabels {
-    api_version: String,
-    app_version: String,
+    api_version: &'static str,
+    app_version: Label,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
-    outcome: String,
+    outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TierLabels {
-    tier: String,
+    tier: &'static str,
 }
 
 type HistogramFamily = Family<RequestLabels, Histogram, fn() -> Histogram>;
@@ -118,44 +119,42 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
-        let labels = RequestLabels { route: route.to_owned(), method: method.to_owned(), status };
+    pub fn request(&self, route: &str, method: &'static str, status: u16, elapsed: Duration) {
+        let labels = RequestLabels { route: route.to_owned(), method, status };
         self.0.requests.get_or_create(&labels).observe(elapsed.as_secs_f64());
     }
 
     /// One request of `api_version` from `app_version`, a label `usage::Usage` bounded.
-    pub(crate) fn features_reload(&self, outcome: &str) {
-        self.0.features_reloads.get_or_create(&OutcomeLabels { outcome: outcome.to_owned() }).inc();
+    pub(crate) fn features_reload(&self, outcome: &'static str) {
+        self.0.features_reloads.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 
-    pub(crate) fn app_request(&self, api_version: &str, app_version: &str) {
-        let labels =
-            AppLabels { api_version: api_version.to_owned(), app_version: app_version.to_owned() };
+    pub(crate) fn app_request(&self, api_version: &'static str, app_version: &Label) {
+        let labels = AppLabels { api_version, app_version: app_version.clone() };
         self.0.app_requests.get_or_create(&labels).inc();
     }
 
     /// Drops the series of an app version no longer among the kept ones, adding their counts to `other` so
     /// every API version's total across app versions never goes down.
-    pub(crate) fn fold_app_version_into_other(&self, api_versions: &[&str], app_version: &str) {
+    pub(crate) fn fold_app_version_into_other(
+        &self,
+        api_versions: &[&'static str],
+        app_version: &Label,
+        other: &Label,
+    ) {
         for api_version in api_versions {
-            let labels = AppLabels {
-                api_version: (*api_version).to_owned(),
-                app_version: app_version.to_owned(),
-            };
+            let labels = AppLabels { api_version, app_version: app_version.clone() };
             let Some(count) = self.0.app_requests.get(&labels).map(|counter| counter.get()) else {
                 continue;
             };
             self.0.app_requests.remove(&labels);
-            let other = AppLabels {
-                api_version: (*api_version).to_owned(),
-                app_version: "other".to_owned(),
-            };
+            let other = AppLabels { api_version, app_version: other.clone() };
             self.0.app_requests.get_or_create(&other).inc_by(count);
         }
     }
 
-    pub fn cache_lookup(&self, tier: &str) {
-        self.0.lookups.get_or_create(&TierLabels { tier: tier.to_owned() }).inc();
+    pub fn cache_lookup(&self, tier: &'static str) {
+        self.0.lookups.get_or_create(&TierLabels { tier }).inc();
     }
 
     pub fn rebuild_took(&self, elapsed: Duration) {

@@ -82,7 +82,9 @@ impl Rendered {
         let cache_control = match self.reusable_until {
             Some(until) => {
                 let seconds = now.seconds_until(until).max(0);
-                HeaderValue::from_str(&format!("public, max-age={seconds}")).expect("ascii")
+                // Built in place: the value changes every second, so it cannot be kept with the body.
+                HeaderValue::from_maybe_shared(Bytes::from(format!("public, max-age={seconds}")))
+                    .expect("ascii")
             }
             None => HeaderValue::from_static("no-cache"),
         };
@@ -91,7 +93,9 @@ impl Rendered {
         let mut response = if if_none_match(request_headers, &etag) {
             StatusCode::NOT_MODIFIED.into_response()
         } else {
-            let mut response = self.body(coding).into_response();
+            let mut response = Response::new(axum::body::Body::from(self.body(coding)));
+            // Room for every header this response gets on its way out, so the map is allocated once.
+            *response.headers_mut() = HeaderMap::with_capacity(12);
             let headers = response.headers_mut();
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             if let Some(content_encoding) = coding.header_value() {

@@ -53,9 +53,22 @@ struct CachedBody {
     rendered: Rendered,
 }
 
-/// Shared state of every handler: cheap handles only.
+/// Shared state of every handler, behind one `Arc`: axum clones the state for every request (the middleware,
+/// the handler service, each `State` extractor), and one reference count is much cheaper than one per handle.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds: cheap handles only, so a state still being configured (`with_*`) clones cheaply.
+#[derive(Clone, Debug)]
+pub struct Shared {
     pub store: Arc<SnapshotStore>,
     pub metrics: Metrics,
     /// Who this process is: release, commit, environment (health bodies, `/v2/status`, `/metrics`).
@@ -88,7 +101,7 @@ impl AppState {
             None
         });
         let hot_ttl = Duration::from_secs(config.hot_cache_ttl_seconds.max(1));
-        AppState {
+        AppState(Arc::new(Shared {
             store: Arc::new(SnapshotStore::new(db, cache, clock, hot_ttl, metrics.clone())),
             metrics: metrics.clone(),
             identity: Arc::new(server::Identity::new("api", &config.common)),
@@ -108,19 +121,26 @@ impl AppState {
             usage_flush: Duration::from_secs(UsageSettings::default().usage_flush_seconds),
             retirement: Arc::default(),
             features: Arc::new(crate::features::LiveFeatures::none(metrics.clone())),
-        }
+        }))
+    }
+
+    /// The shared part, to change while the state is being configured (a copy if it is already shared).
+    fn configure(&mut self) -> &mut Shared {
+        Arc::make_mut(&mut self.0)
     }
 
     /// This state counting calling builds as `settings` say (fresh counts).
     pub fn with_usage(mut self, settings: &UsageSettings) -> AppState {
-        self.usage = Arc::new(crate::usage::Usage::new(settings, self.metrics.clone()));
-        self.usage_flush = Duration::from_secs(settings.usage_flush_seconds.max(1));
+        let usage = Arc::new(crate::usage::Usage::new(settings, self.metrics.clone()));
+        let shared = self.configure();
+        shared.usage = usage;
+        shared.usage_flush = Duration::from_secs(settings.usage_flush_seconds.max(1));
         self
     }
 
     /// This state with the API versions being retired.
     pub fn with_retirement(mut self, settings: &RetirementSettings) -> AppState {
-        self.retirement = Arc::new(settings.api_retirement.clone());
+        self.configure().retirement = Arc::new(settings.api_retirement.clone());
         self
     }
 
@@ -129,9 +149,16 @@ impl AppState {
         mut self,
         settings: &crate::features::FeatureSettings,
     ) -> anyhow::Result<AppState> {
-        self.features =
+        let features =
             Arc::new(crate::features::LiveFeatures::load(settings, self.metrics.clone())?);
+        self.configure().features = features;
         Ok(self)
+    }
+
+    /// This state serving connections within `limits`.
+    pub fn with_http_limits(mut self, limits: crate::serve::HttpLimits) -> AppState {
+        self.configure().http_limits = limits;
+        self
     }
 
     pub fn now(&self) -> Timestamp {

@@ -15,6 +15,9 @@
 //! - A rebuild that does not finish within [`REBUILD_TIMEOUT`] counts as failed, and no request waits longer
 //!   than that for another's rebuild: a database whose path went silent (no FIN, no RST) would otherwise hold
 //!   every request on the rebuild lock until TCP gives up, although the last good copy is in memory.
+//! - Everything past the in-memory hot copy runs as a task on the runtime the store was made on, which owns
+//!   the PostgreSQL and Redis connections: requests are served on the connection threads' own runtimes
+//!   (`serve.rs`), and a connection opened there would depend on that thread's runtime for as long as it lives.
 
 use std::{
     sync::{
@@ -28,6 +31,8 @@ use cache::Cache;
 use contracts::{Timestamp, freshness::ServedFrom};
 use readmodel::Snapshot;
 use sqlx::PgPool;
+
+use tracing::Instrument;
 
 use crate::{clock::Clock, metrics::Metrics};
 
@@ -75,9 +80,12 @@ pub struct SnapshotStore {
     /// Unix seconds before which PostgreSQL is not retried.
     db_retry_at: AtomicI64,
     metrics: Metrics,
+    /// The runtime that owns the PostgreSQL and Redis connections; lookups past memory run on it.
+    backends: tokio::runtime::Handle,
 }
 
 impl SnapshotStore {
+    /// A store whose lookups past memory run on the current runtime (so it must be made inside one).
     pub fn new(
         db: PgPool,
         cache: Cache,
@@ -95,6 +103,7 @@ impl SnapshotStore {
             rebuild: tokio::sync::Mutex::new(()),
             db_retry_at: AtomicI64::new(0),
             metrics,
+            backends: tokio::runtime::Handle::current(),
         }
     }
 
@@ -132,12 +141,25 @@ impl SnapshotStore {
     }
 
     /// The snapshot to render this request from.
-    pub async fn current(&self) -> Result<Current, Unavailable> {
+    pub async fn current(self: &Arc<Self>) -> Result<Current, Unavailable> {
         let now = self.clock.now();
         if let Some(snapshot) = self.memory_hot(now) {
             self.metrics.cache_lookup("memory");
             return Ok(Current { snapshot, served_from: ServedFrom::HotCache });
         }
+        // A task of its own: it runs where the connections live, a request that goes away does not waste a
+        // rebuild others wait for, and its large future is not part of every request's.
+        let store = Arc::clone(self);
+        let lookup =
+            async move { store.beyond_memory().await }.instrument(tracing::Span::current());
+        self.backends.spawn(lookup).await.unwrap_or_else(|error| {
+            tracing::error!(%error, "the snapshot lookup failed");
+            Err(Unavailable)
+        })
+    }
+
+    /// The hot copy from Redis, a rebuild from PostgreSQL, or the last good copy.
+    async fn beyond_memory(&self) -> Result<Current, Unavailable> {
         // Waiting for another request's rebuild is bounded like a rebuild: with a silent database the queue
         // behind the lock would otherwise grow by one rebuild attempt per waiter.
         let Ok(_rebuilding) = tokio::time::timeout(REBUILD_TIMEOUT, self.rebuild.lock()).await

@@ -8,8 +8,8 @@
 //! into `other`, but never grow the metric or the table beyond that bound.
 
 use std::{
-    collections::{BTreeSet, HashMap},
-    sync::Mutex,
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -79,13 +79,31 @@ struct Pending {
     last_seen: i64,
 }
 
-type PendingKey = (i64, ApiVersion, String);
+/// A label as handed out: shared, so counting a request copies a pointer, not a string.
+pub(crate) type Label = Arc<str>;
 
-#[derive(Debug, Default)]
+type PendingKey = (i64, ApiVersion, Label);
+
+#[derive(Debug)]
 struct Counts {
-    /// The builds counted by name, at most `capacity`.
-    kept: BTreeSet<AppVersion>,
+    /// The builds counted by name, at most `capacity`, each with its label.
+    kept: BTreeMap<AppVersion, Label>,
     pending: HashMap<PendingKey, Pending>,
+    other: Label,
+    invalid: Label,
+    unknown: Label,
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts {
+            kept: BTreeMap::new(),
+            pending: HashMap::new(),
+            other: "other".into(),
+            invalid: "invalid".into(),
+            unknown: "unknown".into(),
+        }
+    }
 }
 
 /// The request counts of this process: labels handed out, metrics incremented, daily counts not yet written.
@@ -107,9 +125,9 @@ impl Usage {
     pub fn record(&self, api_version: ApiVersion, caller: &Caller, now: Timestamp) {
         let mut counts = self.counts.lock().expect("lock is never poisoned");
         let label = match caller {
-            Caller::App(version) => self.label(&mut counts.kept, version),
-            Caller::Invalid => "invalid".to_owned(),
-            Caller::Unknown => "unknown".to_owned(),
+            Caller::App(version) => self.label(&mut counts, version),
+            Caller::Invalid => counts.invalid.clone(),
+            Caller::Unknown => counts.unknown.clone(),
         };
         self.metrics.app_request(api_version.as_str(), &label);
         let seconds = now.as_unix_seconds();
@@ -123,22 +141,24 @@ impl Usage {
 
     /// The build's own label when it is among the most recent seen (admitting it, and pushing the oldest
     /// kept one out, when it is newer than that), else `other`.
-    fn label(&self, kept: &mut BTreeSet<AppVersion>, version: &AppVersion) -> String {
-        if kept.contains(version) {
-            return version.to_string();
+    fn label(&self, counts: &mut Counts, version: &AppVersion) -> Label {
+        if let Some(label) = counts.kept.get(version) {
+            return label.clone();
         }
-        if kept.len() >= self.capacity {
-            let oldest_is_newer = kept.first().is_none_or(|oldest| oldest >= version);
+        if counts.kept.len() >= self.capacity {
+            let oldest_is_newer =
+                counts.kept.first_key_value().is_none_or(|(oldest, _)| oldest >= version);
             if oldest_is_newer {
-                return "other".to_owned();
+                return counts.other.clone();
             }
-            if let Some(oldest) = kept.pop_first() {
+            if let Some((_, oldest)) = counts.kept.pop_first() {
                 let names = ApiVersion::ALL.map(ApiVersion::as_str);
-                self.metrics.fold_app_version_into_other(&names, &oldest.to_string());
+                self.metrics.fold_app_version_into_other(&names, &oldest, &counts.other);
             }
         }
-        kept.insert(version.clone());
-        version.to_string()
+        let label: Label = version.to_string().into();
+        counts.kept.insert(version.clone(), label.clone());
+        label
     }
 
     /// Adds the counts since the last flush to `ops.api_usage_day` in one statement; on failure they are
@@ -155,7 +175,7 @@ impl Usage {
         for ((day, api_version, label), counted) in &pending {
             days.push(*day);
             api_versions.push(api_version.as_str());
-            labels.push(label.as_str());
+            labels.push(&**label);
             requests.push(counted.requests);
             last_seen.push(counted.last_seen);
         }

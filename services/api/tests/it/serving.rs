@@ -16,7 +16,7 @@ async fn serve(
     mut app: TestApp,
     limits: api::serve::HttpLimits,
 ) -> (std::net::SocketAddr, CancellationToken, TestApp) {
-    app.state.http_limits = limits;
+    app.state = app.state.with_http_limits(limits);
     let (listeners, _, _) = crate::app::loopback_listeners().await;
     let addr = listeners.http.local_addr().unwrap();
     let shutdown = CancellationToken::new();
@@ -29,6 +29,8 @@ fn limits(header_read_timeout_ms: u64, max_connections: usize) -> api::serve::Ht
         http_header_read_timeout_ms: header_read_timeout_ms,
         http_max_connections: max_connections,
         http_drain_timeout_ms: 1_000,
+        // More than one, so connections are spread over serving threads as in production.
+        http_threads: std::num::NonZeroUsize::new(2),
     }
 }
 
