@@ -168,17 +168,23 @@ impl ConnectionThreads {
     fn start(count: usize) -> std::io::Result<ConnectionThreads> {
         let mut queues = Vec::with_capacity(count);
         let mut threads = Vec::with_capacity(count);
+        // The serving threads trace and log where the starting thread does: the global subscriber in the
+        // services, a test's own where a test set one for its thread.
+        let dispatch = tracing::dispatcher::get_default(Clone::clone);
         for index in 0..count {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let (queue, mut jobs) = mpsc::unbounded_channel::<Job>();
+            let dispatch = dispatch.clone();
+            let serve_jobs = move || {
+                let _subscriber = tracing::dispatcher::set_default(&dispatch);
+                runtime.block_on(async move {
+                    while let Some(job) = jobs.recv().await {
+                        job();
+                    }
+                });
+            };
             let thread =
-                std::thread::Builder::new().name(format!("http-{index}")).spawn(move || {
-                    runtime.block_on(async move {
-                        while let Some(job) = jobs.recv().await {
-                            job();
-                        }
-                    });
-                })?;
+                std::thread::Builder::new().name(format!("http-{index}")).spawn(serve_jobs)?;
             queues.push(queue);
             threads.push(thread);
         }
