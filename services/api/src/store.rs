@@ -16,7 +16,7 @@
 //!   than that for another's rebuild: a database whose path went silent (no FIN, no RST) would otherwise hold
 //!   every request on the rebuild lock until TCP gives up, although the last good copy is in memory.
 //! - Everything past the in-memory hot copy runs as a task on the runtime the store was made on, which owns
-//!   the PostgreSQL and Redis connections: requests are served on the connection threads' own runtimes
+//!   the PostgreSQL and Redis connections: requests are served on the serving threads' own runtimes
 //!   (`serve.rs`), and a connection opened there would depend on that thread's runtime for as long as it lives.
 
 use std::{
@@ -31,7 +31,6 @@ use cache::Cache;
 use contracts::{Timestamp, freshness::ServedFrom};
 use readmodel::Snapshot;
 use sqlx::PgPool;
-
 use tracing::Instrument;
 
 use crate::{clock::Clock, metrics::Metrics};
