@@ -40,6 +40,7 @@ pub mod validate;
 
 use std::time::Duration;
 
+use anyhow::Context as _;
 use axum::{
     Router,
     extract::DefaultBodyLimit,
@@ -163,13 +164,21 @@ pub async fn run(
         let limits =
             serve::HttpLimits { http_threads: std::num::NonZeroUsize::new(1), ..limits.clone() };
         let (router, shutdown) = (admin_router(state.clone()), shutdown.clone());
-        tokio::spawn(async move { serve::serve(admin, router, &limits, shutdown).await })
+        tokio::spawn(async move {
+            let served = serve::serve(admin, router, &limits, shutdown.clone()).await;
+            // Without its admin listener the api cannot be probed or scraped: stop it all.
+            shutdown.cancel();
+            served
+        })
     };
-    serve::serve(listener, router(state), &limits, shutdown.clone()).await;
+    let served = serve::serve(listener, router(state), &limits, shutdown.clone()).await;
     shutdown.cancel();
-    let _ = admin.await;
+    let admin_served = admin.await;
     let _ = changes.await;
     let _ = usage.await;
     let _ = features.await;
-    Ok(())
+    served.context("cannot start the threads serving HTTP_ADDR")?;
+    admin_served
+        .context("the admin listener's task failed")?
+        .context("cannot start the thread serving ADMIN_ADDR")
 }

@@ -3,7 +3,6 @@
 
 use std::{sync::Arc, time::Duration};
 
-use crate::usage::Label;
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{
@@ -13,6 +12,8 @@ use prometheus_client::{
     },
     registry::Registry,
 };
+
+use crate::usage::Label;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -124,11 +125,11 @@ impl Metrics {
         self.0.requests.get_or_create(&labels).observe(elapsed.as_secs_f64());
     }
 
-    /// One request of `api_version` from `app_version`, a label `usage::Usage` bounded.
     pub(crate) fn features_reload(&self, outcome: &'static str) {
         self.0.features_reloads.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 
+    /// One request of `api_version` from `app_version`, a label `usage::Usage` bounded.
     pub(crate) fn app_request(&self, api_version: &'static str, app_version: &Label) {
         let labels = AppLabels { api_version, app_version: app_version.clone() };
         self.0.app_requests.get_or_create(&labels).inc();

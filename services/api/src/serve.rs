@@ -8,7 +8,7 @@
 //! Accepted connections are handed, in turn, to `HTTP_THREADS` threads (one per available core by default),
 //! each running a single-threaded runtime that serves its connections from start to end, as nginx's workers
 //! do. A hot request is then read, answered and written on one thread, with no task moved between workers and
-//! no worker woken to steal it: on a 2-core pod that scheduling was a fifth of a request's CPU
+//! no worker woken to steal it: on a 2-core machine that scheduling was about a fifth of a request's CPU
 //! (`cargo xtask bench api`). What talks to PostgreSQL or Redis stays on the main runtime (`store.rs`).
 
 use std::{net::SocketAddr, num::NonZeroUsize, sync::Arc, thread::JoinHandle, time::Duration};
@@ -69,12 +69,13 @@ impl Default for HttpLimits {
 }
 
 /// Serves `router` on `listener` until `shutdown`, then lets open connections finish for the drain period.
+/// Fails only when the serving threads cannot be started.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: &HttpLimits,
     shutdown: CancellationToken,
-) {
+) -> std::io::Result<()> {
     let header_timeout = Duration::from_millis(limits.http_header_read_timeout_ms.max(1));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
@@ -86,13 +87,7 @@ pub async fn serve(
         .keep_alive_timeout(header_timeout);
     let permits = Arc::new(Semaphore::new(limits.http_max_connections.max(1)));
     let graceful = GracefulShutdown::new();
-    let mut threads = match ConnectionThreads::start(limits.threads()) {
-        Ok(threads) => threads,
-        Err(error) => {
-            tracing::error!(%error, "cannot start the connection threads; not serving");
-            return;
-        }
-    };
+    let mut threads = ConnectionThreads::start(limits.threads())?;
     loop {
         let permit = tokio::select! {
             permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
@@ -152,6 +147,7 @@ pub async fn serve(
     }
     // Connections still open past the drain end with their thread's runtime.
     let _ = tokio::task::spawn_blocking(move || threads.stop()).await;
+    Ok(())
 }
 
 /// Starts serving one connection; called on the serving thread, inside its runtime.
